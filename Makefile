@@ -1,0 +1,37 @@
+# make          builds bin/kinesis.so (and the venv it embeds) and the test host
+# make test     runs the test suite
+# make demo     runs the plugin against a local Kinesis endpoint (moto on 127.0.0.1)
+# make bench    runs the benchmarks
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+CC     ?= cc
+
+all: bin/kinesis.so bin/flb-test-host
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+bin/kinesis.so: $(VENV)/.installed csrc/shim.c fluentbit_kinesis/build.py
+	$(PY) -m fluentbit_kinesis.build $@
+
+bin/flb-test-host: tests/host/flb_host.c
+	@mkdir -p bin
+	$(CC) -O2 -g -Wall -o $@ $< -ldl -lpthread
+
+test: all
+	$(PY) -m pytest tests
+
+demo: all
+	$(PY) -m tests.demo
+
+bench: all
+	$(PY) -m tests.bench
+
+clean:
+	rm -rf bin build *.egg-info
+
+.PHONY: all test demo bench clean

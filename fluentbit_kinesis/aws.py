@@ -1,0 +1,226 @@
+"""AWS plumbing: boto3 session and credentials, endpoints, and a lean
+PutRecords call.
+
+boto3 handles credentials (default chain, profile, static keys, assume role),
+endpoint resolution and the control plane (DescribeStreamSummary, ListShards).
+PutRecords is the hot path: its JSON body is built directly, signed with
+botocore's SigV4 and sent over a urllib3 pool, skipping botocore's generic
+serializer and validator, which cost more than the records themselves.
+"""
+import base64
+import json
+import os
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.session
+import urllib3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
+from botocore.httpsession import get_cert_path
+
+import orjson
+
+DEFAULT_TIMEOUT = 60.0
+TARGET_PREFIX = "Kinesis_20131202."
+# request-level errors that are worth retrying within a flush
+RETRYABLE_ERRORS = frozenset({
+    "ProvisionedThroughputExceededException", "LimitExceededException", "ThrottlingException",
+    "InternalFailure", "InternalFailureException", "ServiceUnavailable", "KMSThrottlingException",
+    "ExpiredTokenException", "RequestExpired", "network", "timeout", "http",
+})
+# per-entry errors the service reports as throttling
+THROTTLE_ERRORS = frozenset({"ProvisionedThroughputExceededException", "KMSThrottlingException",
+                             "ThrottlingException", "LimitExceededException"})
+
+
+class RequestError(Exception):
+    """A PutRecords call that failed as a whole."""
+
+    def __init__(self, code, message, status=None):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+    @property
+    def retryable(self):
+        return self.code in RETRYABLE_ERRORS or (self.status or 0) >= 500
+
+    @property
+    def throttled(self):
+        return self.code in THROTTLE_ERRORS
+
+
+@dataclass
+class EntryResult:
+    error_code: Optional[str]  # None when the service acknowledged the entry
+    shard_id: Optional[str]
+    message: str = ""
+
+
+def make_session(settings):
+    """A boto3 session with the configured credentials (never logged)."""
+    kwargs = {"region_name": settings.region}
+    if settings.profile:
+        kwargs["profile_name"] = settings.profile
+    if settings.access_key_id:
+        kwargs.update(aws_access_key_id=settings.access_key_id,
+                      aws_secret_access_key=settings.secret_access_key,
+                      aws_session_token=settings.session_token)
+    session = boto3.Session(**kwargs)
+    if settings.role_arn:
+        session = _assume_role_session(session, settings)
+    return session
+
+
+def _assume_role_session(base, settings):
+    sts = base.client("sts", region_name=settings.region, endpoint_url=settings.sts_endpoint,
+                      config=_client_config(settings))
+
+    def refresh():
+        params = {"RoleArn": settings.role_arn, "RoleSessionName": "fluentbit-kinesis"}
+        if settings.external_id:
+            params["ExternalId"] = settings.external_id
+        creds = sts.assume_role(**params)["Credentials"]
+        return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"], "expiry_time": creds["Expiration"].isoformat()}
+
+    credentials = RefreshableCredentials.create_from_metadata(
+        metadata={"access_key": "", "secret_key": "", "token": "",
+                  "expiry_time": (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()},
+        refresh_using=refresh, method="assume-role")
+    core = botocore.session.get_session()
+    core._credentials = credentials  # botocore has no public setter for this
+    return boto3.Session(botocore_session=core, region_name=settings.region)
+
+
+def _timeout(settings):
+    return float(settings.http_request_timeout) if settings.http_request_timeout else DEFAULT_TIMEOUT
+
+
+def _client_config(settings):
+    timeout = _timeout(settings)
+    proxies = {"http": settings.http_proxy, "https": settings.http_proxy} if settings.http_proxy else None
+    return Config(connect_timeout=min(timeout, 10.0), read_timeout=timeout, proxies=proxies,
+                  retries={"max_attempts": 2, "mode": "standard"})
+
+
+class KinesisClient:
+    """One per plugin instance; safe to use from several flush threads."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.session = make_session(settings)
+        self.control = self.session.client("kinesis", region_name=settings.region,
+                                           endpoint_url=settings.endpoint, config=_client_config(settings))
+        self.endpoint_url = self.control.meta.endpoint_url
+        self.region = settings.region
+        self.credentials = self.session.get_credentials()
+        self.stream_field = (b'"StreamARN":' + orjson.dumps(settings.stream_arn) if settings.stream_arn
+                             else b'"StreamName":' + orjson.dumps(settings.stream))
+        timeout = _timeout(settings)
+        self.timeout = urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
+        self.pool = _pool_for(self.endpoint_url, settings.http_proxy)
+
+    def stream_params(self):
+        s = self.settings
+        return {"StreamARN": s.stream_arn} if s.stream_arn else {"StreamName": s.stream}
+
+    def describe_stream(self):
+        return self.control.describe_stream_summary(**self.stream_params())["StreamDescriptionSummary"]
+
+    def list_shards(self):
+        shards, params = [], dict(self.stream_params())
+        while True:
+            answer = self.control.list_shards(**params)
+            shards.extend(answer["Shards"])
+            token = answer.get("NextToken")
+            if not token:
+                return shards
+            params = {"NextToken": token}
+
+    def put_records_body(self, entries):
+        """The PutRecords JSON body for (data, key, explicit hash key or None, ...) entries."""
+        parts = []
+        add = parts.append
+        b64 = base64.b64encode
+        dumps = orjson.dumps
+        for data, key, hash_key, _events in entries:
+            if hash_key is None:
+                add(b'{"Data":"%b","PartitionKey":%b}' % (b64(data), dumps(key)))
+            else:
+                add(b'{"Data":"%b","PartitionKey":%b,"ExplicitHashKey":"%b"}'
+                    % (b64(data), dumps(key), hash_key.encode()))
+        return b'{' + self.stream_field + b',"Records":[' + b",".join(parts) + b"]}"
+
+    def put_records(self, entries):
+        """Sends one PutRecords call; returns an EntryResult per entry, in order.
+        Raises RequestError when the call fails as a whole."""
+        body = self.put_records_body(entries)
+        headers = self._signed_headers(body)
+        try:
+            response = self.pool.urlopen("POST", self.endpoint_url, body=body, headers=headers,
+                                         timeout=self.timeout, retries=False, redirect=False,
+                                         preload_content=True)
+        except urllib3.exceptions.TimeoutError as exc:
+            raise RequestError("timeout", str(exc)) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise RequestError("network", str(exc)) from None
+        except OSError as exc:
+            raise RequestError("network", str(exc)) from None
+        return self._parse(response, len(entries))
+
+    def _signed_headers(self, body):
+        if self.credentials is None:
+            raise RequestError("NoCredentials", "no AWS credentials found (default chain, profile, "
+                               "access_key_id or role_arn)")
+        request = AWSRequest(method="POST", url=self.endpoint_url, data=body, headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": TARGET_PREFIX + "PutRecords",
+        })
+        try:
+            frozen = self.credentials.get_frozen_credentials()
+        except Exception as exc:  # refresh failures: STS down, role not assumable
+            raise RequestError("CredentialsError", f"cannot get credentials: {exc}") from None
+        SigV4Auth(frozen, "kinesis", self.region).add_auth(request)
+        return dict(request.headers.items())
+
+    @staticmethod
+    def _parse(response, count):
+        status = response.status
+        try:
+            answer = json.loads(response.data) if response.data else {}
+        except ValueError:
+            answer = {}
+        if status != 200:
+            code = str(answer.get("__type", "http")).rsplit("#", 1)[-1]
+            message = answer.get("message") or answer.get("Message") or f"HTTP {status}"
+            raise RequestError(code, message, status)
+        records = answer.get("Records")
+        if not isinstance(records, list) or len(records) != count:
+            raise RequestError("http", f"malformed PutRecords answer (HTTP {status})", status)
+        return [EntryResult(r.get("ErrorCode"), r.get("ShardId"), r.get("ErrorMessage", ""))
+                for r in records]
+
+
+def _pool_for(endpoint_url, http_proxy):
+    scheme = urlsplit(endpoint_url).scheme
+    proxy = http_proxy
+    if not proxy:
+        host = urlsplit(endpoint_url).hostname or ""
+        if not urllib.request.proxy_bypass(host):
+            proxy = urllib.request.getproxies().get(scheme)
+    tls = {}
+    if scheme == "https":
+        tls = {"cert_reqs": "CERT_REQUIRED",
+               "ca_certs": os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True)}
+    if proxy:
+        return urllib3.ProxyManager(proxy, num_pools=4, maxsize=16, **tls)
+    return urllib3.PoolManager(num_pools=4, maxsize=16, **tls)

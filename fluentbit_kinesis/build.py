@@ -1,0 +1,77 @@
+"""Builds kinesis.so: the C shim plus cffi's embedding of this Python.
+
+The .so records where this interpreter finds `fluentbit_kinesis` and its
+dependencies, so Fluent Bit can load it without PYTHONPATH. At run time
+FLUENTBIT_KINESIS_PYTHONPATH (colon separated) is put in front of them.
+"""
+import os
+import shutil
+import site
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+import cffi
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SHIM_SOURCE = PACKAGE_DIR / "csrc" / "shim.c"
+
+EMBEDDING_API = """
+    int fbk_py_init(void *handle, int id);
+    int fbk_py_flush(int id, const void *data, size_t size, const char *tag);
+    int fbk_py_exit(int id);
+"""
+
+CALLBACKS = """
+    const char *fbk_get_property(void *handle, const char *key);
+    int fbk_log_check(void *handle, int level);
+    void fbk_log(void *handle, int level, const char *message);
+"""
+
+INIT_CODE = """
+import os, site, sys
+for _dir in {site_dirs!r}:
+    site.addsitedir(_dir)
+_override = [p for p in os.environ.get("FLUENTBIT_KINESIS_PYTHONPATH", "").split(":") if p]
+sys.path[:0] = _override + [{source_root!r}]
+from _fluentbit_kinesis_shim import ffi, lib
+from fluentbit_kinesis import plugin
+plugin.bind(ffi, lib)
+"""
+
+
+def shim_source() -> Path:
+    """The shim's C source: packaged beside this file, or csrc/ in a checkout."""
+    if SHIM_SOURCE.exists():
+        return SHIM_SOURCE
+    return PACKAGE_DIR.parent / "csrc" / "shim.c"
+
+
+def build(output: Path) -> Path:
+    """Compiles the plugin for the running interpreter and writes it to `output`."""
+    if not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        raise SystemExit(
+            f"{sys.executable} has no shared libpython; the plugin embeds Python, "
+            "so use a Python built with --enable-shared (Debian's python3 is)")
+    ffi = cffi.FFI()
+    ffi.embedding_api(EMBEDDING_API)
+    ffi.cdef(CALLBACKS)
+    ffi.set_source("_fluentbit_kinesis_shim", shim_source().read_text(),
+                   extra_compile_args=["-O2", "-Wall"],
+                   extra_link_args=["-ldl", "-lpthread",
+                                    "-Wl,-rpath," + sysconfig.get_config_var("LIBDIR")])
+    site_dirs = [d for d in site.getsitepackages() if os.path.isdir(d)]
+    ffi.embedding_init_code(INIT_CODE.format(
+        site_dirs=site_dirs, source_root=str(PACKAGE_DIR.parent)))
+    output = Path(output).resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        built = ffi.compile(tmpdir=tmp, target="kinesis.*", verbose=False)
+        shutil.copy(built, output)
+    return output
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "bin/kinesis.so")
+    print(build(target))

@@ -1,0 +1,163 @@
+"""Entry points called by the C shim, and one OutputInstance per [OUTPUT].
+
+The whole data path of a flush, top to bottom:
+    decode the chunk -> skip what a previous try already did -> shape records
+    -> (aggregate) -> dead-letter what cannot be sent -> deliver the rest
+"""
+import os
+import threading
+import time
+
+from . import config
+from .aws import KinesisClient
+from .deadletter import DeadLetters
+from .delivery import Delivery
+from .events import decode_chunk
+from .ledger import Ledger, chunk_key
+from .log import INFO, Logger, RateLimitedWarning
+from .shaping import Shaper
+
+FLB_ERROR, FLB_OK, FLB_RETRY = 0, 1, 2
+
+_instances = {}
+_instances_lock = threading.Lock()
+
+
+class OutputInstance:
+    def __init__(self, settings, logger):
+        self.settings = settings
+        self.log = logger
+        self.shaper = Shaper(settings)
+        self.client = KinesisClient(settings)
+        self.stop = threading.Event()
+        self.delivery = Delivery(self.client, settings, logger, self.stop)
+        self.dead_letters = DeadLetters(settings.dead_letter_file, settings.dead_letter_max_bytes, logger)
+        self.ledger = Ledger()
+        self.random_key_warning = RateLimitedWarning(
+            logger, f"partition_key '{'->'.join(settings.partition_key or [])}' missing or not a string; "
+                    "used a random partition key")
+        self.records_sent = 0
+
+    def start(self):
+        """Checks the stream once; a failure is one clear line, not a failed start,
+        so the plugin keeps retrying when the stream or credentials appear later."""
+        try:
+            summary = self.client.describe_stream()
+            self.log.info(f"stream {summary.get('StreamName')} is {summary.get('StreamStatus')}, "
+                          f"{summary.get('OpenShardCount')} open shards")
+        except Exception as exc:
+            self.log.error(f"cannot describe stream {self.settings.stream or self.settings.stream_arn}: "
+                           f"{_short_error(exc)}; records will be retried until it is reachable")
+
+    def flush(self, data, tag):
+        # a retried chunk: only what the earlier tries did not finish
+        chunk_id = chunk_key(tag, data) if len(self.ledger) else None
+        done = self.ledger.done(chunk_id) if chunk_id else frozenset()
+
+        chunk = decode_chunk(data)
+        events = chunk.events
+        shaped = self.shaper.shape(events)
+        self.random_key_warning.add(shaped.random_keys)
+        finished = set(done)  # event indices acknowledged or dead-lettered
+        finished.update(rejected[0] for rejected in shaped.rejected)
+
+        if not done:  # dead letters were written by the first try
+            self.dead_letters.write(tag, self._dead_letters(chunk, shaped))
+
+        entries = [(d, k, None, i) for d, k, i in shaped.entries if i not in done]
+        outcome = self.delivery.send(entries, lambda entry, shard: finished.add(entry[3]))
+        self.records_sent += len(entries) - outcome.failed_entries
+        if outcome.delivered:
+            if chunk_id:
+                self.ledger.forget(chunk_id)
+            return FLB_OK
+        self.ledger.remember(chunk_id or chunk_key(tag, data), finished)
+        self.log.warn(f"{outcome.failed_entries} of {len(entries)} records not delivered after "
+                      f"{outcome.attempts} tries ({outcome.last_error}); Fluent Bit will retry the chunk")
+        self._check_send_failure_timeout()
+        return FLB_RETRY
+
+    @staticmethod
+    def _dead_letters(chunk, shaped):
+        """(reason, partition key, payload, record) for all that cannot be sent."""
+        dead = [(reason, None, None, body) for _ts, body, reason in chunk.rejected]
+        if chunk.error:
+            dead.append((chunk.error, None, None, chunk.undecoded))
+        dead.extend((reason, key, payload, chunk.events[index][1])
+                    for index, reason, key, payload in shaped.rejected)
+        return dead
+
+    def _check_send_failure_timeout(self):
+        timeout = self.settings.send_failure_timeout
+        if timeout and time.monotonic() - self.delivery.last_progress > timeout:
+            self.log.error(f"no record delivered for {timeout:g} s (SEND_FAILURE_TIMEOUT): exiting")
+            os._exit(1)
+
+    def close(self):
+        self.stop.set()
+        self.client.pool.clear()
+
+
+def _short_error(exc):
+    text = str(exc)
+    return text if len(text) < 300 else text[:300] + "..."
+
+
+def _make_logger(ffi, lib, handle, settings_level, name):
+    def emit(level, text):
+        lib.fbk_log(handle, level, text.encode("utf-8", "replace"))
+
+    if settings_level is not None:
+        level = settings_level
+    else:
+        level = max((lvl for lvl in range(1, 6) if lib.fbk_log_check(handle, lvl)), default=INFO)
+    return Logger(emit, name, level)
+
+
+def bind(ffi, lib):
+    """Implements the shim's fbk_py_* functions; called once by the embedded init code."""
+
+    @ffi.def_extern(error=FLB_ERROR)
+    def fbk_py_init(handle, instance_id):
+        def get_property(name):
+            value = lib.fbk_get_property(handle, name.encode())
+            return None if value == ffi.NULL else ffi.string(value).decode("utf-8", "replace")
+
+        name = f"kinesis.{instance_id}"
+        env_level = os.environ.get("FLB_LOG_LEVEL", "").strip().lower()
+        log = _make_logger(ffi, lib, handle, config.LOG_LEVELS.get(env_level), name)
+        try:
+            settings = config.load(get_property)
+        except config.ConfigError as exc:
+            log.error(f"invalid configuration: {exc}")
+            return FLB_ERROR
+        try:
+            instance = OutputInstance(settings, log)
+        except Exception as exc:
+            log.error(f"cannot start: {_short_error(exc)}")
+            return FLB_ERROR
+        instance.start()
+        with _instances_lock:
+            _instances[instance_id] = instance
+        log.info(f"ready: stream={settings.stream or settings.stream_arn} region={settings.region}")
+        return FLB_OK
+
+    @ffi.def_extern(error=FLB_RETRY)
+    def fbk_py_flush(instance_id, data, size, tag):
+        instance = _instances.get(instance_id)
+        if instance is None:
+            return FLB_ERROR
+        try:
+            return instance.flush(ffi.buffer(data, size), ffi.string(tag).decode("utf-8", "replace"))
+        except Exception as exc:  # never lose the chunk over a bug: Fluent Bit retries it
+            instance.log.error(f"flush failed: {exc.__class__.__name__}: {_short_error(exc)}")
+            return FLB_RETRY
+
+    @ffi.def_extern(error=FLB_ERROR)
+    def fbk_py_exit(instance_id):
+        with _instances_lock:
+            instance = _instances.pop(instance_id, None)
+        if instance is not None:
+            instance.close()
+            instance.log.info(f"stopped after {instance.records_sent} records sent")
+        return FLB_OK

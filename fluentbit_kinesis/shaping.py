@@ -1,0 +1,163 @@
+"""Record -> payload bytes and partition key.
+
+Order of the steps (as the AWS Go plugin, with its known bugs fixed):
+partition key from the original record; data_keys filter; time_key added
+(after the filter, so the filter cannot remove it); replace_dots; log_key or
+JSON; append_newline; compression; size check.
+"""
+import itertools
+import os
+import time
+from dataclasses import dataclass, field
+
+import orjson
+
+from .compression import compressor
+from .events import event_seconds
+
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+RANDOM_KEY_POOL = 4096
+
+
+def _json_default(value):
+    # msgpack bin values and unknown ext types: text, as the Go plugin does
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+def to_json(value):
+    return orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS)
+
+
+class ShapeError(ValueError):
+    """A record that cannot become a Kinesis record; goes to dead letters."""
+
+
+@dataclass
+class ShapedBatch:
+    entries: list = field(default_factory=list)   # (data bytes, partition key, event index)
+    rejected: list = field(default_factory=list)  # (event index, reason, key, payload or None)
+    random_keys: int = 0  # records whose partition_key was missing or not a string
+
+
+def replace_dots(value, replacement):
+    if type(value) is dict:
+        return {(k.replace(".", replacement) if type(k) is str else k): replace_dots(v, replacement)
+                for k, v in value.items()}
+    if type(value) is list:
+        return [replace_dots(v, replacement) for v in value]
+    return value
+
+
+class TimeFormatter:
+    """strftime in local time, plus %L (milliseconds) and %f (microseconds)."""
+
+    def __init__(self, fmt):
+        self.fmt = fmt.replace("%L", "\ue000L").replace("%f", "\ue000f")
+        self.has_fraction = "\ue000" in self.fmt
+        self._cache = (None, None)
+
+    def __call__(self, timestamp):
+        seconds = event_seconds(timestamp)
+        whole = int(seconds // 1)
+        cached_second, text = self._cache
+        if cached_second != whole:
+            text = time.strftime(self.fmt, time.localtime(whole))
+            self._cache = (whole, text)
+        if self.has_fraction:
+            micros = int(round((seconds - whole) * 1e6))
+            micros = min(micros, 999999)
+            text = text.replace("\ue000L", "%03d" % (micros // 1000)).replace("\ue000f", "%06d" % micros)
+        return text
+
+
+def _random_keys():
+    keys = [os.urandom(8).hex() for _ in range(RANDOM_KEY_POOL)]
+    return itertools.cycle(keys)
+
+
+class Shaper:
+    def __init__(self, settings):
+        self.key_path = settings.partition_key
+        self.fixed_key = settings.fixed_partition_key
+        self.data_keys = frozenset(settings.data_keys) if settings.data_keys else None
+        self.time_key = settings.time_key or None
+        self.format_time = TimeFormatter(settings.time_key_format) if self.time_key else None
+        self.dots = settings.replace_dots or None
+        self.log_key = settings.log_key or None
+        self.newline = settings.append_newline
+        self.compress = compressor(settings.compression)
+        self.max_record_bytes = settings.max_record_bytes
+        self._random_key = _random_keys().__next__
+
+    def partition_key(self, record):
+        """The record's key from partition_key (a->b), or None when missing."""
+        value = record
+        for name in self.key_path:
+            if type(value) is not dict:
+                return None
+            value = value.get(name)
+        if type(value) is bytes:
+            value = value.decode("utf-8", "replace")
+        if type(value) is not str or not value:
+            return None
+        return value[:256]
+
+    def payload(self, timestamp, record):
+        """The bytes a consumer receives for one record (before compression)."""
+        if self.data_keys is not None:
+            record = {k: v for k, v in record.items() if k in self.data_keys}
+        if self.time_key is not None:
+            record = dict(record)
+            record[self.time_key] = self.format_time(timestamp)
+        if self.dots is not None:
+            record = replace_dots(record, self.dots)
+        if self.log_key is not None:
+            if self.log_key not in record:
+                raise ShapeError(f"log_key '{self.log_key}' is not in the record")
+            value = record[self.log_key]
+            if type(value) is str:
+                data = value.encode("utf-8", "surrogateescape")
+            elif type(value) is bytes:
+                data = value
+            else:
+                data = to_json(value)
+        else:
+            try:
+                data = to_json(record)
+            except (TypeError, orjson.JSONEncodeError) as exc:
+                raise ShapeError(f"record cannot be encoded as JSON: {exc}") from None
+        if self.newline:
+            data += b"\n"
+        return data
+
+    def shape(self, events):
+        """Shapes every event of a chunk; never raises for one bad record."""
+        batch = ShapedBatch()
+        append = batch.entries.append
+        payload = self.payload
+        compress = self.compress
+        limit = self.max_record_bytes
+        for index, (timestamp, record) in enumerate(events):
+            try:
+                data = payload(timestamp, record)
+                if compress is not None:
+                    data = compress(data)
+            except ShapeError as exc:
+                batch.rejected.append((index, str(exc), None, None))
+                continue
+            if self.key_path is not None:
+                key = self.partition_key(record)
+                if key is None:
+                    batch.random_keys += 1
+                    key = self._random_key()
+            else:
+                key = self.fixed_key or self._random_key()
+            size = len(data) + (len(key) if key.isascii() else len(key.encode()))
+            if size > limit:
+                batch.rejected.append((index, f"record is {size} bytes with its key; the limit is {limit}",
+                                       key, data))
+                continue
+            append((data, key, index))
+        return batch

@@ -1,0 +1,360 @@
+/*
+ * A stand-in for Fluent Bit's Go-proxy loader, for the tests: it loads a
+ * plugin the way Fluent Bit does (dlopen RTLD_LAZY, no RTLD_GLOBAL), passes
+ * one shared Init structure to every instance, and runs each flush on a
+ * 24 KiB coroutine stack (ucontext), like Fluent Bit's flush coroutines.
+ *
+ * Commands on stdin, one per line; an answer per command on stdout:
+ *   set N KEY VALUE          property KEY of instance N (log_level too)
+ *   init N                   -> "init N RC"
+ *   flush N TAG FILE         -> "flush RC"
+ *   pflush N TAG FILE [N TAG FILE ...]   concurrent flushes -> "pflush RC RC ..."
+ *   exit N                   -> "exit RC"
+ *   unregister               -> "unregister"
+ *   quit
+ * Plugin log lines go to stderr in Fluent Bit's format.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <ucontext.h>
+
+#define MAX_INSTANCES 16
+#define MAX_PROPS 64
+#define DEFAULT_STACK (24 * 1024)
+
+struct proxy_def {
+    int type;
+    int proxy;
+    int flags;
+    char *name;
+    char *description;
+    int event_type;
+    void *v5_extra; /* v5 appends a field: the plugin must not write it */
+};
+
+struct api {
+    const char *(*output_get_property)(const char *, void *);
+    const char *(*input_get_property)(const char *, void *);
+    void *(*output_get_cmt_instance)(void *);
+    void *(*input_get_cmt_instance)(void *);
+    void (*log_print)(int, const char *, int, const char *, ...);
+    int (*input_log_check)(void *, int);
+    int (*output_log_check)(void *, int);
+    const char *(*custom_get_property)(const char *, void *);
+    int (*custom_log_check)(void *, int);
+};
+
+struct proxy_context {
+    void *remote_context;
+    void *proxy;
+};
+
+struct init_arg {
+    char *name;
+    struct api *api;
+    void *o_ins;
+    struct proxy_context *context;
+};
+
+struct instance {
+    int log_level;
+    int nprops;
+    char *keys[MAX_PROPS];
+    char *values[MAX_PROPS];
+    struct proxy_context context;
+};
+
+static struct instance instances[MAX_INSTANCES];
+static struct api api;
+static struct init_arg shared_init_arg; /* one for all instances, as in Fluent Bit */
+static int (*plugin_init)(void *);
+static int (*plugin_flush_ctx)(void *, const void *, size_t, char *);
+static int (*plugin_exit_ctx)(void *);
+static void (*plugin_unregister)(void *);
+static size_t coroutine_stack = DEFAULT_STACK;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *get_property(const char *key, void *o_ins)
+{
+    struct instance *ins = o_ins;
+    for (int i = 0; i < ins->nprops; i++) {
+        if (strcasecmp(ins->keys[i], key) == 0) {
+            return ins->values[i];
+        }
+    }
+    return NULL;
+}
+
+static int log_check(void *o_ins, int level)
+{
+    return ((struct instance *)o_ins)->log_level >= level;
+}
+
+static void log_print(int level, const char *file, int line, const char *fmt, ...)
+{
+    static const char *names[] = {"", "error", " warn", " info", "debug", "trace"};
+    char stamp[32];
+    time_t now = time(NULL);
+    va_list args;
+    (void)file;
+    (void)line;
+    strftime(stamp, sizeof(stamp), "%Y/%m/%d %H:%M:%S", localtime(&now));
+    pthread_mutex_lock(&log_lock);
+    fprintf(stderr, "[%s] [%s] ", stamp, (level >= 1 && level <= 5) ? names[level] : "?????");
+    va_start(args, fmt);
+    vfprintf(stderr, fmt, args);
+    va_end(args);
+    fputc('\n', stderr);
+    fflush(stderr);
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* ---- flush on a small coroutine stack ---------------------------------- */
+
+struct flush_job {
+    int instance;
+    char tag[256];
+    void *data;
+    size_t size;
+    int rc;
+    ucontext_t caller;
+    ucontext_t coroutine;
+};
+
+static void coroutine_main(unsigned int hi, unsigned int lo)
+{
+    struct flush_job *job = (struct flush_job *)(((unsigned long)hi << 32) | lo);
+    job->rc = plugin_flush_ctx(instances[job->instance].context.remote_context,
+                               job->data, job->size, job->tag);
+}
+
+static void *flush_thread(void *arg)
+{
+    struct flush_job *job = arg;
+    void *stack = malloc(coroutine_stack);
+    unsigned long p = (unsigned long)job;
+
+    getcontext(&job->coroutine);
+    job->coroutine.uc_stack.ss_sp = stack;
+    job->coroutine.uc_stack.ss_size = coroutine_stack;
+    job->coroutine.uc_link = &job->caller;
+    makecontext(&job->coroutine, (void (*)(void))coroutine_main, 2,
+                (unsigned int)(p >> 32), (unsigned int)(p & 0xffffffffUL));
+    swapcontext(&job->caller, &job->coroutine);
+    free(stack);
+    return NULL;
+}
+
+static int load_file(const char *path, void **data, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    long n;
+    if (!f) {
+        return -1;
+    }
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *data = malloc(n > 0 ? n : 1);
+    *size = fread(*data, 1, n, f);
+    fclose(f);
+    return 0;
+}
+
+static int valid_instance(int n)
+{
+    return n >= 0 && n < MAX_INSTANCES;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static void cmd_set(char *rest)
+{
+    int n = atoi(strtok(rest, " "));
+    char *key = strtok(NULL, " ");
+    char *value = strtok(NULL, "");
+    struct instance *ins;
+    if (!valid_instance(n) || !key) {
+        printf("error bad set\n");
+        return;
+    }
+    ins = &instances[n];
+    if (!value) {
+        value = "";
+    }
+    if (strcasecmp(key, "log_level") == 0) {
+        const char *levels[] = {"off", "error", "warn", "info", "debug", "trace"};
+        for (int i = 0; i < 6; i++) {
+            if (strcasecmp(value, levels[i]) == 0) {
+                ins->log_level = i;
+            }
+        }
+    }
+    else if (ins->nprops < MAX_PROPS) {
+        ins->keys[ins->nprops] = strdup(key);
+        ins->values[ins->nprops] = strdup(value);
+        ins->nprops++;
+    }
+    printf("set\n");
+}
+
+static void cmd_init(char *rest)
+{
+    int n = atoi(rest);
+    int rc;
+    if (!valid_instance(n)) {
+        printf("error bad instance\n");
+        return;
+    }
+    /* Fluent Bit reuses and overwrites one structure for every instance */
+    shared_init_arg.name = "kinesis";
+    shared_init_arg.api = &api;
+    shared_init_arg.o_ins = &instances[n];
+    shared_init_arg.context = &instances[n].context;
+    rc = plugin_init(&shared_init_arg);
+    memset(&shared_init_arg, 0xAB, sizeof(shared_init_arg)); /* stale pointers must not be used */
+    printf("init %d %d\n", n, rc);
+}
+
+static void cmd_flush(char *rest, int concurrent)
+{
+    struct flush_job jobs[MAX_INSTANCES * 4];
+    pthread_t threads[MAX_INSTANCES * 4];
+    int count = 0;
+    char *tok = strtok(rest, " ");
+    while (tok && count < MAX_INSTANCES * 4) {
+        struct flush_job *job = &jobs[count];
+        char *tag = strtok(NULL, " ");
+        char *path = strtok(NULL, " ");
+        if (!tag || !path || !valid_instance(atoi(tok))) {
+            printf("error bad flush\n");
+            return;
+        }
+        memset(job, 0, sizeof(*job));
+        job->instance = atoi(tok);
+        snprintf(job->tag, sizeof(job->tag), "%s", tag);
+        if (load_file(path, &job->data, &job->size) != 0) {
+            printf("error cannot read %s\n", path);
+            return;
+        }
+        count++;
+        tok = strtok(NULL, " ");
+    }
+    for (int i = 0; i < count; i++) {
+        pthread_create(&threads[i], NULL, flush_thread, &jobs[i]);
+        if (!concurrent) {
+            pthread_join(threads[i], NULL);
+        }
+    }
+    printf(concurrent ? "pflush" : "flush");
+    for (int i = 0; i < count; i++) {
+        if (concurrent) {
+            pthread_join(threads[i], NULL);
+        }
+        printf(" %d", jobs[i].rc);
+        free(jobs[i].data);
+    }
+    printf("\n");
+}
+
+static void cmd_exit(char *rest)
+{
+    int n = atoi(rest);
+    int rc = 0;
+    if (!valid_instance(n)) {
+        printf("error bad instance\n");
+        return;
+    }
+    if (instances[n].context.remote_context) {
+        rc = plugin_exit_ctx(instances[n].context.remote_context);
+    }
+    printf("exit %d\n", rc);
+}
+
+int main(int argc, char **argv)
+{
+    char line[8192];
+    struct proxy_def def;
+    void *handle;
+    int (*plugin_register)(struct proxy_def *);
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s plugin.so\n", argv[0]);
+        return 2;
+    }
+    if (getenv("FLB_HOST_STACK")) {
+        coroutine_stack = strtoul(getenv("FLB_HOST_STACK"), NULL, 10);
+    }
+    handle = dlopen(argv[1], RTLD_LAZY); /* as flb_plugin_proxy does: no RTLD_GLOBAL */
+    if (!handle) {
+        fprintf(stderr, "dlopen: %s\n", dlerror());
+        return 1;
+    }
+    plugin_register = dlsym(handle, "FLBPluginRegister");
+    plugin_init = dlsym(handle, "FLBPluginInit");
+    plugin_flush_ctx = dlsym(handle, "FLBPluginFlushCtx");
+    plugin_exit_ctx = dlsym(handle, "FLBPluginExitCtx");
+    plugin_unregister = dlsym(handle, "FLBPluginUnregister");
+    if (!plugin_register || !plugin_init || !plugin_flush_ctx || !plugin_exit_ctx) {
+        fprintf(stderr, "missing plugin symbols\n");
+        return 1;
+    }
+
+    memset(&def, 0, sizeof(def));
+    def.v5_extra = (void *)0x5a5a5a5a;
+    plugin_register(&def);
+    if (def.type != 2 || def.proxy != 11 || !def.name || def.v5_extra != (void *)0x5a5a5a5a) {
+        fprintf(stderr, "bad registration: type=%d proxy=%d\n", def.type, def.proxy);
+        return 1;
+    }
+    printf("registered %s\n", def.name);
+    fflush(stdout);
+
+    api.output_get_property = get_property;
+    api.log_print = log_print;
+    api.output_log_check = log_check;
+    for (int i = 0; i < MAX_INSTANCES; i++) {
+        instances[i].log_level = 3;
+    }
+
+    while (fgets(line, sizeof(line), stdin)) {
+        line[strcspn(line, "\n")] = 0;
+        if (strncmp(line, "set ", 4) == 0) {
+            cmd_set(line + 4);
+        }
+        else if (strncmp(line, "init ", 5) == 0) {
+            cmd_init(line + 5);
+        }
+        else if (strncmp(line, "flush ", 6) == 0) {
+            cmd_flush(line + 6, 0);
+        }
+        else if (strncmp(line, "pflush ", 7) == 0) {
+            cmd_flush(line + 7, 1);
+        }
+        else if (strncmp(line, "exit ", 5) == 0) {
+            cmd_exit(line + 5);
+        }
+        else if (strcmp(line, "unregister") == 0) {
+            if (plugin_unregister) {
+                plugin_unregister(&def);
+            }
+            printf("unregister\n");
+        }
+        else if (strcmp(line, "quit") == 0) {
+            break;
+        }
+        else if (line[0]) {
+            printf("error unknown command\n");
+        }
+        fflush(stdout);
+    }
+    return 0;
+}

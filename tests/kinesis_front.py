@@ -1,0 +1,184 @@
+"""A real Kinesis API on 127.0.0.1 for the tests: moto's server app behind a
+small front that serializes requests (moto loses records under concurrent
+PutRecords) and can inject the faults moto never produces by itself.
+
+Faults are set on `front.faults` (a Faults) by a test:
+  entry_throttle_rate / entry_internal_rate  per-entry failures in PutRecords
+  request_throttle_rate                      whole request: 400 ProvisionedThroughputExceeded
+  request_5xx_rate                           whole request: 500 or 503
+  reset_rate                                 connection reset, nothing answered
+  delay                                      seconds to wait before answering
+  down_until                                 monotonic time until which every request is reset
+  script                                     list of fault names consumed one per PutRecords
+"""
+import json
+import random
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+
+@dataclass
+class Faults:
+    entry_throttle_rate: float = 0.0
+    entry_internal_rate: float = 0.0
+    request_throttle_rate: float = 0.0
+    request_5xx_rate: float = 0.0
+    reset_rate: float = 0.0
+    delay: float = 0.0
+    down_until: float = 0.0
+    script: list = field(default_factory=list)
+    seed: int = 7
+
+
+@dataclass
+class Counters:
+    put_records_calls: int = 0
+    entries_received: int = 0
+    entries_failed: int = 0
+    requests_failed: int = 0
+    resets: int = 0
+
+
+def _json_response(start_response, status, body):
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/x-amz-json-1.1"),
+                            ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def _reset_connection(environ):
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        # SO_LINGER 0: close() sends RST instead of FIN
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    raise ConnectionAbortedError("injected reset")
+
+
+class KinesisFront:
+    def __init__(self):
+        self.app = DomainDispatcherApplication(create_backend_app)
+        self.lock = threading.Lock()
+        self.faults = Faults()
+        self.counters = Counters()
+        self.rng = random.Random(self.faults.seed)
+
+    def reset(self):
+        self.faults = Faults()
+        self.counters = Counters()
+        self.rng = random.Random(7)
+
+    def __call__(self, environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.endswith(".PutRecords"):
+            with self.lock:
+                return list(self.app(environ, start_response))
+        return self._put_records(environ, start_response)
+
+    def _fault(self):
+        f = self.faults
+        if f.script:
+            return f.script.pop(0)
+        if time.monotonic() < f.down_until:
+            return "reset"
+        roll = self.rng.random()
+        for name, rate in (("reset", f.reset_rate), ("5xx", f.request_5xx_rate),
+                           ("throttle", f.request_throttle_rate)):
+            if roll < rate:
+                return name
+            roll -= rate
+        return None
+
+    def _put_records(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        fault = self._fault()
+        if self.faults.delay or fault == "slow":
+            time.sleep(self.faults.delay or 5.0)
+        request = json.loads(body)
+        with self.lock:
+            self.counters.put_records_calls += 1
+            self.counters.entries_received += len(request["Records"])
+            if fault == "reset":
+                self.counters.resets += 1
+                _reset_connection(environ)
+            if fault == "5xx":
+                self.counters.requests_failed += 1
+                status = self.rng.choice(["500 Internal Server Error", "503 Service Unavailable"])
+                return _json_response(start_response, status,
+                                      {"__type": "InternalFailure", "message": "injected"})
+            if fault == "throttle":
+                self.counters.requests_failed += 1
+                return _json_response(start_response, "400 Bad Request",
+                                      {"__type": "ProvisionedThroughputExceededException",
+                                       "message": "Rate exceeded for stream (injected)"})
+            return self._partial(environ, start_response, request)
+
+    def _partial(self, environ, start_response, request):
+        """Forwards the entries that are not chosen to fail; merges the answers."""
+        f = self.faults
+        failures = []
+        for _ in request["Records"]:
+            roll = self.rng.random()
+            if roll < f.entry_throttle_rate:
+                failures.append("ProvisionedThroughputExceededException")
+            elif roll < f.entry_throttle_rate + f.entry_internal_rate:
+                failures.append("InternalFailure")
+            else:
+                failures.append(None)
+        forwarded = [r for r, fail in zip(request["Records"], failures) if fail is None]
+        results = []
+        if forwarded:
+            status, answer = self._forward(environ, dict(request, Records=forwarded))
+            if not status.startswith("200"):
+                start_response(status, [("Content-Type", "application/x-amz-json-1.1")])
+                return [json.dumps(answer).encode()]
+            results = answer["Records"]
+        merged, it = [], iter(results)
+        for fail in failures:
+            if fail is None:
+                merged.append(next(it))
+            else:
+                self.counters.entries_failed += 1
+                merged.append({"ErrorCode": fail, "ErrorMessage": "injected"})
+        return _json_response(start_response, "200 OK",
+                              {"FailedRecordCount": sum(1 for x in failures if x), "Records": merged})
+
+    def _forward(self, environ, request):
+        data = json.dumps(request).encode()
+        inner = dict(environ)
+        inner["CONTENT_LENGTH"] = str(len(data))
+        import io
+        inner["wsgi.input"] = io.BytesIO(data)
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"] = status
+            return lambda chunk: None
+
+        body = b"".join(self.app(inner, capture))
+        return captured["status"], json.loads(body or b"{}")
+
+
+class FrontServer:
+    """Serves a KinesisFront on 127.0.0.1 on a free port, in a thread."""
+
+    def __init__(self):
+        self.front = KinesisFront()
+        self.server = make_server("127.0.0.1", 0, self.front, threaded=True)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
