@@ -26,7 +26,7 @@ test: all
 	$(PY) -m pytest tests
 
 demo: all
-	$(PY) -m tests.demo
+	$(PY) examples/demo.py
 
 bench: all
 	$(PY) -m tests.bench
