@@ -29,7 +29,7 @@ demo: all
 	$(PY) examples/demo.py
 
 bench: all
-	$(PY) -m tests.bench
+	$(PY) -m tests.bench --runs 3
 
 clean:
 	rm -rf bin build *.egg-info

@@ -1,0 +1,196 @@
+"""`make bench`: CPU per record spent in the plugin, records/s and peak memory.
+
+Drives bin/kinesis.so through the test host (the same ABI path as Fluent
+Bit) with ~2 MB chunks of seeded Kubernetes-style container logs into a
+local sink on 127.0.0.1 that answers PutRecords (and ListShards) at once.
+The plugin's CPU is the host process's user+system time during the flushes
+(Init excluded), read from /proc; the sink runs in this process and is not
+counted. Each scenario runs several times; the median is reported.
+
+    .venv/bin/python -m tests.bench [--runs 5] [--records 200000] [--only plain,zlib]
+"""
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import HOST, PLUGIN, make_chunk  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SHARDS = 4
+MAX_HASH = 2 ** 128 - 1
+
+SCENARIOS = {
+    "plain": {},
+    "partition_key": {"partition_key": "kubernetes->pod_name"},
+    "log_key": {"log_key": "log"},
+    "aggregation": {"aggregation": "true"},
+    "aggregation+zlib": {"aggregation": "true", "compression": "zlib"},
+    "zlib": {"compression": "zlib"},
+    "zstd": {"compression": "zstd"},
+}
+
+
+# ---- input -------------------------------------------------------------------
+
+def container_logs(count, size, seed=42):
+    """Records shaped like Fluent Bit's tail + kubernetes filter output."""
+    rng = random.Random(seed)
+    pods = [(f"web-{rng.randrange(16**8):08x}-{i:02d}", f"ns-{i % 7}", f"app-{i % 11}") for i in range(50)]
+    words = ["GET", "POST", "/api/v1/orders", "/healthz", "200", "404", "user", "latency", "ms",
+             "request", "completed", "upstream", "cache", "hit", "miss", "id"]
+    records = []
+    for i in range(count):
+        pod, namespace, app = pods[rng.randrange(50)]
+        line = []
+        while sum(len(w) + 1 for w in line) < size - 190:
+            line.append(rng.choice(words) if rng.random() < 0.8 else str(rng.randrange(100000)))
+        records.append({
+            "log": " ".join(line),
+            "stream": "stdout",
+            "time": "2026-11-22T10:00:00.%06dZ" % (i % 1000000),
+            "kubernetes": {"pod_name": pod, "namespace_name": namespace,
+                           "labels": {"app": app}, "container_name": app},
+        })
+    return records
+
+
+def chunks_of(records, target=2 * 1024 * 1024):
+    out, start = [], 0
+    per_record = max(1, len(make_chunk(records[:100])) // 100)
+    step = max(1, target // per_record)
+    while start < len(records):
+        out.append(make_chunk(records[start:start + step]))
+        start += step
+    return out
+
+
+# ---- the sink ------------------------------------------------------------------
+
+def shard_list():
+    width = (MAX_HASH + 1) // SHARDS
+    return [{"ShardId": f"shardId-{i:012d}",
+             "HashKeyRange": {"StartingHashKey": str(i * width),
+                              "EndingHashKey": str(MAX_HASH if i == SHARDS - 1 else (i + 1) * width - 1)},
+             "SequenceNumberRange": {"StartingSequenceNumber": "1"}} for i in range(SHARDS)]
+
+
+class Sink(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    counts = {"calls": 0, "entries": 0, "bytes": 0}
+    lock = threading.Lock()
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        target = self.headers.get("X-Amz-Target", "")
+        if target.endswith("PutRecords"):
+            entries = body.count(b'"PartitionKey"')
+            with self.lock:
+                self.counts["calls"] += 1
+                self.counts["entries"] += entries
+                self.counts["bytes"] += len(body)
+            answer = b'{"FailedRecordCount":0,"Records":[' + b",".join(
+                [b'{"SequenceNumber":"1","ShardId":"shardId-000000000000"}'] * entries) + b"]}"
+        elif target.endswith("ListShards"):
+            answer = json.dumps({"Shards": shard_list()}).encode()
+        else:
+            answer = json.dumps({"StreamDescriptionSummary": {
+                "StreamName": "bench", "StreamStatus": "ACTIVE", "OpenShardCount": SHARDS}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+
+# ---- one run -------------------------------------------------------------------
+
+def proc_cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def proc_peak_rss_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_once(url, options, chunk_paths, records):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
+    proc = subprocess.Popen([str(HOST), str(PLUGIN)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, bufsize=1, env=env)
+
+    def command(line):
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+        return proc.stdout.readline().strip()
+
+    assert proc.stdout.readline().startswith("registered")
+    settings = {"region": "us-east-1", "stream": "bench", "endpoint": url, **options}
+    for key, value in settings.items():
+        command(f"set 0 {key} {value}")
+    assert command("init 0").endswith(" 1"), "init failed"
+    command("flush 0 warmup " + str(chunk_paths[0]))  # first flush imports lazily used code
+    cpu_before, wall_before = proc_cpu_seconds(proc.pid), time.perf_counter()
+    for path in chunk_paths:
+        answer = command(f"flush 0 kube.var.log {path}")
+        assert answer == "flush 1", answer
+    cpu = proc_cpu_seconds(proc.pid) - cpu_before
+    wall = time.perf_counter() - wall_before
+    peak = proc_peak_rss_mb(proc.pid)
+    command("exit 0")
+    proc.stdin.write("quit\n")
+    proc.stdin.close()
+    proc.wait(30)
+    return cpu * 1e6 / records, records / wall, peak
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--sizes", default="250,2000")
+    parser.add_argument("--only", default="")
+    args = parser.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    names = [n for n in SCENARIOS if not args.only or n in args.only.split(",")]
+    print(f"# {args.records} records per run, median of {args.runs} runs, 4-shard sink on 127.0.0.1")
+    print("| scenario | record size | CPU µs/record | records/s | peak RSS MB |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in (int(s) for s in args.sizes.split(",")):
+            count = args.records if size < 1000 else args.records // 4
+            paths = []
+            for i, chunk in enumerate(chunks_of(container_logs(count, size))):
+                path = Path(tmp) / f"chunk-{size}-{i}.mp"
+                path.write_bytes(chunk)
+                paths.append(path)
+            for name in names:
+                runs = [run_once(url, SCENARIOS[name], paths, count) for _ in range(args.runs)]
+                cpu = statistics.median(r[0] for r in runs)
+                rate = statistics.median(r[1] for r in runs)
+                peak = max(r[2] for r in runs)
+                print(f"| {name} | {size} B | {cpu:.2f} | {rate:,.0f} | {peak:.0f} |", flush=True)
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()

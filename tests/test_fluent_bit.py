@@ -1,0 +1,129 @@
+"""End to end under a real Fluent Bit (FLUENT_BIT=/path or `fluent-bit` on
+PATH; skipped otherwise): tail a file of numbered lines into moto through
+bin/kinesis.so, read every shard back, and check each line arrived exactly
+once and that Fluent Bit shut down cleanly.
+
+E2E_RECORDS sets the line count (default 100,000)."""
+import collections
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import PLUGIN, REGION
+
+RECORDS = int(os.environ.get("E2E_RECORDS", "100000"))
+
+
+def write_lines(path, count):
+    with open(path, "w") as out:
+        for i in range(count):
+            out.write(f"e2e-{i:07d} GET /api/v1/items?page={i % 97} 200 {i % 1000}ms user-agent=curl/8.5\n")
+
+
+def output_section(kinesis, stream, **extra):
+    options = {"name": "kinesis", "match": "*", "region": REGION, "stream": stream, "endpoint": kinesis.url}
+    options.update(extra)
+    return "[OUTPUT]\n" + "".join(f"    {k} {v}\n" for k, v in options.items())
+
+
+def classic_config(tmp_path, log_file, outputs):
+    (tmp_path / "plugins.conf").write_text(f"[PLUGINS]\n    Path {PLUGIN}\n")
+    return ("[SERVICE]\n    flush 1\n    grace 10\n    log_level info\n    plugins_file plugins.conf\n"
+            f"[INPUT]\n    name tail\n    path {log_file}\n    read_from_head true\n"
+            "    buffer_chunk_size 256k\n    buffer_max_size 256k\n" + "".join(outputs))
+
+
+def run_fluent_bit(binary, args, kinesis, expected_entries, tmp_path, timeout=900):
+    log_path = tmp_path / "fluent-bit.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([binary, *args], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+        deadline = time.monotonic() + timeout
+        try:
+            while kinesis.front.counters.entries_received < expected_entries:
+                assert proc.poll() is None, f"fluent-bit exited early:\n{log_path.read_text()[-3000:]}"
+                assert time.monotonic() < deadline, "timed out waiting for the records"
+                time.sleep(0.5)
+            time.sleep(2)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(60)
+    return rc, log_path.read_text(errors="replace")
+
+
+def assert_lines_once(kinesis, stream, count):
+    contents = kinesis.read_all(stream)
+    seen = collections.Counter(json.loads(d)["log"].split()[0] for d in contents.data)
+    missing = count - sum(1 for i in range(count) if seen[f"e2e-{i:07d}"])
+    twice = sum(1 for n in seen.values() if n > 1)
+    assert (missing, twice, len(contents.data)) == (0, 0, count)
+
+
+def assert_clean_exit(rc, log):
+    assert rc == 0, log[-3000:]
+    for bad in ("SIGSEGV", "Segmentation", "[engine] caught signal", "failed to initialize"):
+        assert bad not in log, log[-3000:]
+    assert "stopped after" in log  # our ExitCtx ran
+
+
+def test_one_instance(fluent_bit, kinesis, tmp_path):
+    stream = kinesis.create_stream(shards=2)
+    write_lines(tmp_path / "app.log", RECORDS)
+    args = ["-e", str(PLUGIN), "-f", "1", "-i", "tail", "-p", f"path={tmp_path / 'app.log'}",
+            "-p", "read_from_head=true", "-o", "kinesis", "-m", "*", "-p", f"region={REGION}",
+            "-p", f"stream={stream}", "-p", f"endpoint={kinesis.url}"]
+    rc, log = run_fluent_bit(fluent_bit, args, kinesis, RECORDS, tmp_path)
+    assert_clean_exit(rc, log)
+    assert_lines_once(kinesis, stream, RECORDS)
+
+
+def test_two_instances_and_workers(fluent_bit, kinesis, tmp_path):
+    s1, s2 = kinesis.create_stream(shards=2), kinesis.create_stream(shards=3)
+    log_file = tmp_path / "app.log"
+    write_lines(log_file, RECORDS)
+    config = classic_config(tmp_path, log_file, [output_section(kinesis, s1, workers=2),
+                                                 output_section(kinesis, s2, partition_key="log")])
+    (tmp_path / "fluent-bit.conf").write_text(config)
+    rc, log = run_fluent_bit(fluent_bit, ["-c", "fluent-bit.conf"], kinesis, 2 * RECORDS, tmp_path)
+    assert_clean_exit(rc, log)
+    assert_lines_once(kinesis, s1, RECORDS)
+    assert_lines_once(kinesis, s2, RECORDS)
+
+
+def test_yaml_config_with_plugins_list(fluent_bit, kinesis, tmp_path):
+    stream = kinesis.create_stream()
+    count = min(RECORDS, 5000)
+    write_lines(tmp_path / "app.log", count)
+    (tmp_path / "fluent-bit.yaml").write_text(f"""
+service:
+  flush: 1
+  grace: 10
+plugins:
+  - {PLUGIN}
+pipeline:
+  inputs:
+    - name: tail
+      path: {tmp_path / 'app.log'}
+      read_from_head: true
+  outputs:
+    - name: kinesis
+      match: "*"
+      region: {REGION}
+      stream: {stream}
+      endpoint: {kinesis.url}
+      workers: 2
+""")
+    rc, log = run_fluent_bit(fluent_bit, ["-c", "fluent-bit.yaml"], kinesis, count, tmp_path)
+    assert_clean_exit(rc, log)
+    assert_lines_once(kinesis, stream, count)
+
+
+def test_bad_option_fails_start_with_one_line(fluent_bit, kinesis, tmp_path):
+    proc = subprocess.run([fluent_bit, "-e", str(PLUGIN), "-i", "dummy", "-o", "kinesis", "-p", "region=us-east-1",
+                           "-p", "stream=x", "-p", "compression=lz4"], capture_output=True, text=True, timeout=60)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert output.count("option 'compression': 'lz4' is not valid; allowed: none, zlib, gzip, zstd") == 1
