@@ -62,6 +62,8 @@ def numbered_records(count, prefix="r", **extra):
 
 @pytest.fixture(scope="session")
 def front_server():
+    import logging
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
     os.environ.update(FAKE_CREDENTIALS)
     server = FrontServer().start()
     yield server

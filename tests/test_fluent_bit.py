@@ -64,7 +64,7 @@ def assert_lines_once(kinesis, stream, count):
 
 def assert_clean_exit(rc, log):
     assert rc == 0, log[-3000:]
-    for bad in ("SIGSEGV", "Segmentation", "[engine] caught signal", "failed to initialize"):
+    for bad in ("SIGSEGV", "SIGABRT", "Segmentation", "failed to initialize"):
         assert bad not in log, log[-3000:]
     assert "stopped after" in log  # our ExitCtx ran
 
