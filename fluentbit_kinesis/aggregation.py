@@ -1,0 +1,237 @@
+"""Shaped records -> Kinesis entries: one per record (plain), KPL aggregates
+(shard aware), or newline-delimited packs (simple_aggregation).
+
+Input: shaped entries (data, partition key, event index). Output: delivery
+entries (data, partition key, explicit hash key or None, events), where events
+is the event index, or for a pack the list of the indices it carries.
+
+KPL format: magic F3 89 9A C2, protobuf AggregatedRecord, MD5 of the protobuf.
+    AggregatedRecord { repeated string partition_key_table = 1;
+                       repeated string explicit_hash_key_table = 2;
+                       repeated Record records = 3; }
+    Record { uint64 partition_key_index = 1; uint64 explicit_hash_key_index = 2;
+             bytes data = 3; }
+We write no explicit hash key table: every sub-record is routed by its own
+partition key, and the aggregate only holds records of one shard.
+"""
+import hashlib
+import itertools
+
+from .compression import compressor
+from .shaping import RandomKey
+
+MAGIC = b"\xf3\x89\x9a\xc2"
+AGGREGATE_KEY = "a"  # outer partition key, as the KPL; the ExplicitHashKey routes
+_OVERHEAD = len(MAGIC) + 16 + len(AGGREGATE_KEY)  # magic, MD5, outer key
+_SMALL_VARINTS = [bytes((n,)) for n in range(128)]
+
+
+def varint(n):
+    if n < 128:
+        return _SMALL_VARINTS[n]
+    out = bytearray()
+    while n >= 128:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def varint_size(n):
+    return 1 if n < 128 else 2 if n < 16384 else (n.bit_length() + 6) // 7
+
+
+def encode(partition_keys, records):
+    """A KPL aggregate. partition_keys: the key table (str); records:
+    (partition key index, data bytes) pairs."""
+    parts = []
+    add = parts.extend
+    for key in partition_keys:
+        raw = key.encode("utf-8")
+        add((b"\x0a", varint(len(raw)), raw))
+    for index, data in records:
+        head = b"\x08" + varint(index) + b"\x1a" + varint(len(data))
+        add((b"\x1a", varint(len(head) + len(data)), head, data))
+    body = b"".join(parts)
+    return MAGIC + body + hashlib.md5(body).digest()
+
+
+def plain(shaped):
+    return [(data, key, None, index) for data, key, index in shaped]
+
+
+class AggregateEvents(list):
+    """The event indices in one aggregate, plus what is needed to check, once
+    Kinesis says where it landed, that a KCL consumer will not drop it."""
+    __slots__ = ("shard_id", "low", "high", "records")
+
+
+class _Builder:
+    """One open aggregate for one shard."""
+    __slots__ = ("shard", "keys", "records", "events", "size", "low", "high", "first_hash")
+
+    def __init__(self, shard):
+        self.shard = shard
+        self.keys = {}       # partition key -> index in the key table
+        self.records = []    # (key index, data)
+        self.events = AggregateEvents()
+        self.events.records = []
+        self.size = _OVERHEAD
+        self.low = self.high = self.first_hash = None
+
+    def cost(self, key, data):
+        """Bytes that adding this record adds to the Kinesis record."""
+        n = len(data)
+        index = self.keys.get(key)
+        inner = 2 + varint_size(len(self.keys) if index is None else index) + varint_size(n) + n
+        cost = 1 + varint_size(inner) + inner
+        if index is None:
+            raw = len(key) if key.isascii() else len(key.encode("utf-8"))
+            cost += 1 + varint_size(raw) + raw
+        return cost
+
+    def add(self, shaped, hash_key, cost):
+        data, key, event = shaped
+        index = self.keys.get(key)
+        if index is None:
+            index = self.keys[key] = len(self.keys)
+        self.records.append((index, data))
+        self.events.append(event)
+        self.events.records.append(shaped)
+        self.size += cost
+        if self.first_hash is None:
+            self.first_hash = self.low = self.high = hash_key
+        elif hash_key < self.low:
+            self.low = hash_key
+        elif hash_key > self.high:
+            self.high = hash_key
+
+    def finish(self):
+        if len(self.records) == 1:  # an aggregate of one only costs overhead
+            return self.events.records[0][:2] + (None, self.events[0])
+        events = self.events
+        events.shard_id, events.low, events.high = self.shard.shard_id, self.low, self.high
+        data = encode(list(self.keys), self.records)
+        # the first record's hash lies inside the shard (and, unlike the shard's
+        # EndingHashKey, does not make moto answer 500)
+        return (data, AGGREGATE_KEY, str(self.first_hash), events)
+
+
+class Aggregator:
+    """KPL aggregation that no KCL consumer drops: an aggregate holds only
+    records that hash into one shard and is routed into that shard."""
+
+    def __init__(self, settings, shard_map, logger):
+        self.shards = shard_map
+        self.log = logger
+        self.limit = min(settings.aggregation_maximum_record_size, settings.max_record_bytes)
+        self.skip = settings.skip_aggregation_record_size
+        self._turn = itertools.count()  # spreads keyless records evenly over the shards
+        self.misrouted = 0
+
+    def pack(self, shaped):
+        if not shaped:
+            return []
+        if not self.shards.maybe_refresh():
+            return plain(shaped)  # no shard map: an aggregate could be dropped
+        shards = self.shards.shards()
+        hash_of_key, shard_for_hash = self.shards.hash_of_key, self.shards.shard_for_hash
+        limit, skip, turn = self.limit, self.skip, self._turn
+        open_, out = {}, []
+        for entry in shaped:
+            data, key, event = entry
+            if type(key) is RandomKey:  # no partition key: any shard will do
+                shard = shards[next(turn) % len(shards)]
+                shard_key = self.shards.random_key_for(shard)
+                if shard_key is None:
+                    out.append((data, key, None, event))
+                    continue
+                key = shard_key
+                entry = (data, key, event)
+                hash_key = hash_of_key(key)
+            else:
+                hash_key = hash_of_key(key)
+                shard = shard_for_hash(hash_key)
+                if shard is None:  # a gap in the map (mid-reshard): send it alone
+                    out.append((data, key, None, event))
+                    continue
+            builder = open_.get(shard)
+            if len(data) > skip:
+                if builder is not None:  # keep this key's records in order
+                    out.append(builder.finish())
+                    del open_[shard]
+                out.append((data, key, None, event))
+                continue
+            if builder is None:
+                builder = open_[shard] = _Builder(shard)
+            cost = builder.cost(key, data)
+            if builder.size + cost > limit and builder.records:
+                out.append(builder.finish())
+                builder = open_[shard] = _Builder(shard)
+                cost = builder.cost(key, data)
+            if builder.size + cost > limit:  # too big to aggregate at all
+                out.append((data, key, None, event))
+                del open_[shard]
+                continue
+            builder.add(entry, hash_key, cost)
+        out.extend(builder.finish() for builder in open_.values())
+        return out
+
+    def recheck(self, misrouted):
+        """Aggregates that landed on another shard than predicted (the stream
+        was resharded): refresh the map, then split them into event indices
+        that are fine (every sub-record inside the shard they landed on) and
+        shaped records to send again (the KCL drops their aggregate)."""
+        self.misrouted += len(misrouted)
+        self.shards.refresh(stale=True)
+        fine, again = [], []
+        for events, shard_id in misrouted:
+            shard = self.shards.shard_by_id(shard_id)
+            if shard is not None and events.low in shard and events.high in shard:
+                fine.extend(events)
+            else:
+                again.extend(events.records)
+        self.log.warn(f"{len(misrouted)} aggregates landed on another shard than predicted "
+                      f"(stream resharded); shard map refreshed, {len(again)} records sent again")
+        return fine, again
+
+
+class SimpleAggregator:
+    """simple_aggregation: several records in one Kinesis record as newline
+    delimited text, routed by the first record's partition key (other keys
+    are not preserved). With compression, each packed record is compressed
+    whole, so a consumer decompresses and then splits lines."""
+
+    def __init__(self, settings, logger):
+        self.log = logger
+        self.compress = compressor(settings.compression)
+        self.max_record_bytes = settings.max_record_bytes
+        limit = min(settings.aggregation_maximum_record_size, settings.max_record_bytes)
+        # room for the compressor's worst case growth on incompressible data
+        self.limit = limit - (limit // 1000 + 64) if self.compress else limit
+
+    def pack(self, shaped):
+        out, parts, events, size, first_key = [], [], [], 0, None
+        for data, key, event in shaped:
+            newline = not data.endswith(b"\n")
+            if parts and size + len(data) + newline > self.limit:
+                out.append(self._entry(parts, first_key, events))
+                parts, events = [], []
+            if not parts:
+                first_key = key
+                size = len(key) if key.isascii() else len(key.encode("utf-8"))
+            # a record alone at the service limit is sent without its newline
+            if newline and (parts or size + len(data) < self.max_record_bytes):
+                data += b"\n"
+            parts.append(data)
+            events.append(event)
+            size += len(data)
+        if parts:
+            out.append(self._entry(parts, first_key, events))
+        return out
+
+    def _entry(self, parts, key, events):
+        data = b"".join(parts)
+        if self.compress is not None:
+            data = self.compress(data)
+        return (data, key, None, events)
