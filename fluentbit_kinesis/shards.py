@@ -35,12 +35,17 @@ def hash_of_key(key):
     return int.from_bytes(hashlib.md5(key.encode("utf-8")).digest(), "big")
 
 
-def open_shards(listed):
-    """Shards from a ListShards answer that still accept writes, by start."""
-    shards = [Shard(s["ShardId"], int(s["HashKeyRange"]["StartingHashKey"]),
-                    int(s["HashKeyRange"]["EndingHashKey"]))
-              for s in listed if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})]
-    return sorted(shards, key=lambda s: s.start)
+def parse_shards(listed):
+    """(open shards by start, every shard by id) from a ListShards answer;
+    closed shards (with an EndingSequenceNumber) no longer accept writes."""
+    every, open_ = {}, []
+    for s in listed:
+        shard = Shard(s["ShardId"], int(s["HashKeyRange"]["StartingHashKey"]),
+                      int(s["HashKeyRange"]["EndingHashKey"]))
+        every[shard.shard_id] = shard
+        if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {}):
+            open_.append(shard)
+    return sorted(open_, key=lambda s: s.start), every
 
 
 class ShardMap:
@@ -74,7 +79,7 @@ class ShardMap:
         wrong, so a failed ListShards leaves no map (records go unaggregated)."""
         with self._lock:
             try:
-                shards = open_shards(self._list_shards())
+                shards, every = parse_shards(self._list_shards())
                 if not shards:
                     raise ValueError("no open shards")
             except Exception as exc:
@@ -84,13 +89,13 @@ class ShardMap:
                 state = "kept the previous one" if self._state else "sending unaggregated until it works"
                 self.log.warn(f"ListShards failed ({str(exc)[:200]}); no fresh shard map, {state}")
                 return False
-            old = self._by_id
+            old = self._state[1] if self._state else []
             self._state = ([s.start for s in shards], shards)
-            self._by_id = {s.shard_id: s for s in shards}
+            self._by_id = every  # closed shards too: where a write raced a reshard
             self._random_keys = {k: v for k, v in self._random_keys.items() if k in self._by_id}
             self._next_refresh = time.monotonic() + self.refresh_seconds
             self.refreshes += 1
-            if set(old) != set(self._by_id):
+            if old != shards:
                 self.log.debug(f"shard map: {len(shards)} open shards")
             return True
 
