@@ -23,18 +23,19 @@ from .shaping import RandomKey
 MAGIC = b"\xf3\x89\x9a\xc2"
 AGGREGATE_KEY = "a"  # outer partition key, as the KPL; the ExplicitHashKey routes
 _OVERHEAD = len(MAGIC) + 16 + len(AGGREGATE_KEY)  # magic, MD5, outer key
-_SMALL_VARINTS = [bytes((n,)) for n in range(128)]
 
 
 def varint(n):
-    if n < 128:
-        return _SMALL_VARINTS[n]
     out = bytearray()
     while n >= 128:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+# every varint up to 2**14 made once: sub-record lengths hit this table
+_VARINTS = [varint(n) for n in range(1 << 14)]
 
 
 def varint_size(n):
@@ -44,14 +45,21 @@ def varint_size(n):
 def encode(partition_keys, records):
     """A KPL aggregate. partition_keys: the key table (str); records:
     (partition key index, data bytes) pairs."""
+    table = _VARINTS
     parts = []
-    add = parts.extend
+    add = parts.append
     for key in partition_keys:
         raw = key.encode("utf-8")
-        add((b"\x0a", varint(len(raw)), raw))
+        add(b"\x0a" + (table[len(raw)] if len(raw) < 16384 else varint(len(raw))) + raw)
+    # Record: field 1 (key index, varint), field 3 (data, length-delimited)
+    heads = [b"\x08" + (table[i] if i < 16384 else varint(i)) + b"\x1a" for i in range(len(partition_keys))]
     for index, data in records:
-        head = b"\x08" + varint(index) + b"\x1a" + varint(len(data))
-        add((b"\x1a", varint(len(head) + len(data)), head, data))
+        n = len(data)
+        size = table[n] if n < 16384 else varint(n)
+        head = heads[index]
+        inner = len(head) + len(size) + n
+        add(b"\x1a" + (table[inner] if inner < 16384 else varint(inner)) + head + size)
+        add(data)
     body = b"".join(parts)
     return MAGIC + body + hashlib.md5(body).digest()
 
@@ -63,55 +71,43 @@ def plain(shaped):
 class AggregateEvents(list):
     """The event indices in one aggregate, plus what is needed to check, once
     Kinesis says where it landed, that a KCL consumer will not drop it."""
-    __slots__ = ("shard_id", "low", "high", "records")
+    __slots__ = ("shard_id", "records")
 
 
 class _Builder:
     """One open aggregate for one shard."""
-    __slots__ = ("shard", "keys", "records", "events", "size", "low", "high", "first_hash")
+    __slots__ = ("shard", "keys", "entries", "size", "first_hash")
 
-    def __init__(self, shard):
+    def __init__(self, shard, first_hash):
         self.shard = shard
         self.keys = {}       # partition key -> index in the key table
-        self.records = []    # (key index, data)
-        self.events = AggregateEvents()
-        self.events.records = []
+        self.entries = []    # shaped entries (data, key, event index)
         self.size = _OVERHEAD
-        self.low = self.high = self.first_hash = None
+        self.first_hash = first_hash
 
     def cost(self, key, data):
         """Bytes that adding this record adds to the Kinesis record."""
         n = len(data)
         index = self.keys.get(key)
-        inner = 2 + varint_size(len(self.keys) if index is None else index) + varint_size(n) + n
-        cost = 1 + varint_size(inner) + inner
-        if index is None:
+        new_key = index is None
+        if new_key:
+            index = len(self.keys)
+        inner = (3 if index < 128 else 2 + varint_size(index)) + (1 if n < 128 else 2 if n < 16384 else varint_size(n)) + n
+        cost = (2 if inner < 128 else 3 if inner < 16384 else 1 + varint_size(inner)) + inner
+        if new_key:
             raw = len(key) if key.isascii() else len(key.encode("utf-8"))
             cost += 1 + varint_size(raw) + raw
         return cost
 
-    def add(self, shaped, hash_key, cost):
-        data, key, event = shaped
-        index = self.keys.get(key)
-        if index is None:
-            index = self.keys[key] = len(self.keys)
-        self.records.append((index, data))
-        self.events.append(event)
-        self.events.records.append(shaped)
-        self.size += cost
-        if self.first_hash is None:
-            self.first_hash = self.low = self.high = hash_key
-        elif hash_key < self.low:
-            self.low = hash_key
-        elif hash_key > self.high:
-            self.high = hash_key
-
     def finish(self):
-        if len(self.records) == 1:  # an aggregate of one only costs overhead
-            return self.events.records[0][:2] + (None, self.events[0])
-        events = self.events
-        events.shard_id, events.low, events.high = self.shard.shard_id, self.low, self.high
-        data = encode(list(self.keys), self.records)
+        entries = self.entries
+        if len(entries) == 1:  # an aggregate of one only costs overhead
+            data, key, event = entries[0]
+            return (data, key, None, event)
+        keys = self.keys
+        events = AggregateEvents([event for _data, _key, event in entries])
+        events.shard_id, events.records = self.shard.shard_id, entries
+        data = encode(list(keys), [(keys[key], data) for data, key, _event in entries])
         # the first record's hash lies inside the shard (and, unlike the shard's
         # EndingHashKey, does not make moto answer 500)
         return (data, AGGREGATE_KEY, str(self.first_hash), events)
@@ -135,45 +131,45 @@ class Aggregator:
         if not self.shards.maybe_refresh():
             return plain(shaped)  # no shard map: an aggregate could be dropped
         shards = self.shards.shards()
-        hash_of_key, shard_for_hash = self.shards.hash_of_key, self.shards.shard_for_hash
+        route = self.shards.route  # key -> (shard, hash), cached per key
         limit, skip, turn = self.limit, self.skip, self._turn
+        keyless = [(shard, self.shards.random_key_for(shard)) for shard in shards]
         open_, out = {}, []
         for entry in shaped:
             data, key, event = entry
-            if type(key) is RandomKey:  # no partition key: any shard will do
-                shard = shards[next(turn) % len(shards)]
-                shard_key = self.shards.random_key_for(shard)
-                if shard_key is None:
-                    out.append((data, key, None, event))
+            if type(key) is RandomKey:  # no partition key: any shard will do, in turn
+                shard, key = keyless[next(turn) % len(keyless)]
+                if key is None:  # no random key found for a tiny shard
+                    out.append((data, entry[1], None, event))
                     continue
-                key = shard_key
                 entry = (data, key, event)
-                hash_key = hash_of_key(key)
-            else:
-                hash_key = hash_of_key(key)
-                shard = shard_for_hash(hash_key)
-                if shard is None:  # a gap in the map (mid-reshard): send it alone
-                    out.append((data, key, None, event))
-                    continue
-            builder = open_.get(shard)
+            shard, hash_key = route(key)
+            if shard is None:  # a gap in the map (mid-reshard): send it alone
+                out.append((data, key, None, event))
+                continue
+            builder = open_.get(shard.shard_id)
             if len(data) > skip:
                 if builder is not None:  # keep this key's records in order
                     out.append(builder.finish())
-                    del open_[shard]
+                    del open_[shard.shard_id]
                 out.append((data, key, None, event))
                 continue
             if builder is None:
-                builder = open_[shard] = _Builder(shard)
+                builder = open_[shard.shard_id] = _Builder(shard, hash_key)
             cost = builder.cost(key, data)
-            if builder.size + cost > limit and builder.records:
+            if builder.size + cost > limit and builder.entries:
                 out.append(builder.finish())
-                builder = open_[shard] = _Builder(shard)
+                builder = open_[shard.shard_id] = _Builder(shard, hash_key)
                 cost = builder.cost(key, data)
             if builder.size + cost > limit:  # too big to aggregate at all
                 out.append((data, key, None, event))
-                del open_[shard]
+                del open_[shard.shard_id]
                 continue
-            builder.add(entry, hash_key, cost)
+            keys = builder.keys
+            if key not in keys:
+                keys[key] = len(keys)
+            builder.entries.append(entry)
+            builder.size += cost
         out.extend(builder.finish() for builder in open_.values())
         return out
 
@@ -187,7 +183,8 @@ class Aggregator:
         fine, again = [], []
         for events, shard_id in misrouted:
             shard = self.shards.shard_by_id(shard_id)
-            if shard is not None and events.low in shard and events.high in shard:
+            if shard is not None and all(self.shards.hash_of_key(key) in shard
+                                         for key in {key for _data, key, _event in events.records}):
                 fine.extend(events)
             else:
                 again.extend(events.records)

@@ -58,6 +58,7 @@ class ShardMap:
         self._by_id = {}
         self._next_refresh = 0.0
         self._hashes = {}           # partition key -> hash; keys repeat (pods, hosts)
+        self._routes = {}           # partition key -> (shard or None, hash), for this map
         self._random_keys = {}      # shard id -> a random key that hashes into it
         self.refreshes = 0
 
@@ -91,6 +92,7 @@ class ShardMap:
                 return False
             old = self._state[1] if self._state else []
             self._state = ([s.start for s in shards], shards)
+            self._routes = {}
             self._by_id = every  # closed shards too: where a write raced a reshard
             self._random_keys = {k: v for k, v in self._random_keys.items() if k in self._by_id}
             self._next_refresh = time.monotonic() + self.refresh_seconds
@@ -106,6 +108,17 @@ class ShardMap:
                 self._hashes.clear()
             h = self._hashes[key] = hash_of_key(key)
         return h
+
+    def route(self, key):
+        """(open shard or None, hash) for a partition key; cached until the map changes."""
+        found = self._routes.get(key)
+        if found is None:
+            routes = self._routes
+            if len(routes) >= _KEY_CACHE_LIMIT:
+                routes.clear()
+            hash_key = self.hash_of_key(key)
+            found = routes[key] = (self.shard_for_hash(hash_key), hash_key)
+        return found
 
     def shard_for_hash(self, hash_key):
         """The open shard holding `hash_key`, or None (no map, or a gap)."""
