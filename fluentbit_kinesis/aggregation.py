@@ -92,7 +92,8 @@ class _Builder:
         new_key = index is None
         if new_key:
             index = len(self.keys)
-        inner = (3 if index < 128 else 2 + varint_size(index)) + (1 if n < 128 else 2 if n < 16384 else varint_size(n)) + n
+        inner = (3 if index < 128 else 2 + varint_size(index)) + n + \
+            (1 if n < 128 else 2 if n < 16384 else varint_size(n))
         cost = (2 if inner < 128 else 3 if inner < 16384 else 1 + varint_size(inner)) + inner
         if new_key:
             raw = len(key) if key.isascii() else len(key.encode("utf-8"))
@@ -108,9 +109,11 @@ class _Builder:
         events = AggregateEvents([event for _data, _key, event in entries])
         events.shard_id, events.records = self.shard.shard_id, entries
         data = encode(list(keys), [(keys[key], data) for data, key, _event in entries])
-        # the first record's hash lies inside the shard (and, unlike the shard's
-        # EndingHashKey, does not make moto answer 500)
-        return (data, AGGREGATE_KEY, str(self.first_hash), events)
+        # route by the first record's hash (as the KPL): inside the shard, and
+        # where that record's key goes even after a split. Never the shard's
+        # EndingHashKey, which moto answers with HTTP 500.
+        route = self.first_hash if self.first_hash != self.shard.end else self.shard.start
+        return (data, AGGREGATE_KEY, str(route), events)
 
 
 class Aggregator:

@@ -116,7 +116,8 @@ class OutputInstance:
                     aggregated += len(events)
 
         outcome = self.delivery.send(self.packer.pack(shaped) if self.packer else plain(shaped), on_acked)
-        for pack in (self.packer and self.packer.pack, plain):
+        resend_with = (self.packer.pack, plain) if self.packer else ()  # plain cannot misroute
+        for pack in resend_with:
             if not misrouted:
                 break
             fine, again = self.packer.recheck(misrouted)
@@ -126,7 +127,7 @@ class OutputInstance:
             if not outcome.delivered or not again:
                 break  # what is left goes out when Fluent Bit retries the chunk
             outcome = self.delivery.send(pack(again), on_acked)
-        if misrouted:  # records sent one by one cannot misroute, so this is unreachable
+        if misrouted:  # defensive: only aggregates are checked, and the last round has none
             outcome.delivered = False
 
         with self._count_lock:
