@@ -104,6 +104,22 @@ def test_aggregates_are_never_dropped_and_hold_every_record_once(kinesis, host, 
     assert "6000 records sent (6000 in 12 aggregates)" in h.log()
 
 
+def test_concurrent_flushes_like_workers_and_fixed_key(kinesis, host):
+    stream = kinesis.create_stream(shards=4)
+    h = host()
+    assert h.init(0, **base_options(kinesis, stream, aggregation="true")) == FLB_OK
+    assert h.init(1, **base_options(kinesis, stream, aggregation="true", fixed_partition_key="one")) == FLB_OK
+    batches = [pod_records(1500, f"w{j}", seed=j) for j in range(4)]
+    fixed = pod_records(500, "f")
+    jobs = [(0, "app", make_chunk(b)) for b in batches] + [(1, "app", make_chunk(fixed))]
+    assert h.flush_concurrently(jobs) == [FLB_OK] * 5
+    contents = kinesis.read_all(stream)
+    assert contents.dropped_aggregates == 0
+    assert_all_once([r for b in batches for r in b] + fixed, contents)
+    assert {r.partition_key for r in contents.records if json.loads(r.data)["log"][0] == "f"} == {"one"}
+    assert contents.kinesis_records <= 4 * 4 + 1
+
+
 def test_stream_arn_and_aggregate_size_limit(kinesis, host):
     stream = kinesis.create_stream(shards=2)
     arn = kinesis.client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
