@@ -116,6 +116,12 @@ OPTIONS = [
     Option("time_key_format", text, "%Y-%m-%dT%H:%M:%S", doc="strftime format, plus %L (ms) and %f (µs)"),
     Option("replace_dots", text, None, doc="replace dots in keys (recursively) with this string"),
     Option("aggregation", parse_bool, False, doc="KPL aggregation, shard aware"),
+    Option("aggregation_maximum_record_size", int_in(1024, SERVICE_MAX_RECORD_BYTES), MIB,
+           doc="bytes per aggregate (simple_aggregation too), capped by max_record_bytes"),
+    Option("skip_aggregation_record_size", int_in(1, SERVICE_MAX_RECORD_BYTES), 20 * 1024,
+           doc="records larger than this are sent on their own, not aggregated"),
+    Option("simple_aggregation", parse_bool, False,
+           doc="pack records as newline delimited text into one Kinesis record; keys not preserved"),
     Option("compression", one_of(*COMPRESSIONS), "none", doc="compress each record: none, zlib, gzip, zstd"),
     Option("endpoint", text, None, doc="Kinesis endpoint URL"),
     Option("sts_endpoint", text, None, doc="STS endpoint URL for role_arn"),
@@ -157,6 +163,9 @@ class Settings:
     time_key_format: str = "%Y-%m-%dT%H:%M:%S"
     replace_dots: Optional[str] = None
     aggregation: bool = False
+    aggregation_maximum_record_size: int = MIB
+    skip_aggregation_record_size: int = 20 * 1024
+    simple_aggregation: bool = False
     compression: str = "none"
     endpoint: Optional[str] = None
     sts_endpoint: Optional[str] = None
@@ -246,6 +255,8 @@ def _check_combinations(s):
         raise ConfigError("option 'region' is required")
     if s.partition_key and s.fixed_partition_key:
         raise ConfigError("options 'partition_key' and 'fixed_partition_key': set one of them, not both")
+    if s.aggregation and s.simple_aggregation:
+        raise ConfigError("options 'aggregation' and 'simple_aggregation': set one of them, not both")
     if bool(s.access_key_id) != bool(s.secret_access_key):
         raise ConfigError("options 'access_key_id' and 'secret_access_key': set both or neither")
     if s.replace_dots is not None and "." in s.replace_dots:

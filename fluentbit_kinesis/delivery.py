@@ -23,6 +23,7 @@ MAX_BACKOFF = 10.0
 @dataclass
 class Outcome:
     delivered: bool
+    entries: int = 0  # entries (Kinesis records) this send was given
     attempts: int = 0
     failed_entries: int = 0
     last_error: str = ""
@@ -46,8 +47,8 @@ class Delivery:
 
     def send(self, entries, on_acked):
         """Delivers every entry; returns an Outcome."""
-        outcome = Outcome(delivered=False)
         pending = list(entries)
+        outcome = Outcome(delivered=False, entries=len(pending))
         while pending:
             failed = []
             groups = batching.requests(pending, self.max_count, self.max_bytes)

@@ -4,11 +4,13 @@ The whole data path of a flush, top to bottom:
     decode the chunk -> skip what a previous try already did -> shape records
     -> (aggregate) -> dead-letter what cannot be sent -> deliver the rest
 """
+import dataclasses
 import os
 import threading
 import time
 
 from . import config
+from .aggregation import AggregateEvents, Aggregator, SimpleAggregator, plain
 from .aws import KinesisClient
 from .deadletter import DeadLetters
 from .delivery import Delivery
@@ -16,6 +18,7 @@ from .events import decode_chunk
 from .ledger import Ledger, chunk_key
 from .log import INFO, Logger, RateLimitedWarning
 from .shaping import Shaper
+from .shards import ShardMap
 
 FLB_ERROR, FLB_OK, FLB_RETRY = 0, 1, 2
 
@@ -27,8 +30,8 @@ class OutputInstance:
     def __init__(self, settings, logger):
         self.settings = settings
         self.log = logger
-        self.shaper = Shaper(settings)
         self.client = KinesisClient(settings)
+        self.shaper, self.packer = self._stages(settings)
         self.stop = threading.Event()
         self.delivery = Delivery(self.client, settings, logger, self.stop)
         self.dead_letters = DeadLetters(settings.dead_letter_file, settings.dead_letter_max_bytes, logger)
@@ -37,6 +40,18 @@ class OutputInstance:
             logger, f"partition_key '{'->'.join(settings.partition_key or [])}' missing or not a string; "
                     "used a random partition key")
         self.records_sent = 0
+        self.aggregates_sent = 0
+        self.user_records_aggregated = 0
+        self._count_lock = threading.Lock()
+
+    def _stages(self, settings):
+        """The shaper, and what turns its records into Kinesis entries."""
+        if settings.aggregation:
+            shard_map = ShardMap(self.client.list_shards, self.log)
+            return Shaper(settings), Aggregator(settings, shard_map, self.log)
+        if settings.simple_aggregation:  # compresses whole packs, not each record
+            return Shaper(dataclasses.replace(settings, compression="none")), SimpleAggregator(settings, self.log)
+        return Shaper(settings), None
 
     def start(self):
         """Checks the stream once; a failure is one clear line, not a failed start,
@@ -64,18 +79,66 @@ class OutputInstance:
         if not done:  # dead letters were written by the first try
             self.dead_letters.write(tag, self._dead_letters(chunk, shaped))
 
-        entries = [(d, k, None, i) for d, k, i in shaped.entries if i not in done]
-        outcome = self.delivery.send(entries, lambda entry, shard: finished.add(entry[3]))
-        self.records_sent += len(entries) - outcome.failed_entries
+        todo = [entry for entry in shaped.entries if entry[2] not in done]
+        outcome = self._deliver(todo, finished)
         if outcome.delivered:
             if chunk_id:
                 self.ledger.forget(chunk_id)
             return FLB_OK
         self.ledger.remember(chunk_id or chunk_key(tag, data), finished)
-        self.log.warn(f"{outcome.failed_entries} of {len(entries)} records not delivered after "
+        self.log.warn(f"{outcome.failed_entries} of {outcome.entries} Kinesis records not delivered after "
                       f"{outcome.attempts} tries ({outcome.last_error}); Fluent Bit will retry the chunk")
         self._check_send_failure_timeout()
         return FLB_RETRY
+
+    def _deliver(self, shaped, finished):
+        """Packs and sends shaped records; adds every event that Kinesis
+        acknowledged to `finished`. An aggregate that landed on another shard
+        than predicted is checked against the refreshed shard map, and its
+        records are sent again if a KCL consumer would drop it (once
+        re-aggregated, then if need be one by one, which cannot misroute)."""
+        misrouted = []
+        acked_records = acked_aggregates = aggregated = 0
+
+        def on_acked(entry, shard_id):
+            nonlocal acked_records, acked_aggregates, aggregated
+            events = entry[3]
+            if type(events) is int:
+                finished.add(events)
+                acked_records += 1
+            elif type(events) is AggregateEvents and shard_id != events.shard_id:
+                misrouted.append((events, shard_id))
+            else:
+                finished.update(events)
+                acked_records += len(events)
+                if type(events) is AggregateEvents:
+                    acked_aggregates += 1
+                    aggregated += len(events)
+
+        outcome = self.delivery.send(self.packer.pack(shaped) if self.packer else plain(shaped), on_acked)
+        resend_with = (self.packer.pack, plain) if self.packer else ()  # plain cannot misroute
+        for pack in resend_with:
+            if not misrouted:
+                break
+            fine, again = self.packer.recheck(misrouted)
+            misrouted.clear()
+            finished.update(fine)
+            acked_records += len(fine)
+            if not outcome.delivered or not again:
+                break  # what is left goes out when Fluent Bit retries the chunk
+            outcome = self.delivery.send(pack(again), on_acked)
+        if misrouted:  # defensive: only aggregates are checked, and the last round has none
+            outcome.delivered = False
+
+        with self._count_lock:
+            self.records_sent += acked_records
+            self.aggregates_sent += acked_aggregates
+            self.user_records_aggregated += aggregated
+        if acked_aggregates:
+            self.log.debug(f"aggregation: {aggregated} records in {acked_aggregates} aggregates this flush; "
+                           f"{self.user_records_aggregated / max(1, self.aggregates_sent):.1f} records per "
+                           f"aggregate overall")
+        return outcome
 
     @staticmethod
     def _dead_letters(chunk, shaped):
@@ -159,5 +222,7 @@ def bind(ffi, lib):
             instance = _instances.pop(instance_id, None)
         if instance is not None:
             instance.close()
-            instance.log.info(f"stopped after {instance.records_sent} records sent")
+            aggregated = (f" ({instance.user_records_aggregated} in {instance.aggregates_sent} aggregates)"
+                          if instance.aggregates_sent else "")
+            instance.log.info(f"stopped after {instance.records_sent} records sent{aggregated}")
         return FLB_OK

@@ -72,8 +72,14 @@ class TimeFormatter:
         return text
 
 
+class RandomKey(str):
+    """A partition key made up because the record had none: aggregation may
+    replace it with any key of its choice."""
+    __slots__ = ()
+
+
 def _random_keys():
-    keys = [os.urandom(8).hex() for _ in range(RANDOM_KEY_POOL)]
+    keys = [RandomKey(os.urandom(8).hex()) for _ in range(RANDOM_KEY_POOL)]
     return itertools.cycle(keys)
 
 

@@ -10,6 +10,7 @@ Faults are set on `front.faults` (a Faults) by a test:
   delay                                      seconds to wait before answering
   down_until                                 monotonic time until which every request is reset
   script                                     list of fault names consumed one per PutRecords
+  list_shards_down                           ListShards answers 500 (the shard map cannot be read)
 """
 import json
 import random
@@ -19,8 +20,36 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from moto.kinesis import models as moto_kinesis
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
+
+
+def _route_to_open_shards():
+    """moto sends a record to the first shard whose range holds its hash, even a
+    shard closed by a split or merge; Kinesis only writes to open shards.
+    Resharding tests need the real behaviour. (moto's exclusive EndingHashKey
+    quirk is kept, see DESIGN.md section 6.)"""
+    original = moto_kinesis.Stream.get_shard_for_key
+    if getattr(original, "open_shards_only", False):
+        return
+
+    def get_shard_for_key(self, partition_key, explicit_hash_key):
+        shard = original(self, partition_key, explicit_hash_key)  # moto's validation and its answer
+        if shard is None or shard.is_open:
+            return shard
+        hash_key = int(explicit_hash_key) if explicit_hash_key else \
+            int.from_bytes(moto_kinesis.md5_hash(partition_key.encode("utf-8")).digest(), "big")
+        for candidate in self.shards.values():
+            if candidate.is_open and candidate.starting_hash <= hash_key < candidate.ending_hash:
+                return candidate
+        return None
+
+    get_shard_for_key.open_shards_only = True
+    moto_kinesis.Stream.get_shard_for_key = get_shard_for_key
+
+
+_route_to_open_shards()
 
 
 @dataclass
@@ -33,6 +62,7 @@ class Faults:
     delay: float = 0.0
     down_until: float = 0.0
     script: list = field(default_factory=list)
+    list_shards_down: bool = False
     seed: int = 7
 
 
@@ -76,6 +106,9 @@ class KinesisFront:
 
     def __call__(self, environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.endswith(".ListShards") and self.faults.list_shards_down:
+            return _json_response(start_response, "500 Internal Server Error",
+                                  {"__type": "InternalFailure", "message": "injected"})
         if not target.endswith(".PutRecords"):
             with self.lock:
                 return list(self.app(environ, start_response))

@@ -29,6 +29,7 @@ class StreamContents:
     aggregates: int = 0
     dropped_aggregates: int = 0   # aggregates the KCL would drop
     dropped_records: int = 0      # user records inside them
+    dropped: list = field(default_factory=list)  # those user records, for diagnosis
 
     @property
     def data(self):
@@ -94,6 +95,8 @@ def _add(contents, record, shard_id, low, high, deaggregate):
         if not low <= hash_of(key, ehk) <= high:
             contents.dropped_aggregates += 1
             contents.dropped_records += len(aggregate.records)
+            contents.dropped.extend(UserRecord(s.data, keys[s.partition_key_index], shard_id, None, True)
+                                    for s in aggregate.records)
             return
         users.append(UserRecord(sub.data, key, shard_id, ehk, True))
     contents.records.extend(users)
