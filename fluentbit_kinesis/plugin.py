@@ -8,10 +8,11 @@ import os
 import threading
 import time
 
-from . import config
+from . import config, metrics
 from .aws import KinesisClient
 from .deadletter import DeadLetters
 from .delivery import Delivery
+from .dryrun import DryRunClient
 from .events import decode_chunk
 from .ledger import Ledger, chunk_key
 from .log import INFO, Logger, RateLimitedWarning
@@ -24,11 +25,14 @@ _instances_lock = threading.Lock()
 
 
 class OutputInstance:
-    def __init__(self, settings, logger):
+    def __init__(self, settings, logger, name="kinesis"):
         self.settings = settings
         self.log = logger
         self.shaper = Shaper(settings)
-        self.client = KinesisClient(settings)
+        # operations: dry_run swaps the client; metrics count what it does
+        self.metrics = metrics.InstanceMetrics(name, settings.stream or settings.stream_arn)
+        client = DryRunClient(settings, logger) if settings.dry_run else KinesisClient(settings)
+        self.client = metrics.CountingClient(client, self.metrics)
         self.stop = threading.Event()
         self.delivery = Delivery(self.client, settings, logger, self.stop)
         self.dead_letters = DeadLetters(settings.dead_letter_file, settings.dead_letter_max_bytes, logger)
@@ -41,6 +45,7 @@ class OutputInstance:
     def start(self):
         """Checks the stream once; a failure is one clear line, not a failed start,
         so the plugin keeps retrying when the stream or credentials appear later."""
+        self.reporting = metrics.Reporting(self.metrics, self.settings, self.log, threading.Event())
         try:
             summary = self.client.describe_stream()
             self.log.info(f"stream {summary.get('StreamName')} is {summary.get('StreamStatus')}, "
@@ -62,11 +67,14 @@ class OutputInstance:
         finished.update(rejected[0] for rejected in shaped.rejected)
 
         if not done:  # dead letters were written by the first try
-            self.dead_letters.write(tag, self._dead_letters(chunk, shaped))
+            dead = self._dead_letters(chunk, shaped)
+            self.dead_letters.write(tag, dead)
+            self.metrics.add_dead_letters(len(dead))
 
         entries = [(d, k, None, i) for d, k, i in shaped.entries if i not in done]
         outcome = self.delivery.send(entries, lambda entry, shard: finished.add(entry[3]))
         self.records_sent += len(entries) - outcome.failed_entries
+        self.metrics.flush_done(outcome)
         if outcome.delivered:
             if chunk_id:
                 self.ledger.forget(chunk_id)
@@ -95,6 +103,7 @@ class OutputInstance:
 
     def close(self):
         self.stop.set()
+        self.reporting.close()
         self.client.pool.clear()
 
 
@@ -132,7 +141,7 @@ def bind(ffi, lib):
             log.error(f"invalid configuration: {exc}")
             return FLB_ERROR
         try:
-            instance = OutputInstance(settings, log)
+            instance = OutputInstance(settings, log, name)
         except Exception as exc:
             log.error(f"cannot start: {_short_error(exc)}")
             return FLB_ERROR
@@ -159,5 +168,6 @@ def bind(ffi, lib):
             instance = _instances.pop(instance_id, None)
         if instance is not None:
             instance.close()
-            instance.log.info(f"stopped after {instance.records_sent} records sent")
+            done = "processed (dry run: nothing sent)" if instance.settings.dry_run else "sent"
+            instance.log.info(f"stopped after {instance.records_sent} records {done}")
         return FLB_OK
