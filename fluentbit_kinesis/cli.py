@@ -73,7 +73,8 @@ def check_section(section, environ, out):
         hint = difflib.get_close_matches(key, list(config.OPTIONS_BY_NAME), 1, 0.75)
         errors.append(f"{section.where}: unknown option '{key}'" + (f"; did you mean '{hint[0]}'?" if hint else ""))
     try:
-        settings = config.load(properties.get, environ)
+        # as Fluent Bit does, a value that is empty after ${VAR} substitution is unset
+        settings = config.load(lambda name: properties.get(name) or None, environ)
     except config.ConfigError as exc:
         errors.append(f"{section.where}: {exc}")
         return errors
