@@ -56,7 +56,7 @@ def read(path, environ=os.environ):
         _read_yaml(path, variables, parsed, set())
     else:
         sections = []
-        _read_classic(path, variables, parsed, set(), sections)
+        _read_classic(path, variables, parsed, set(), sections, path.resolve().parent)
         parsed.outputs = [s for s in sections if _is_ours(s)]
     return parsed
 
@@ -67,7 +67,8 @@ def _is_ours(section):
 
 # ---- classic -----------------------------------------------------------------------
 
-def _read_classic(path, variables, parsed, seen, sections):
+def _read_classic(path, variables, parsed, seen, sections, root):
+    """Relative @INCLUDE paths are relative to the main file's directory, as in Fluent Bit."""
     path = path.resolve()
     if path in seen:
         parsed.errors.append(f"{path}: included twice (include loop)")
@@ -86,10 +87,10 @@ def _read_classic(path, variables, parsed, seen, sections):
             continue
         if line.upper().startswith("@INCLUDE"):
             pattern = variables.expand(line[len("@INCLUDE"):].strip(), where)
-            pattern = str(path.parent / pattern) if not os.path.isabs(pattern) else pattern
+            pattern = str(root / pattern) if not os.path.isabs(pattern) else pattern
             matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
             for included in matches:
-                _read_classic(Path(included), variables, parsed, seen, sections)
+                _read_classic(Path(included), variables, parsed, seen, sections, root)
             section = None
             continue
         if line.upper().startswith("@SET"):

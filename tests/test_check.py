@@ -49,6 +49,7 @@ def test_classic_with_include_glob_set_and_env(tmp_path):
             Match *
             anything goes
         """)
+    write(tmp_path, "outputs/nested.conf", "@INCLUDE outputs/a.conf\n")  # relative to the main file
     main = write(tmp_path, "fluent-bit.conf", """\
         @SET STREAM=app-logs
         [SERVICE]
@@ -56,7 +57,8 @@ def test_classic_with_include_glob_set_and_env(tmp_path):
         # a comment
         [INPUT]
             Name dummy
-        @INCLUDE outputs/*.conf
+        @INCLUDE outputs/b.conf
+        @INCLUDE outputs/n*.conf
         """)
     code, out = check(main)
     assert code == 0, out

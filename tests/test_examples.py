@@ -78,3 +78,21 @@ def test_ecs_firelens_task_definition(tmp_path):
     code, out = check(tmp_path / "firelens.conf", {})
     assert code == 0, out
     assert "compression                        gzip\n" in out
+
+
+def test_dry_run_example_in_a_real_fluent_bit(fluent_bit, tmp_path):
+    """examples/dry-run.conf under Fluent Bit itself: no AWS, a summary in the log."""
+    import subprocess
+    import time
+    from tests.conftest import PLUGIN
+    (tmp_path / "plugins.conf").write_text(f"[PLUGINS]\n    Path {PLUGIN}\n")
+    config = (EXAMPLES / "dry-run.conf").read_text().replace("metrics_log_interval  10s", "metrics_log_interval  1s")
+    (tmp_path / "dry-run.conf").write_text(config)
+    env = {"PATH": "/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"}
+    proc = subprocess.Popen([fluent_bit, "-c", str(tmp_path / "dry-run.conf")], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(4)
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    assert "dry run: would have sent" in out, out
+    assert "metrics: " in out and "[error]" not in out, out
