@@ -88,7 +88,7 @@ def test_dry_run_example_in_a_real_fluent_bit(fluent_bit, tmp_path):
     (tmp_path / "plugins.conf").write_text(f"[PLUGINS]\n    Path {PLUGIN}\n")
     config = (EXAMPLES / "dry-run.conf").read_text().replace("metrics_log_interval  10s", "metrics_log_interval  1s")
     (tmp_path / "dry-run.conf").write_text(config)
-    env = {"PATH": "/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"}
+    env = {"PATH": "/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"}  # as under a service manager
     proc = subprocess.Popen([fluent_bit, "-c", str(tmp_path / "dry-run.conf")], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(4)

@@ -108,7 +108,8 @@ def test_pip_install_then_build_then_load(tmp_path, host, kinesis):
     assert code.returncode == 0, code.stdout + code.stderr
 
     stream = kinesis.create_stream()
-    h = host(plugin=plugin, env={"PYTHONPATH": ""})
+    # a service manager's PATH: the plugin must not depend on finding its python there
+    h = host(plugin=plugin, env={"PYTHONPATH": "", "PATH": "/usr/bin:/bin"})
     assert h.init(**base_options(kinesis, stream)) == FLB_OK
     assert h.flush(make_chunk(numbered_records(20))) == FLB_OK
     assert len(kinesis.read_all(stream).data) == 20
