@@ -55,8 +55,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
 COPY --from=build /opt/fluentbit-kinesis /opt/fluentbit-kinesis
 COPY --from=build /fluent-bit /fluent-bit
 ENV PATH=/fluent-bit/bin:/opt/fluentbit-kinesis/bin:$PATH
-# optional settings of the default config; empty means "not set"
-ENV KINESIS_PARTITION_KEY="" KINESIS_ROLE_ARN="" KINESIS_AGGREGATION="" KINESIS_COMPRESSION="" KINESIS_DRY_RUN="" KINESIS_METRICS_PORT="" KINESIS_METRICS_LISTEN="0.0.0.0" KINESIS_METRICS_LOG_INTERVAL=""
 USER 10001
 EXPOSE 24224
 CMD ["/fluent-bit/bin/fluent-bit", "-c", "/fluent-bit/etc/fluent-bit.conf"]

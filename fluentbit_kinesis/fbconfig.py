@@ -1,9 +1,10 @@
 """Reads the kinesis [OUTPUT] sections of a Fluent Bit config, offline.
 
 Classic format (INI-like, `@INCLUDE` with globs, `@SET KEY=VALUE`) and YAML
-(`env:`, `includes:`, `pipeline: outputs:`). `${VAR}` is replaced from @SET /
-env: variables, then the process environment; like Fluent Bit, an undefined
-variable becomes empty, and is reported as a warning.
+(`env:`, `includes:`, `pipeline: outputs:`). `${VAR}` and `${VAR:-default}` are
+replaced from @SET / env: variables, then the process environment. As in
+Fluent Bit, an empty variable counts as unset, and an unset one without a
+default becomes empty and is reported as a warning.
 """
 import glob
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 import yaml
 
 PLUGIN_NAME = "kinesis"
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_VARIABLE = re.compile(r"\$\{([^}:]+)(?::-([^}]*))?\}")
 
 
 @dataclass
@@ -38,11 +39,12 @@ class _Variables:
 
     def expand(self, text, where):
         def one(match):
-            name = match.group(1)
-            if name in self.defined:
-                return self.defined[name]
-            if name in self.environ:
-                return self.environ[name]
+            name, default = match.groups()
+            value = self.defined.get(name) or self.environ.get(name)
+            if value:
+                return value
+            if default is not None:
+                return default
             self.parsed.warnings.append(f"{where}: variable ${{{name}}} is not set; Fluent Bit uses an empty value")
             return ""
         return _VARIABLE.sub(one, text)

@@ -136,6 +136,14 @@ def test_undefined_variable_warns_and_no_kinesis_output_is_an_error(tmp_path):
     path = write(tmp_path, "a.conf", "[OUTPUT]\n    Name kinesis\n    stream x${NOPE}\n    region r\n")
     code, out = check(path, {})
     assert code == 0 and "warning: " in out and "${NOPE} is not set" in out
+    path = write(tmp_path, "d.conf", "[OUTPUT]\n    Name kinesis\n    stream ${S:-fallback}\n    region r\n"
+                                     "    partition_key ${EMPTY}\n    compression ${C:-}\n")
+    code, out = check(path, {"EMPTY": "", "C": ""})  # empty counts as unset, as in Fluent Bit
+    assert code == 0, out
+    assert "stream                             fallback\n" in out and out.count("is not set") == 1
+    assert "partition_key                      -  (default)" in out
+    code, out = check(path, {"S": "given", "C": "gzip"})
+    assert "stream                             given\n" in out and "compression                        gzip\n" in out
     path = write(tmp_path, "b.conf", "[OUTPUT]\n    Name kinesis_streams\n    stream x\n")
     code, out = check(path, {})
     assert code == 1 and "no [OUTPUT] with name kinesis" in out
