@@ -120,6 +120,8 @@ def test_yaml_with_env_includes_and_processors(tmp_path):
     ("stream s\n    region r\n    partiton_key a", "unknown option 'partiton_key'; did you mean 'partition_key'?"),
     ("stream s\n    region r\n    compression brotli", "option 'compression': 'brotli' is not valid"),
     ("stream s\n    region r\n    max_records_per_request 900", "option 'max_records_per_request': '900'"),
+    ("stream s\n    region r\n    metrics_port 70000", "option 'metrics_port': '70000' is not valid"),
+    ("stream s\n    region r\n    dry_run maybe", "option 'dry_run': 'maybe' is not a boolean"),
     ("region r", "option 'stream' is required"),
     ("stream ${NOT_SET_ANYWHERE}\n    region r", "option 'stream' is required"),
     ("stream s", "option 'region' is required"),

@@ -127,3 +127,18 @@ def test_two_instances_share_a_port_with_instance_labels_and_dead_letters_count(
     m = scrape(port)  # the listener stays for the instance still using it
     assert not any('instance="kinesis.0"' in k for k in m)
     assert sample(m, "fluentbit_kinesis_records_sent_total", instance="kinesis.1") == 7
+
+
+def test_metrics_port_in_use_is_one_error_line_not_a_failed_start(kinesis, host):
+    stream = kinesis.create_stream()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        h = host()
+        assert h.init(**base_options(kinesis, stream, metrics_port=port)) == FLB_OK
+        assert h.flush(make_chunk(numbered_records(5))) == FLB_OK
+        assert h.exit() == FLB_OK
+    errors = [line for line in h.log().splitlines() if "[error]" in line]
+    assert len(errors) == 1 and f"metrics: cannot listen on 127.0.0.1:{port}" in errors[0]
+    assert len(kinesis.read_all(stream).data) == 5
