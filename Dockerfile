@@ -48,7 +48,7 @@ RUN AWS_REGION=us-east-1 KINESIS_STREAM=build-check \
 # ---- final: Fluent Bit + Python + plugin, as a non-root user -----------------------
 FROM debian:${DEBIAN}
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        python3 libpython3.11 libssl3 libyaml-0-2 libsystemd0 zlib1g ca-certificates \
+        python3 libpython3.11 libssl3 libyaml-0-2 libsystemd0 libstdc++6 zlib1g ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /fluent-bit --shell /usr/sbin/nologin fluentbit
 # the venv's site-packages path is recorded in kinesis.so: keep /opt/fluentbit-kinesis
