@@ -46,6 +46,9 @@ class OutputInstance:
         """Checks the stream once; a failure is one clear line, not a failed start,
         so the plugin keeps retrying when the stream or credentials appear later."""
         self.reporting = metrics.Reporting(self.metrics, self.settings, self.log, threading.Event())
+        if self.settings.dry_run:
+            self.log.info("dry_run: records are prepared but not sent; AWS is not contacted")
+            return
         try:
             summary = self.client.describe_stream()
             self.log.info(f"stream {summary.get('StreamName')} is {summary.get('StreamStatus')}, "

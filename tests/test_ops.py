@@ -56,6 +56,7 @@ def test_dry_run_sends_nothing_and_needs_no_aws(kinesis, host, tmp_path):
     assert [re.search(r"of (\d+) records", x).group(1) for x in requests] == ["100", "100", "50"]
     assert "'pk-1'" in requests[0] and "r-0000000" in requests[0]
     assert "cannot describe" not in log and "250 records processed (dry run" in log
+    assert "dry_run: records are prepared but not sent; AWS is not contacted" in log
 
 
 def test_dry_run_off_by_default_and_validated(kinesis, host):
