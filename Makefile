@@ -35,3 +35,9 @@ clean:
 	rm -rf bin build *.egg-info
 
 .PHONY: all test demo bench clean
+
+# the container image (see Dockerfile; FLUENT_BIT_VERSION=... to choose the release)
+image:
+	docker build $(if $(FLUENT_BIT_VERSION),--build-arg FLUENT_BIT_VERSION=$(FLUENT_BIT_VERSION)) -t fluentbit-kinesis .
+
+.PHONY: image

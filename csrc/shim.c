@@ -156,6 +156,26 @@ static void fbk_promote_libpython(void)
     }
 }
 
+/* Python locates its standard library from the interpreter's path. Embedded,
+ * it would search PATH for "python3" and may find another Python than the one
+ * this plugin links (or none, under a service's minimal PATH): name the
+ * interpreter the plugin was built with (its venv's python) instead. */
+static void fbk_set_program_name(void)
+{
+#ifdef FBK_PYTHON_EXECUTABLE
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    static wchar_t *name;
+    if (!name && !Py_IsInitialized()) {
+        name = Py_DecodeLocale(FBK_PYTHON_EXECUTABLE, NULL);
+        if (name) {
+            Py_SetProgramName(name);
+        }
+    }
+#pragma GCC diagnostic pop
+#endif
+}
+
 /* ---- the ABI ----------------------------------------------------------- */
 
 FBK_EXPORT int FLBPluginRegister(struct flb_plugin_proxy_def *def)
@@ -166,6 +186,7 @@ FBK_EXPORT int FLBPluginRegister(struct flb_plugin_proxy_def *def)
     def->name = "kinesis";
     def->description = "Amazon Kinesis Data Streams (fluentbit-kinesis)";
     fbk_promote_libpython();
+    fbk_set_program_name();
     return 0;
 }
 

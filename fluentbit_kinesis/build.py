@@ -4,6 +4,7 @@ The .so records where this interpreter finds `fluentbit_kinesis` and its
 dependencies, so Fluent Bit can load it without PYTHONPATH. At run time
 FLUENTBIT_KINESIS_PYTHONPATH (colon separated) is put in front of them.
 """
+import json
 import os
 import shutil
 import site
@@ -59,6 +60,7 @@ def build(output: Path) -> Path:
     ffi.cdef(CALLBACKS)
     ffi.set_source("_fluentbit_kinesis_shim", shim_source().read_text(),
                    extra_compile_args=["-O2", "-Wall"],
+                   define_macros=[("FBK_PYTHON_EXECUTABLE", json.dumps(sys.executable))],
                    extra_link_args=["-ldl", "-lpthread",
                                     "-Wl,-rpath," + sysconfig.get_config_var("LIBDIR")])
     site_dirs = [d for d in site.getsitepackages() if os.path.isdir(d)]

@@ -144,6 +144,11 @@ OPTIONS = [
     Option("dead_letter_max_bytes", int_in(4096), 100 * MIB, doc="dead_letter_file size before it rotates to .1"),
     Option("experimental_concurrency", int_in(0, 10), 0, doc="accepted for compatibility; use workers"),
     Option("experimental_concurrency_retries", int_in(0), None, doc="accepted; sets max_retries if unset"),
+    # operations: trying a pipeline without AWS, and watching one that runs
+    Option("dry_run", parse_bool, False, doc="do everything but PutRecords; log what would be sent; no AWS calls"),
+    Option("metrics_port", int_in(0, 65535), 0, doc="Prometheus metrics on this TCP port; 0: off"),
+    Option("metrics_listen", text, "127.0.0.1", doc="address the metrics listener binds to"),
+    Option("metrics_log_interval", parse_duration, 0.0, doc="seconds between metrics summary lines at info; 0: off"),
 ]
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
 SECRET_OPTIONS = frozenset(o.name for o in OPTIONS if o.secret)
@@ -186,6 +191,10 @@ class Settings:
     dead_letter_max_bytes: int = 100 * MIB
     experimental_concurrency: int = 0
     experimental_concurrency_retries: Optional[int] = None
+    dry_run: bool = False
+    metrics_port: int = 0
+    metrics_listen: str = "127.0.0.1"
+    metrics_log_interval: float = 0.0
     # from the environment
     log_level: Optional[int] = None
     send_failure_timeout: Optional[float] = None
@@ -198,8 +207,13 @@ class Settings:
             value = getattr(self, option.name)
             if option.secret and value:
                 value = "****"
+            elif isinstance(value, str):
+                value = _URL_PASSWORD.sub(r"\1****@", value)
             shown[option.name] = value
         return shown
+
+
+_URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^/@\s]*@")  # http://user:PASSWORD@host
 
 
 LOG_LEVELS = {"error": 1, "warn": 2, "warning": 2, "info": 3, "debug": 4, "trace": 5}

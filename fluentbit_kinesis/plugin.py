@@ -9,11 +9,12 @@ import os
 import threading
 import time
 
-from . import config
+from . import config, metrics
 from .aggregation import AggregateEvents, Aggregator, SimpleAggregator, plain
 from .aws import KinesisClient
 from .deadletter import DeadLetters
 from .delivery import Delivery
+from .dryrun import DryRunClient
 from .events import decode_chunk
 from .ledger import Ledger, chunk_key
 from .log import INFO, Logger, RateLimitedWarning
@@ -27,10 +28,13 @@ _instances_lock = threading.Lock()
 
 
 class OutputInstance:
-    def __init__(self, settings, logger):
+    def __init__(self, settings, logger, name="kinesis"):
         self.settings = settings
         self.log = logger
-        self.client = KinesisClient(settings)
+        # operations: dry_run swaps the client; metrics count what it does
+        self.metrics = metrics.InstanceMetrics(name, settings.stream or settings.stream_arn)
+        client = DryRunClient(settings, logger) if settings.dry_run else KinesisClient(settings)
+        self.client = metrics.CountingClient(client, self.metrics)
         self.shaper, self.packer = self._stages(settings)
         self.stop = threading.Event()
         self.delivery = Delivery(self.client, settings, logger, self.stop)
@@ -56,6 +60,10 @@ class OutputInstance:
     def start(self):
         """Checks the stream once; a failure is one clear line, not a failed start,
         so the plugin keeps retrying when the stream or credentials appear later."""
+        self.reporting = metrics.Reporting(self.metrics, self.settings, self.log, threading.Event())
+        if self.settings.dry_run:
+            self.log.info("dry_run: records are prepared but not sent; AWS is not contacted")
+            return
         try:
             summary = self.client.describe_stream()
             self.log.info(f"stream {summary.get('StreamName')} is {summary.get('StreamStatus')}, "
@@ -77,10 +85,13 @@ class OutputInstance:
         finished.update(rejected[0] for rejected in shaped.rejected)
 
         if not done:  # dead letters were written by the first try
-            self.dead_letters.write(tag, self._dead_letters(chunk, shaped))
+            dead = self._dead_letters(chunk, shaped)
+            self.dead_letters.write(tag, dead)
+            self.metrics.add_dead_letters(len(dead))
 
         todo = [entry for entry in shaped.entries if entry[2] not in done]
         outcome = self._deliver(todo, finished)
+        self.metrics.flush_done(outcome)
         if outcome.delivered:
             if chunk_id:
                 self.ledger.forget(chunk_id)
@@ -158,6 +169,7 @@ class OutputInstance:
 
     def close(self):
         self.stop.set()
+        self.reporting.close()
         self.client.pool.clear()
 
 
@@ -195,7 +207,7 @@ def bind(ffi, lib):
             log.error(f"invalid configuration: {exc}")
             return FLB_ERROR
         try:
-            instance = OutputInstance(settings, log)
+            instance = OutputInstance(settings, log, name)
         except Exception as exc:
             log.error(f"cannot start: {_short_error(exc)}")
             return FLB_ERROR
@@ -224,5 +236,6 @@ def bind(ffi, lib):
             instance.close()
             aggregated = (f" ({instance.user_records_aggregated} in {instance.aggregates_sent} aggregates)"
                           if instance.aggregates_sent else "")
-            instance.log.info(f"stopped after {instance.records_sent} records sent{aggregated}")
+            done = "processed (dry run: nothing sent)" if instance.settings.dry_run else "sent"
+            instance.log.info(f"stopped after {instance.records_sent} records {done}{aggregated}")
         return FLB_OK

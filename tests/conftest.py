@@ -102,8 +102,8 @@ def kinesis(front_server):
 class Host:
     """bin/flb-test-host driving bin/kinesis.so as Fluent Bit would."""
 
-    def __init__(self, tmp_path, env=None, stack=None):
-        if not PLUGIN.exists() or not HOST.exists():
+    def __init__(self, tmp_path, env=None, stack=None, plugin=PLUGIN):
+        if not Path(plugin).exists() or not HOST.exists():
             pytest.fail("bin/kinesis.so or bin/flb-test-host missing: run `make` first")
         self.tmp = Path(tmp_path)
         self.stderr_path = self.tmp / f"host-{uuid.uuid4().hex[:6]}.log"
@@ -112,7 +112,7 @@ class Host:
         if stack:
             environment["FLB_HOST_STACK"] = str(stack)
         self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([str(HOST), str(PLUGIN)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([str(HOST), str(plugin)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._stderr, env=environment, text=True, bufsize=1)
         assert self.proc.stdout.readline().strip() == "registered kinesis"
         self._chunks = 0

@@ -1,0 +1,247 @@
+"""What each instance did, for operators: counters, a Prometheus listener
+(opt-in, `metrics_port`) and a summary line every `metrics_log_interval`.
+
+Counting needs no changes to delivery: CountingClient wraps the Kinesis
+client (calls, acknowledged entries, bytes, user records) and the flush hands
+over its Outcome (retries, throttling, last error) and its dead letters.
+Instances that share a port share one listener; every sample carries an
+`instance` label, so two instances never clash.
+"""
+import bisect
+import hashlib
+import threading
+import time
+from collections import Counter
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+
+from .aws import THROTTLE_ERRORS, RequestError
+
+PREFIX = "fluentbit_kinesis_"
+MAX_ERROR_CHARS = 200
+SHARD_MAP_MAX_AGE = 300.0
+
+
+class InstanceMetrics:
+    def __init__(self, instance, stream):
+        self.instance = instance
+        self.stream = stream or ""
+        self._lock = threading.Lock()
+        self.records_sent = 0          # user records acknowledged by Kinesis
+        self.kinesis_records_sent = 0  # PutRecords entries acknowledged (aggregates count once)
+        self.bytes_sent = 0            # data + partition key of acknowledged entries
+        self.put_records_calls = 0
+        self.failed_calls = 0          # calls that failed as a whole
+        self.retries = 0               # retry rounds within flushes
+        self.throttled = Counter()     # shard id (or "request") -> throttled entries
+        self.dead_lettered = 0
+        self.last_error = ""
+        self.last_error_time = 0.0
+
+    def call_done(self, entries, results, shard_of=None):
+        acked = [entry for entry, result in zip(entries, results) if result.error_code is None]
+        throttled = [result.shard_id or (shard_of(entry) if shard_of else "unknown")
+                     for entry, result in zip(entries, results) if result.error_code in THROTTLE_ERRORS]
+        with self._lock:
+            self.throttled.update(throttled)
+            self.put_records_calls += 1
+            self.kinesis_records_sent += len(acked)
+            self.records_sent += sum(_user_records(entry) for entry in acked)
+            self.bytes_sent += sum(len(entry[0]) + len(entry[1].encode()) for entry in acked)
+
+    def call_failed(self, error, entries):
+        with self._lock:
+            if error.throttled:
+                self.throttled["request"] += len(entries)
+            self.put_records_calls += 1
+            self.failed_calls += 1
+            self._set_error(str(error))
+
+    def flush_done(self, outcome):
+        with self._lock:
+            self.retries += outcome.attempts
+            if outcome.last_error:
+                self._set_error(outcome.last_error)
+
+    def add_dead_letters(self, count):
+        with self._lock:
+            self.dead_lettered += count
+
+    def _set_error(self, text):
+        self.last_error = text[:MAX_ERROR_CHARS]
+        self.last_error_time = time.time()
+
+    @property
+    def aggregation_ratio(self):
+        """User records per Kinesis record; 1.0 without aggregation."""
+        return self.records_sent / self.kinesis_records_sent if self.kinesis_records_sent else 0.0
+
+    def summary(self):
+        with self._lock:
+            throttled = sum(self.throttled.values())
+            return (f"metrics: {self.records_sent} records sent as {self.kinesis_records_sent} Kinesis records "
+                    f"({self.bytes_sent} bytes, {self.aggregation_ratio:.1f} per Kinesis record) in "
+                    f"{self.put_records_calls} PutRecords calls; {self.retries} retries, {throttled} throttled, "
+                    f"{self.dead_lettered} dead-lettered; last error: {self.last_error or 'none'}")
+
+
+def _user_records(entry):
+    events = entry[3]
+    return len(events) if isinstance(events, (list, tuple, set, frozenset)) else 1
+
+
+class ShardMap:
+    """Which shard a throttled entry was meant for: Kinesis names no shard in a
+    failed entry's answer. ListShards at most every SHARD_MAP_MAX_AGE seconds."""
+
+    def __init__(self, list_shards):
+        self.list_shards = list_shards
+        self.starts, self.ids, self.fetched = [], [], -SHARD_MAP_MAX_AGE
+        self._lock = threading.Lock()
+
+    def __call__(self, entry):
+        data, key, explicit_hash_key, _events = entry
+        with self._lock:
+            if time.monotonic() - self.fetched >= SHARD_MAP_MAX_AGE:
+                self.fetched = time.monotonic()
+                try:
+                    shards = [s for s in self.list_shards()
+                              if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})]
+                    shards.sort(key=lambda s: int(s["HashKeyRange"]["StartingHashKey"]))
+                    self.starts = [int(s["HashKeyRange"]["StartingHashKey"]) for s in shards]
+                    self.ids = [s["ShardId"] for s in shards]
+                except Exception:  # metrics never break delivery
+                    self.starts, self.ids = [], []
+            if not self.ids:
+                return "unknown"
+            if explicit_hash_key is not None:
+                hash_key = int(explicit_hash_key)
+            else:
+                hash_key = int.from_bytes(hashlib.md5(key.encode()).digest(), "big")
+            return self.ids[max(0, bisect.bisect_right(self.starts, hash_key) - 1)]
+
+
+class CountingClient:
+    """The Kinesis client, counting each PutRecords call."""
+
+    def __init__(self, client, metrics):
+        self.client = client
+        self.metrics = metrics
+        self.shard_of = ShardMap(client.list_shards)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def put_records(self, entries):
+        try:
+            results = self.client.put_records(entries)
+        except RequestError as exc:
+            self.metrics.call_failed(exc, entries)
+            raise
+        self.metrics.call_done(entries, results, self.shard_of)
+        return results
+
+
+# ---- Prometheus ----------------------------------------------------------------
+
+class _Collector:
+    """Samples every attached instance at scrape time."""
+
+    def __init__(self):
+        self.instances = []
+
+    def collect(self):
+        labels = ["instance", "stream"]
+        families = {
+            "records_sent": CounterMetricFamily(PREFIX + "records_sent", "User records acknowledged by Kinesis", labels=labels),
+            "kinesis_records_sent": CounterMetricFamily(PREFIX + "kinesis_records_sent", "PutRecords entries acknowledged (an aggregate counts once)", labels=labels),
+            "bytes_sent": CounterMetricFamily(PREFIX + "bytes_sent", "Bytes (data and partition key) of acknowledged entries", labels=labels),
+            "put_records_calls": CounterMetricFamily(PREFIX + "put_records_calls", "PutRecords calls made", labels=labels),
+            "failed_calls": CounterMetricFamily(PREFIX + "put_records_failed_calls", "PutRecords calls that failed as a whole", labels=labels),
+            "retries": CounterMetricFamily(PREFIX + "retries", "Retry rounds of failed entries within flushes", labels=labels),
+            "dead_lettered": CounterMetricFamily(PREFIX + "dead_lettered_records", "Records that could not be sent and were dead-lettered", labels=labels),
+        }
+        throttled = CounterMetricFamily(PREFIX + "throttled_entries", "Entries throttled, by shard (\"request\": whole call)", labels=labels + ["shard"])
+        ratio = GaugeMetricFamily(PREFIX + "aggregation_ratio", "User records per Kinesis record", labels=labels)
+        error_time = GaugeMetricFamily(PREFIX + "last_error_timestamp_seconds", "Unix time of the last error; 0: none", labels=labels)
+        error = InfoMetricFamily(PREFIX + "last_error", "The last error", labels=labels)
+        for m in list(self.instances):
+            with m._lock:
+                key = [m.instance, m.stream]
+                for name, family in families.items():
+                    family.add_metric(key, getattr(m, name))
+                for shard, count in sorted(m.throttled.items()):
+                    throttled.add_metric(key + [shard], count)
+                ratio.add_metric(key, m.aggregation_ratio)
+                error_time.add_metric(key, m.last_error_time)
+                if m.last_error:
+                    error.add_metric(key, {"error": m.last_error})
+        yield from families.values()
+        yield from (throttled, ratio, error_time, error)
+
+
+class _Listener:
+    def __init__(self, address, port):
+        self.collector = _Collector()
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(self.collector)
+        self.server, self.thread = start_http_server(port, addr=address, registry=registry)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+_listeners = {}  # (address, port) -> _Listener
+_listeners_lock = threading.Lock()
+
+
+class Reporting:
+    """Starts the listener and the summary line for one instance; `close` undoes both."""
+
+    def __init__(self, metrics, settings, logger, stop_event):
+        self.metrics = metrics
+        self.log = logger
+        self.key = None
+        self.thread = None
+        self.stop_event = stop_event
+        if settings.metrics_port:
+            self._listen(settings.metrics_listen, settings.metrics_port)
+        if settings.metrics_log_interval:
+            self.thread = threading.Thread(target=self._summaries, args=(settings.metrics_log_interval,),
+                                           name=f"{metrics.instance}-metrics", daemon=True)
+            self.thread.start()
+
+    def _listen(self, address, port):
+        key = (address, port)
+        with _listeners_lock:
+            listener = _listeners.get(key)
+            if listener is None:
+                try:
+                    listener = _listeners[key] = _Listener(address, port)
+                except OSError as exc:
+                    self.log.error(f"metrics: cannot listen on {address}:{port}: {exc}; metrics are not served")
+                    return
+            listener.collector.instances.append(self.metrics)
+        self.key = key
+        self.log.info(f"metrics: Prometheus text format on http://{address}:{port}/metrics")
+
+    def _summaries(self, interval):
+        while not self.stop_event.wait(interval):
+            self.log.info(self.metrics.summary())
+
+    def close(self):
+        if self.thread is not None:
+            self.stop_event.set()
+            self.thread.join(5)
+            self.log.info(self.metrics.summary())
+        if self.key is None:
+            return
+        with _listeners_lock:
+            listener = _listeners[self.key]
+            listener.collector.instances.remove(self.metrics)
+            if not listener.collector.instances:
+                del _listeners[self.key]
+                listener.close()
+        self.key = None
