@@ -8,7 +8,6 @@ botocore's SigV4 and sent over a urllib3 pool, skipping botocore's generic
 serializer and validator, which cost more than the records themselves.
 """
 import base64
-import json
 import os
 import urllib.request
 from dataclasses import dataclass
@@ -196,7 +195,7 @@ class KinesisClient:
     def _parse(response, count):
         status = response.status
         try:
-            answer = json.loads(response.data) if response.data else {}
+            answer = orjson.loads(response.data) if response.data else {}
         except ValueError:
             answer = {}
         if status != 200:

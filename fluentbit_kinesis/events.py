@@ -63,15 +63,15 @@ def decode_chunk(data):
                 chunk.rejected.append((None, item, "event is not a [time, record] array"))
                 continue
             head, record = item
-            if type(head) is list:  # [[time, metadata], record]
-                timestamp = head[0] if head else None
-            else:
-                timestamp = head
-            if type(record) is dict:
-                if _is_group_marker(timestamp):
-                    continue
+            timestamp = (head[0] if head else None) if type(head) is list else head
+            # the common case first: a map body with an EventTime that is no group marker
+            if type(record) is dict and type(timestamp) is bytes and timestamp[0] != 0xFF:
                 append((timestamp, record))
-            elif not _is_group_marker(timestamp):
+            elif _is_group_marker(timestamp):
+                continue
+            elif type(record) is dict:
+                append((timestamp, record))
+            else:
                 chunk.rejected.append((timestamp, record, "record body is not a map"))
         if offset < len(data):
             chunk.error = "chunk ends inside an event (truncated)"
