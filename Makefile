@@ -1,4 +1,4 @@
-# make          builds bin/kinesis.so (and the venv it embeds) and the test host
+# make          builds bin/kinesis.so and fluentbit_kinesis/_fastjson (and the venv they use) and the test host
 # make test     runs the test suite
 # make demo     runs the plugin against a local Kinesis endpoint (moto on 127.0.0.1)
 # make bench    runs the benchmarks
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-bin/kinesis.so: $(VENV)/.installed csrc/shim.c fluentbit_kinesis/build.py
+bin/kinesis.so: $(VENV)/.installed csrc/shim.c fluentbit_kinesis/build.py fluentbit_kinesis/native/fastjson.c
 	$(PY) -m fluentbit_kinesis.build $@
 
 bin/flb-test-host: tests/host/flb_host.c
@@ -32,7 +32,7 @@ bench: all
 	$(PY) -m tests.bench --runs 3
 
 clean:
-	rm -rf bin build *.egg-info
+	rm -rf bin build *.egg-info fluentbit_kinesis/_fastjson.*.so
 
 .PHONY: all test demo bench clean
 

@@ -1,4 +1,6 @@
-"""Builds kinesis.so: the C shim plus cffi's embedding of this Python.
+"""Builds kinesis.so: the C shim plus cffi's embedding of this Python; and
+fluentbit_kinesis._fastjson, the native fast path (native/fastjson.c), an
+ordinary extension module that both the plugin and plain Python import.
 
 The .so records where this interpreter finds `fluentbit_kinesis` and its
 dependencies, so Fluent Bit can load it without PYTHONPATH. At run time
@@ -17,6 +19,15 @@ import cffi
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SHIM_SOURCE = PACKAGE_DIR / "csrc" / "shim.c"
+FASTJSON_SOURCE = PACKAGE_DIR / "native" / "fastjson.c"
+
+FASTJSON_API = """
+    int fj_convert(const uint8_t *data, size_t size,
+                   const uint8_t *key_names, const uint32_t *key_lens, int key_depth,
+                   const uint8_t *log_key, int log_key_len, int append_newline,
+                   uint8_t *out, size_t out_cap, uint32_t *records, size_t records_cap,
+                   size_t *out_used, size_t *n_records);
+"""
 
 EMBEDDING_API = """
     int fbk_py_init(void *handle, int id);
@@ -74,6 +85,26 @@ def build(output: Path) -> Path:
     return output
 
 
+def fastjson_ffi():
+    """The cffi builder of fluentbit_kinesis._fastjson (setup.py uses it too)."""
+    ffi = cffi.FFI()
+    ffi.cdef(FASTJSON_API)
+    ffi.set_source("fluentbit_kinesis._fastjson", FASTJSON_SOURCE.read_text(),
+                   extra_compile_args=["-O2", "-Wall"])
+    return ffi
+
+
+def build_fastjson() -> Path:
+    """Compiles fluentbit_kinesis._fastjson in place, into the package directory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        built = Path(fastjson_ffi().compile(tmpdir=tmp, verbose=False))
+        target = PACKAGE_DIR / built.name
+        shutil.copy(built, target.with_suffix(".tmp"))
+        os.replace(target.with_suffix(".tmp"), target)  # a running process keeps its mapped copy
+    return target
+
+
 if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "bin/kinesis.so")
+    print(build_fastjson())
     print(build(target))

@@ -16,7 +16,6 @@ from .aws import KinesisClient
 from .deadletter import DeadLetters
 from .delivery import Delivery
 from .dryrun import DryRunClient
-from .events import decode_chunk
 from .ledger import Ledger, chunk_key
 from .log import INFO, Logger, RateLimitedWarning
 from .shaping import Shaper
@@ -78,9 +77,7 @@ class OutputInstance:
         chunk_id = chunk_key(tag, data) if len(self.ledger) else None
         done = self.ledger.done(chunk_id) if chunk_id else frozenset()
 
-        chunk = decode_chunk(data)
-        events = chunk.events
-        shaped = self.shaper.shape(events)
+        chunk, shaped = self.shaper.shape_chunk(data)
         self.random_key_warning.add(shaped.random_keys)
         finished = set(done)  # event indices acknowledged or dead-lettered
         finished.update(rejected[0] for rejected in shaped.rejected)

@@ -5,6 +5,7 @@ partition key from the original record; data_keys filter; time_key added
 (after the filter, so the filter cannot remove it); replace_dots; log_key or
 JSON; append_newline; compression; size check.
 """
+import functools
 import itertools
 import os
 import time
@@ -12,8 +13,9 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from . import fastpath
 from .compression import compressor
-from .events import event_seconds
+from .events import decode_chunk, event_seconds
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 RANDOM_KEY_POOL = 4096
@@ -83,6 +85,22 @@ def _random_keys():
     return itertools.cycle(keys)
 
 
+class FastChunk:
+    """What the fast path leaves of a chunk: it declines on anything the
+    Python path would reject, so only `events` is needed, and only for dead
+    letters; decoded on first use (same indices: both skip only markers)."""
+    rejected = ()
+    error = None
+    undecoded = b""
+
+    def __init__(self, data):
+        self.data = data
+
+    @functools.cached_property
+    def events(self):
+        return decode_chunk(self.data).events
+
+
 class Shaper:
     def __init__(self, settings):
         self.key_path = settings.partition_key
@@ -96,6 +114,47 @@ class Shaper:
         self.compress = compressor(settings.compression)
         self.max_record_bytes = settings.max_record_bytes
         self._random_key = _random_keys().__next__
+        # the native fast path covers JSON or log_key payloads, nothing else
+        self.fast = None
+        if fastpath.AVAILABLE and self.data_keys is None and self.time_key is None and self.dots is None:
+            self.fast = fastpath.Options(self.key_path, self.log_key, self.newline)
+
+    def shape_chunk(self, data):
+        """(chunk, ShapedBatch) for a whole msgpack chunk: the native fast path
+        when the settings allow and it accepts the chunk, else decode_chunk + shape."""
+        if self.fast is not None:
+            records = fastpath.chunk_payloads(data, options=self.fast)
+            if records is not None:
+                return FastChunk(data), self._shape_payloads(records)
+        chunk = decode_chunk(data)
+        return chunk, self.shape(chunk.events)
+
+    def _shape_payloads(self, records):
+        """shape() for payloads the fast path made: compression, keys, size limit."""
+        batch = ShapedBatch()
+        append = batch.entries.append
+        compress = self.compress
+        limit = self.max_record_bytes
+        has_path = self.key_path is not None
+        for index, (data, key, status) in enumerate(records):
+            if status == fastpath.STATUS_NO_LOG_KEY:
+                batch.rejected.append((index, f"log_key '{self.log_key}' is not in the record", None, None))
+                continue
+            if compress is not None:
+                data = compress(data)
+            if has_path:
+                if key is None:
+                    batch.random_keys += 1
+                    key = self._random_key()
+            else:
+                key = self.fixed_key or self._random_key()
+            size = len(data) + (len(key) if key.isascii() else len(key.encode()))
+            if size > limit:
+                batch.rejected.append((index, f"record is {size} bytes with its key; the limit is {limit}",
+                                       key, data))
+                continue
+            append((data, key, index))
+        return batch
 
     def partition_key(self, record):
         """The record's key from partition_key (a->b), or None when missing."""

@@ -1,0 +1,72 @@
+"""The native fast path: a whole chunk -> one JSON payload per record in C
+(native/fastjson.c), with no Python object per field.
+
+`chunk_payloads` returns None whenever the C code declines (anything unusual:
+malformed data, non-map bodies, ext values, non-string or duplicate keys, deep
+nesting) or the module is not built; the caller then uses the Python path
+(events.decode_chunk + shaping.Shaper.shape), which stays the reference.
+"""
+try:
+    from ._fastjson import ffi, lib
+except ImportError:  # not compiled (e.g. a source tree without `make`): Python path only
+    ffi = lib = None
+
+AVAILABLE = lib is not None
+STATUS_OK = 0
+STATUS_NO_LOG_KEY = 1
+_RECORD_FIELDS = 5  # uint32s per record: payload offset, length, key offset, length, status
+
+if AVAILABLE:
+    # no zeroing: only the pages the C code writes get touched
+    _alloc = ffi.new_allocator(should_clear_after_alloc=False)
+
+
+class Options:
+    """The C call's settings, converted once per Shaper."""
+
+    def __init__(self, key_path, log_key, append_newline):
+        names = [name.encode("utf-8", "surrogateescape") for name in key_path or ()]
+        self.key_depth = len(names) if key_path is not None else -1
+        self.key_names = ffi.new("uint8_t[]", b"".join(names) or b"\0")
+        self.key_lens = ffi.new("uint32_t[]", [len(n) for n in names] or [0])
+        log = (log_key or "").encode("utf-8", "surrogateescape")
+        self.log_key = ffi.new("uint8_t[]", log or b"\0")
+        self.log_key_len = len(log) if log_key is not None else -1
+        self.newline = 1 if append_newline else 0
+
+
+def chunk_payloads(data, key_path=None, log_key=None, append_newline=False, options=None):
+    """[(payload bytes, partition key str or None, status)] for every record
+    of the chunk, or None when the fast path declines."""
+    if not AVAILABLE:
+        return None
+    if options is None:
+        options = Options(key_path, log_key, append_newline)
+    size = len(data)
+    source = ffi.from_buffer("uint8_t[]", data)
+    # worst case: 6 output bytes per input byte (a control character escaped)
+    out_cap = 6 * size + 64
+    records_cap = size // 3 + 1  # an event takes at least 3 bytes
+    out = _alloc("uint8_t[]", out_cap)
+    records = _alloc("uint32_t[]", records_cap * _RECORD_FIELDS)
+    used = ffi.new("size_t[2]")
+    rc = lib.fj_convert(source, size, options.key_names, options.key_lens, options.key_depth,
+                        options.log_key, options.log_key_len, options.newline,
+                        out, out_cap, records, records_cap, used, used + 1)
+    if rc != 0:
+        return None
+    blob = ffi.buffer(out, used[0])[:]
+    fields = memoryview(ffi.buffer(records, used[1] * _RECORD_FIELDS * 4)).cast("I").tolist()
+    result = []
+    append = result.append
+    keys = {}  # the same pod name again and again: decode each once
+    for at in range(0, len(fields), _RECORD_FIELDS):
+        offset, length, key_offset, key_length, status = fields[at:at + _RECORD_FIELDS]
+        key = None
+        if key_length:
+            raw = data[key_offset:key_offset + key_length]
+            key = keys.get(raw)
+            if key is None:
+                key = keys[raw] = raw.decode("utf-8", "replace")[:256]
+        append((blob[offset:offset + length], key, status))
+    return result
