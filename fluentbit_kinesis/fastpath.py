@@ -64,7 +64,7 @@ def chunk_payloads(data, key_path=None, log_key=None, append_newline=False, opti
         offset, length, key_offset, key_length, status = fields[at:at + _RECORD_FIELDS]
         key = None
         if key_length:
-            raw = data[key_offset:key_offset + key_length]
+            raw = bytes(data[key_offset:key_offset + key_length])
             key = keys.get(raw)
             if key is None:
                 key = keys[raw] = raw.decode("utf-8", "replace")[:256]

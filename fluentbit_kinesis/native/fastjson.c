@@ -293,8 +293,9 @@ static int put_u64(struct ctx *c, uint64_t v, int negative)
 }
 
 /* The shortest digits that read back as the same double (tries 15, 16, 17
- * significant digits), laid out as Python's repr / orjson do: plain decimal
- * for exponents -5 < e < 16, else d.ddde+X. NaN and infinities are null. */
+ * significant digits; any number for subnormals, which have fewer), laid out
+ * as orjson does: plain decimal for exponents -5 <= e < 16, else d.ddde+X
+ * (e-X). NaN and infinities are null. */
 static int put_double(struct ctx *c, double v)
 {
     char sci[40], out[48];
@@ -305,7 +306,7 @@ static int put_double(struct ctx *c, double v)
         out[n++] = '-';
         v = -v;
     }
-    for (prec = 15; prec < 17; prec++) {
+    for (prec = v < 2.2250738585072014e-308 ? 1 : 15; prec < 17; prec++) {
         snprintf(sci, sizeof sci, "%.*e", prec - 1, v);
         if (strtod(sci, NULL) == v)
             break;
@@ -329,7 +330,7 @@ static int put_double(struct ctx *c, double v)
     exp10 = atoi(q + 1);
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
-    if (exp10 >= 16 || exp10 < -4) {
+    if (exp10 >= 16 || exp10 < -5) {
         out[n++] = digits[0];
         if (nd > 1) {
             out[n++] = '.';
@@ -397,7 +398,10 @@ static int skip_value(struct ctx *c, int depth, int strict)
                 if (read_item(c, &key) != 0)
                     return FJ_DECLINE;
                 TRY(take_key(c, &key, base));
-            } else {
+            } else { /* Python's decoder fails on unhashable (array, map) keys */
+                const uint8_t *key = c->p;
+                if (key < c->end && ((*key >= 0x80 && *key <= 0x9f) || (*key >= 0xdc && *key <= 0xdf)))
+                    return FJ_DECLINE;
                 TRY(skip_value(c, depth + 1, 0));
             }
             TRY(skip_value(c, depth + 1, strict));

@@ -1,0 +1,349 @@
+"""The native fast path (fastpath.py + native/fastjson.c) against the Python
+path (events.decode_chunk + shaping.Shaper), which stays the reference: same
+payloads, same partition keys, declines on what it does not handle, never
+crashes on damaged input."""
+import math
+import random
+import struct
+from types import SimpleNamespace
+
+import msgpack
+import orjson
+import pytest
+
+from fluentbit_kinesis import fastpath
+from fluentbit_kinesis.events import decode_chunk
+from fluentbit_kinesis.shaping import FastChunk, ShapeError, Shaper
+from tests.conftest import make_chunk
+
+pytestmark = pytest.mark.skipif(not fastpath.AVAILABLE, reason="fluentbit_kinesis._fastjson not built (make)")
+
+POD = ["kubernetes", "pod_name"]
+MODES = [  # (partition key path, log_key, append_newline)
+    (None, None, False),
+    (POD, None, True),
+    (["log"], None, False),
+    (None, "log", False),
+    (POD, "log", True),
+]
+
+
+def settings(key_path=None, log_key=None, newline=False, **extra):
+    values = dict(partition_key=key_path, fixed_partition_key=None, data_keys=None, time_key=None,
+                  time_key_format="%Y-%m-%dT%H:%M:%S", replace_dots=None, log_key=log_key,
+                  append_newline=newline, compression="none", max_record_bytes=1024 * 1024)
+    values.update(extra)
+    return SimpleNamespace(**values)
+
+
+def reference(data, key_path, log_key, newline):
+    """What the Python path makes of a chunk, in chunk_payloads' form; None
+    when it would reject or dead-letter something at the decoding stage."""
+    chunk = decode_chunk(data)
+    if chunk.error or chunk.rejected:
+        return None
+    shaper = Shaper(settings(key_path, log_key, newline))
+    out = []
+    for timestamp, record in chunk.events:
+        try:
+            payload, status = shaper.payload(timestamp, record), fastpath.STATUS_OK
+        except ShapeError:
+            payload, status = b"", fastpath.STATUS_NO_LOG_KEY
+        key = shaper.partition_key(record) if key_path is not None else None
+        out.append((payload, key, status))
+    return out
+
+
+def has_float(value):
+    if type(value) is float:
+        return True
+    if type(value) is dict:
+        return any(has_float(v) for v in value.values())
+    if type(value) is list:
+        return any(has_float(v) for v in value)
+    return False
+
+
+def same(fast, slow, exact=True):
+    assert fast is not None, "fast path declined"
+    assert len(fast) == len(slow)
+    for (f_payload, f_key, f_status), (s_payload, s_key, s_status) in zip(fast, slow):
+        assert (f_key, f_status) == (s_key, s_status)
+        if exact or f_payload == s_payload:
+            assert f_payload == s_payload
+        else:  # floats: the same values, maybe written differently
+            assert f_payload.endswith(b"\n") == s_payload.endswith(b"\n")
+            assert orjson.loads(f_payload) == orjson.loads(s_payload)
+
+
+def check(data, exact=True, modes=MODES):
+    for key_path, log_key, newline in modes:
+        same(fastpath.chunk_payloads(data, key_path, log_key, newline),
+             reference(data, key_path, log_key, newline), exact)
+
+
+# ---- a corpus -------------------------------------------------------------------
+
+CORPUS = [
+    {"log": "plain ascii", "stream": "stdout", "kubernetes": {"pod_name": "web-1", "labels": {"app": "x"}}},
+    {"log": "ünïcödé ✓ 日本語 🎉", "kubernetes": {"pod_name": "pöd-✓"}},
+    {"log": 'quotes " and \\ backslash / slash', "k\"ey\\": "v"},
+    {"log": "".join(chr(c) for c in range(0x20)) + "\x7f\u2028\u2029", "ctl\n": "\t"},
+    {"log": b"bin \xff\xfe value", "kubernetes": {"pod_name": b"bin-pod"}},
+    {"log": b"\xe2\x82\xac ok then \xe2\x82 cut \xf0\x9f\x8e then \xed\xa0\x80 surrogate \xc0\xaf overlong \xf4\x90\x80\x80 big"},
+    {"nested": [[1, [2, [3, {"a": [{}, []]}]]], {"b": {"c": {"d": None}}}], "empty_map": {}, "empty_list": []},
+    {"ints": [0, 1, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**63 - 1, 2**64 - 1,
+              -1, -32, -33, -128, -129, -32768, -32769, -2**31, -2**31 - 1, -2**63]},
+    {"bools": [True, False, None]},
+    {"log": 42, "kubernetes": {"pod_name": 7}},
+    {"log": {"inner": "map"}, "kubernetes": "not a map"},
+    {"log": ["a", 1], "kubernetes": {"pod_name": ""}},
+    {"no_log_key": 1},
+    {},
+    {"": "", "a" * 300: "b" * 70000},
+    {"kubernetes": {"pod_name": "p" * 300}},
+]
+
+FLOATS = [{"floats": [0.1, 1e300, -0.0, 0.0, 1.0, -1.5, 1e16, 1e15, 123456789.125, 1e-5, 1e-4, 5e-324,
+                      2.2250738585072014e-308, 1.7976931348623157e308, 1 / 3, 2 / 3, 100.0, 1e22, 1e21,
+                      0.30000000000000004, float("nan"), float("inf"), float("-inf")]},
+          {"log": 1.25, "kubernetes": {"pod_name": 0.5}}]
+
+
+@pytest.mark.parametrize("layout", ["v2", "v1", "v1-int", "v1-float"])
+def test_corpus_same_as_python(layout):
+    check(make_chunk(CORPUS, layout))
+
+
+def test_floats_same_values():
+    data = make_chunk(FLOATS)
+    check(data, exact=False)
+    small = [{"floats": [v for v in FLOATS[0]["floats"] if not 3e38 < abs(v) < math.inf]}]  # float32 range
+    single = b"".join(msgpack.packb([0, record], use_single_float=True) for record in small + FLOATS[1:])
+    check(single, exact=False)
+
+
+def test_floats_written_as_orjson_does():
+    fast = fastpath.chunk_payloads(make_chunk(FLOATS))
+    assert [payload for payload, _, _ in fast] == [p for p, _, _ in reference(make_chunk(FLOATS), None, None, False)]
+
+
+def test_group_markers_skipped():
+    marker_start = msgpack.ExtType(0, struct.pack(">II", 0xFFFFFFFF, 0))
+    marker_end = msgpack.ExtType(0, struct.pack(">II", 0xFFFFFFFE, 0))
+    events = [
+        [[marker_start, {"group": "meta"}], {"resource": {"x": 1}}],
+        [[msgpack.ExtType(0, struct.pack(">II", 1700000000, 5)), {}], {"log": "one"}],
+        [-1, {"group": 1}], [-2, [1, 2]], [-1.0, "body"], [[-2, {}], None],
+        [1700000000, {"log": "two"}],
+        [[marker_end, {}], {}],
+    ]
+    data = b"".join(msgpack.packb(event) for event in events)
+    fast = fastpath.chunk_payloads(data)
+    assert [payload for payload, _, _ in fast] == [b'{"log":"one"}', b'{"log":"two"}']
+    check(data)
+
+
+def test_partition_key_and_log_key_values():
+    fast = fastpath.chunk_payloads(make_chunk(CORPUS), POD, "log", True)
+    assert fast[0] == (b"plain ascii\n", "web-1", fastpath.STATUS_OK)
+    assert fast[4][1] == "bin-pod"
+    assert fast[9] == (b"42\n", None, fastpath.STATUS_OK)
+    assert fast[12] == (b"", None, fastpath.STATUS_NO_LOG_KEY)
+    assert fast[15][1] == "p" * 256
+
+
+RAW_EVENT = b"\x92\xd7\x00" + struct.pack(">II", 1700000000, 0)  # [EventTime, then the body
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(msgpack.packb("a string body"), id="not-a-map"),
+    pytest.param(msgpack.packb({"x": msgpack.ExtType(5, b"abc")}), id="ext-in-record"),
+    pytest.param(msgpack.packb({"x": msgpack.ExtType(0, b"12345678")}), id="eventtime-in-record"),
+    pytest.param(msgpack.packb({1: "int key"}, strict_map_key=False) if False else b"\x81\x01\xa1v", id="int-key"),
+    pytest.param(b"\x81\xc4\x01k\xa1v", id="bin-key"),
+    pytest.param(b"\x81\xa1\xff\xa1v", id="invalid-utf8-key"),
+    pytest.param(b"\x82\xa1a\x01\xa1a\x02", id="duplicate-key"),
+    pytest.param(b"\x81\xa1a" + b"\x91" * 70 + b"\xc0", id="too-deep"),
+    pytest.param(b"\x81\xa1a\xc1", id="never-used-byte"),
+    pytest.param(b"\x82\xa1a\x01", id="truncated"),
+])
+def test_declines_unusual(body):
+    data = make_chunk([{"log": "fine"}]) + RAW_EVENT + body
+    for key_path, log_key, newline in MODES:
+        assert fastpath.chunk_payloads(data, key_path, log_key, newline) is None
+
+
+@pytest.mark.parametrize("data", [
+    pytest.param(msgpack.packb([1, 2, 3]), id="three-element-event"),
+    pytest.param(msgpack.packb({"a": 1}), id="event-not-array"),
+    pytest.param(msgpack.packb(["time", {"a": 1}]), id="string-timestamp"),
+    pytest.param(msgpack.packb([None, {"a": 1}]), id="nil-timestamp"),
+    pytest.param(msgpack.packb([[], {"a": 1}]), id="empty-head"),
+    pytest.param(msgpack.packb([[msgpack.ExtType(0, b"1234"), {}], {"a": 1}]), id="short-eventtime"),
+    pytest.param(msgpack.packb([[1, {(1, 2): 3}], {"a": 1}]), id="unhashable-metadata-key"),
+    pytest.param(make_chunk([{"a": 1}])[:-1], id="truncated-chunk"),
+])
+def test_declines_odd_events(data):
+    assert fastpath.chunk_payloads(data) is None
+
+
+def test_empty_chunk():
+    assert fastpath.chunk_payloads(b"") == []
+
+
+# ---- random records ------------------------------------------------------------------
+
+def random_text(rng):
+    kind = rng.random()
+    if kind < 0.5:
+        return "".join(rng.choice("abcdefghij klmnop/:-_.0123456789") for _ in range(rng.randrange(40)))
+    if kind < 0.8:
+        return "".join(chr(rng.choice([rng.randrange(0x20), rng.randrange(0x20, 0x80), rng.randrange(0x80, 0x800),
+                                       rng.randrange(0x800, 0xD800), rng.randrange(0xE000, 0x110000)]))
+                       for _ in range(rng.randrange(20)))
+    return rng.choice(['"', "\\", "\\\"", "\n\r\t\b\f", "\x00", "\x1f\x7f"]) * rng.randrange(1, 4)
+
+
+def random_bytes(rng):
+    if rng.random() < 0.5:  # mostly valid UTF-8 with some damage
+        raw = bytearray(random_text(rng).encode())
+        for _ in range(rng.randrange(3)):
+            raw.insert(rng.randrange(len(raw) + 1), rng.randrange(0x80, 0x100))
+        return bytes(raw)
+    return bytes(rng.randrange(256) for _ in range(rng.randrange(12)))
+
+
+def random_float(rng, single):
+    kind = rng.random()
+    if kind < 0.3:
+        value = rng.choice([0.1, 0.5, -0.0, 1e300, 1e-300, 3.14, 1e16, 1e-5, 2.5e15, float("nan"), float("inf")])
+    elif kind < 0.7:
+        value = rng.uniform(-1, 1) * 10 ** rng.randrange(-30, 30)
+    else:
+        value = struct.unpack(">d", rng.randbytes(8))[0]
+    if single:
+        value = struct.unpack(">f", struct.pack(">f", value if math.isnan(value) or abs(value) < 3e38 else 1.5))[0]
+    return value
+
+
+def random_value(rng, depth, floats, single):
+    roll = rng.random()
+    if depth < 4 and roll < 0.12:
+        return {random_text(rng): random_value(rng, depth + 1, floats, single) for _ in range(rng.randrange(5))}
+    if depth < 4 and roll < 0.22:
+        return [random_value(rng, depth + 1, floats, single) for _ in range(rng.randrange(5))]
+    if roll < 0.5:
+        return random_text(rng)
+    if roll < 0.65:
+        return random_bytes(rng)  # bin, or an invalid str when packed without bin types
+    if roll < 0.8:
+        return rng.choice([0, 1, -1, 2**64 - 1, -2**63, 2**63, rng.randrange(-2**63, 2**64), rng.randrange(-200, 200)])
+    if roll < 0.9 and floats:
+        return random_float(rng, single)
+    return rng.choice([None, True, False])
+
+
+def random_record(rng, floats):
+    single = floats and rng.random() < 0.3
+    record = {random_text(rng): random_value(rng, 1, floats, single) for _ in range(rng.randrange(6))}
+    if rng.random() < 0.8:
+        record["log"] = rng.choice([random_text(rng), random_bytes(rng), random_value(rng, 2, floats, single)])
+    if rng.random() < 0.8:
+        record["kubernetes"] = rng.choice([{"pod_name": random_value(rng, 3, floats, single)},
+                                           {"pod_name": random_text(rng)}, {"other": 1}, "flat"])
+    return record, single
+
+
+def random_chunk(rng, count, floats):
+    events, records = [], []
+    for i in range(count):
+        record, single = random_record(rng, floats)
+        head = rng.choice([[msgpack.ExtType(0, struct.pack(">II", 1700000000 + i, 0)), {}],
+                           msgpack.ExtType(0, struct.pack(">II", 1700000000 + i, 0)), 1700000000 + i, 1.7e9 + i])
+        use_bin = rng.random() < 0.7  # without bin types, bytes are written as (maybe invalid) str
+        events.append(msgpack.packb([head, record], use_bin_type=use_bin, use_single_float=single))
+        records.append(record)
+    return b"".join(events), records
+
+
+@pytest.mark.parametrize("floats", [False, True], ids=["exact", "floats"])
+def test_random_records_same_as_python(floats):
+    rng = random.Random(20261122 + floats)
+    total = 0
+    for _ in range(50):
+        data, records = random_chunk(rng, 50, floats)
+        check(data, exact=not floats)
+        total += len(records)
+    assert total >= 2500
+
+
+def test_float_text_mostly_byte_identical():
+    """Floats are written like orjson (shortest round trip, same layout) in nearly all cases."""
+    rng = random.Random(7)
+    values = [random_float(rng, False) for _ in range(5000)]
+    data = make_chunk([{"f": v} for v in values])
+    fast = fastpath.chunk_payloads(data)
+    slow = reference(data, None, None, False)
+    identical = sum(f[0] == s[0] for f, s in zip(fast, slow))
+    assert identical >= 0.99 * len(values)
+
+
+# ---- damaged input --------------------------------------------------------------------
+
+def test_fuzz_never_crashes_and_agrees_when_accepting():
+    rng = random.Random(99)
+    base, _ = random_chunk(rng, 20, floats=False)
+    base += make_chunk(CORPUS[:6])
+    accepted = 0
+    for _ in range(5000):
+        data = bytearray(base)
+        action = rng.random()
+        if action < 0.4:
+            for _ in range(rng.randrange(1, 4)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        elif action < 0.6:
+            del data[rng.randrange(len(data)):]
+        elif action < 0.8:
+            at = rng.randrange(len(data))
+            data[at:at] = rng.randbytes(rng.randrange(1, 9))
+        else:
+            at = rng.randrange(len(data))
+            del data[at:at + rng.randrange(1, 9)]
+        data = bytes(data)
+        key_path, log_key, newline = rng.choice(MODES)
+        fast = fastpath.chunk_payloads(data, key_path, log_key, newline)
+        if fast is not None:
+            accepted += 1
+            same(fast, reference(data, key_path, log_key, newline))
+    assert accepted > 50  # some mutations land in text and stay valid
+
+
+# ---- the Shaper -------------------------------------------------------------------------
+
+def test_shaper_uses_fast_path_and_falls_back():
+    records = [{"log": f"line {i}", "kubernetes": {"pod_name": f"pod-{i % 3}"}} for i in range(10)]
+    shaper = Shaper(settings(POD, None, True))
+    chunk, shaped = shaper.shape_chunk(make_chunk(records))
+    assert type(chunk) is FastChunk
+    python = shaper.shape(decode_chunk(make_chunk(records)).events)
+    assert shaped.entries == python.entries
+    # a setting only Python handles, and a chunk the fast path declines
+    assert type(Shaper(settings(time_key="t")).shape_chunk(make_chunk(records))[0]) is not FastChunk
+    odd = make_chunk(records) + msgpack.packb([1, "not a map"])
+    chunk, shaped = shaper.shape_chunk(odd)
+    assert type(chunk) is not FastChunk and len(chunk.rejected) == 1 and len(shaped.entries) == 10
+
+
+def test_shaper_rejections_keep_the_record():
+    records = [{"log": "ok"}, {"other": 1}, {"log": "x" * 2000}]
+    shaper = Shaper(settings(None, "log", False, max_record_bytes=1000))
+    chunk, shaped = shaper.shape_chunk(make_chunk(records))
+    assert type(chunk) is FastChunk
+    assert [index for _, _, index in shaped.entries] == [0]
+    (missing, reason, key, payload), (big, _, big_key, big_payload) = shaped.rejected
+    assert (missing, key, payload) == (1, None, None) and "log_key" in reason
+    assert big == 2 and big_payload == b"x" * 2000 and big_key
+    assert chunk.events[missing][1] == {"other": 1}  # decoded only now, for the dead letter
+    python = shaper.shape(decode_chunk(make_chunk(records)).events)
+    assert [r[:2] for r in shaped.rejected] == [r[:2] for r in python.rejected]
