@@ -57,16 +57,19 @@ def chunk_payloads(data, key_path=None, log_key=None, append_newline=False, opti
         return None
     blob = ffi.buffer(out, used[0])[:]
     fields = memoryview(ffi.buffer(records, used[1] * _RECORD_FIELDS * 4)).cast("I").tolist()
-    result = []
-    append = result.append
-    keys = {}  # the same pod name again and again: decode each once
-    for at in range(0, len(fields), _RECORD_FIELDS):
-        offset, length, key_offset, key_length, status = fields[at:at + _RECORD_FIELDS]
-        key = None
-        if key_length:
-            raw = bytes(data[key_offset:key_offset + key_length])
-            key = keys.get(raw)
-            if key is None:
-                key = keys[raw] = raw.decode("utf-8", "replace")[:256]
-        append((blob[offset:offset + length], key, status))
-    return result
+    payloads = [blob[at:at + length] for at, length in zip(fields[0::5], fields[1::5])]
+    if options.key_depth < 0:
+        keys = [None] * len(payloads)
+    else:
+        cache = {}  # the same pod name again and again: decode each once
+        keys = [_key(data, at, length, cache) if length else None
+                for at, length in zip(fields[2::5], fields[3::5])]
+    return list(zip(payloads, keys, fields[4::5]))
+
+
+def _key(data, at, length, cache):
+    raw = bytes(data[at:at + length])
+    key = cache.get(raw)
+    if key is None:
+        key = cache[raw] = raw.decode("utf-8", "replace")[:256]
+    return key
