@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-bin/kinesis.so: $(VENV)/.installed csrc/shim.c fluentbit_kinesis/build.py fluentbit_kinesis/native/fastjson.c
+bin/kinesis.so: $(VENV)/.installed csrc/shim.c fluentbit_kinesis/build.py csrc/fastjson.c
 	$(PY) -m fluentbit_kinesis.build $@
 
 bin/flb-test-host: tests/host/flb_host.c

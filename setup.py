@@ -1,6 +1,7 @@
 """Ships csrc/shim.c inside the package (fluentbit_kinesis/csrc/shim.c), so an
-installed `fluentbit-kinesis build` can compile the plugin. csrc/ stays the
-only copy in git; everything else is in pyproject.toml."""
+installed `fluentbit-kinesis build` can compile the plugin, and compiles the
+native fast path fluentbit_kinesis._fastjson (cffi, csrc/fastjson.c). csrc/
+stays the only copy in git; everything else is in pyproject.toml."""
 import shutil
 from pathlib import Path
 
@@ -18,4 +19,5 @@ class BuildPyWithShim(build_py):
         shutil.copyfile(SHIM, target)
 
 
-setup(cmdclass={"build_py": BuildPyWithShim})
+setup(cmdclass={"build_py": BuildPyWithShim},
+      cffi_modules=["fluentbit_kinesis/build.py:fastjson_ffi"])

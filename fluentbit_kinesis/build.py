@@ -1,5 +1,5 @@
 """Builds kinesis.so: the C shim plus cffi's embedding of this Python; and
-fluentbit_kinesis._fastjson, the native fast path (native/fastjson.c), an
+fluentbit_kinesis._fastjson, the native fast path (csrc/fastjson.c), an
 ordinary extension module that both the plugin and plain Python import.
 
 The .so records where this interpreter finds `fluentbit_kinesis` and its
@@ -19,7 +19,7 @@ import cffi
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SHIM_SOURCE = PACKAGE_DIR / "csrc" / "shim.c"
-FASTJSON_SOURCE = PACKAGE_DIR / "native" / "fastjson.c"
+FASTJSON_SOURCE = PACKAGE_DIR.parent / "csrc" / "fastjson.c"  # a checkout or an sdist: built at install time
 
 FASTJSON_API = """
     int fj_convert(const uint8_t *data, size_t size,
@@ -99,6 +99,9 @@ def build_fastjson() -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         built = Path(fastjson_ffi().compile(tmpdir=tmp, verbose=False))
         target = PACKAGE_DIR / built.name
+        for stale in PACKAGE_DIR.glob("_fastjson.*.so"):  # another suffix would shadow or be shadowed
+            if stale != target:
+                stale.unlink()
         shutil.copy(built, target.with_suffix(".tmp"))
         os.replace(target.with_suffix(".tmp"), target)  # a running process keeps its mapped copy
     return target
@@ -106,5 +109,6 @@ def build_fastjson() -> Path:
 
 if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "bin/kinesis.so")
-    print(build_fastjson())
+    if FASTJSON_SOURCE.exists():  # a checkout (installed packages got it from pip)
+        print(build_fastjson())
     print(build(target))

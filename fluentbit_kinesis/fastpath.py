@@ -1,5 +1,5 @@
 """The native fast path: a whole chunk -> one JSON payload per record in C
-(native/fastjson.c), with no Python object per field.
+(csrc/fastjson.c), with no Python object per field.
 
 `chunk_payloads` returns None whenever the C code declines (anything unusual:
 malformed data, non-map bodies, ext values, non-string or duplicate keys, deep

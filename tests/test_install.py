@@ -75,7 +75,7 @@ def test_image_layout_agrees_with_the_configs():
 
 def _copy_source(target):
     """What an sdist holds (see MANIFEST.in), without the checkout's build leftovers."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "_fastjson*.so")
     for name in ("pyproject.toml", "setup.py", "MANIFEST.in"):
         shutil.copy(ROOT / name, target / name)
     for name in ("csrc", "fluentbit_kinesis"):
@@ -93,6 +93,7 @@ def test_pip_install_then_build_then_load(tmp_path, host, kinesis):
     subprocess.run([str(bin_dir / "pip"), "install", "-q", str(source)], check=True, env=clean, cwd=tmp_path)
     site = next((env_dir / "lib").glob("python3*/site-packages"))
     assert (site / "fluentbit_kinesis" / "csrc" / "shim.c").read_text() == (ROOT / "csrc" / "shim.c").read_text()
+    assert list((site / "fluentbit_kinesis").glob("_fastjson*.so")), "pip did not build the native fast path"
 
     out_dir = tmp_path / "out"
     built = subprocess.run([str(bin_dir / "fluentbit-kinesis"), "build", "--output", str(out_dir)],
