@@ -2,6 +2,8 @@
 path (events.decode_chunk + shaping.Shaper), which stays the reference: same
 payloads, same partition keys, declines on what it does not handle, never
 crashes on damaged input."""
+import base64
+import json
 import math
 import random
 import struct
@@ -14,7 +16,7 @@ import pytest
 from fluentbit_kinesis import fastpath
 from fluentbit_kinesis.events import decode_chunk
 from fluentbit_kinesis.shaping import FastChunk, ShapeError, Shaper
-from tests.conftest import make_chunk
+from tests.conftest import base_options, make_chunk
 
 pytestmark = pytest.mark.skipif(not fastpath.AVAILABLE, reason="fluentbit_kinesis._fastjson not built (make)")
 
@@ -346,3 +348,21 @@ def test_shaper_rejections_keep_the_record():
     assert chunk.events[missing][1] == {"other": 1}  # decoded only now, for the dead letter
     python = shaper.shape(decode_chunk(make_chunk(records)).events)
     assert [r[:2] for r in shaped.rejected] == [r[:2] for r in python.rejected]
+
+
+# ---- through the plugin -------------------------------------------------------------------
+
+def test_plugin_sends_fast_payloads_and_dead_letters_whole_records(kinesis, host, tmp_path):
+    stream = kinesis.create_stream()
+    dead = tmp_path / "dead.jsonl"
+    h = host()
+    assert h.init(**base_options(kinesis, stream, log_key="log", partition_key="kubernetes->pod_name",
+                                 append_newline="true", dead_letter_file=dead)) == 1
+    records = [{"log": "ünï \x01 line", "kubernetes": {"pod_name": "pod-a"}}, {"log": {"n": [1, 0.5]}},
+               {"other": b"no log key \xff"}, {"log": b"raw \xff bytes"}]
+    assert h.flush(make_chunk(records)) == 1
+    got = kinesis.read_all(stream).data
+    assert sorted(got) == sorted(["ünï \x01 line\n".encode(), b'{"n":[1,0.5]}\n', b"raw \xff bytes\n"])
+    [line] = [json.loads(x) for x in dead.read_text().splitlines()]
+    assert line["reason"] == "log_key 'log' is not in the record" and line["format"] == "msgpack"
+    assert msgpack.unpackb(base64.b64decode(line["data"])) == {"other": b"no log key \xff"}
