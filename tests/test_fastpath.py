@@ -56,16 +56,6 @@ def reference(data, key_path, log_key, newline):
     return out
 
 
-def has_float(value):
-    if type(value) is float:
-        return True
-    if type(value) is dict:
-        return any(has_float(v) for v in value.values())
-    if type(value) is list:
-        return any(has_float(v) for v in value)
-    return False
-
-
 def same(fast, slow, exact=True):
     assert fast is not None, "fast path declined"
     assert len(fast) == len(slow)
