@@ -38,10 +38,16 @@ class Options:
 def chunk_payloads(data, key_path=None, log_key=None, append_newline=False, options=None):
     """[(payload bytes, partition key str or None, status)] for every record
     of the chunk, or None when the fast path declines."""
-    if not AVAILABLE:
-        return None
     if options is None:
         options = Options(key_path, log_key, append_newline)
+    columns = convert(data, options)
+    return None if columns is None else list(zip(*columns))
+
+
+def convert(data, options):
+    """chunk_payloads as three lists (payloads, keys, statuses), or None."""
+    if not AVAILABLE:
+        return None
     size = len(data)
     source = ffi.from_buffer("uint8_t[]", data)
     # worst case: 6 output bytes per input byte (a control character escaped)
@@ -61,15 +67,9 @@ def chunk_payloads(data, key_path=None, log_key=None, append_newline=False, opti
     if options.key_depth < 0:
         keys = [None] * len(payloads)
     else:
-        cache = {}  # the same pod name again and again: decode each once
-        keys = [_key(data, at, length, cache) if length else None
-                for at, length in zip(fields[2::5], fields[3::5])]
-    return list(zip(payloads, keys, fields[4::5]))
-
-
-def _key(data, at, length, cache):
-    raw = bytes(data[at:at + length])
-    key = cache.get(raw)
-    if key is None:
-        key = cache[raw] = raw.decode("utf-8", "replace")[:256]
-    return key
+        chunk = ffi.buffer(source, size)  # slices are bytes, whatever `data` is
+        raw_keys = [chunk[at:at + length] for at, length in zip(fields[2::5], fields[3::5])]
+        # the same pod name again and again: decode each once; b"" (missing) -> None
+        text = {raw: raw.decode("utf-8", "replace")[:256] for raw in set(raw_keys) if raw}
+        keys = [text.get(raw) for raw in raw_keys]
+    return payloads, keys, fields[4::5]

@@ -118,25 +118,45 @@ class Shaper:
         self.fast = None
         if fastpath.AVAILABLE and self.data_keys is None and self.time_key is None and self.dots is None:
             self.fast = fastpath.Options(self.key_path, self.log_key, self.newline)
+        # the most bytes a partition key can take: 256 characters of up to 4 bytes
+        self._max_key_bytes = max(4 * 256, len((self.fixed_key or "").encode()))
 
     def shape_chunk(self, data):
         """(chunk, ShapedBatch) for a whole msgpack chunk: the native fast path
         when the settings allow and it accepts the chunk, else decode_chunk + shape."""
         if self.fast is not None:
-            records = fastpath.chunk_payloads(data, options=self.fast)
-            if records is not None:
-                return FastChunk(data), self._shape_payloads(records)
+            columns = fastpath.convert(data, self.fast)
+            if columns is not None:
+                return FastChunk(data), self._shape_payloads(*columns)
         chunk = decode_chunk(data)
         return chunk, self.shape(chunk.events)
 
-    def _shape_payloads(self, records):
+    def _shape_payloads(self, payloads, keys, statuses):
         """shape() for payloads the fast path made: compression, keys, size limit."""
+        count = len(payloads)
+        if (self.compress is None and statuses.count(fastpath.STATUS_OK) == count
+                and max(map(len, payloads), default=0) + self._max_key_bytes <= self.max_record_bytes):
+            # the common case: nothing can be rejected, so no checks per record
+            batch = ShapedBatch()
+            if self.key_path is not None:
+                batch.random_keys = keys.count(None)
+                if batch.random_keys:
+                    keys = [key if key is not None else self._random_key() for key in keys]
+            elif self.fixed_key:
+                keys = [self.fixed_key] * count
+            else:
+                keys = [self._random_key() for _ in range(count)]
+            batch.entries = list(zip(payloads, keys, range(count)))
+            return batch
+        return self._shape_payloads_one_by_one(payloads, keys, statuses)
+
+    def _shape_payloads_one_by_one(self, payloads, keys, statuses):
         batch = ShapedBatch()
         append = batch.entries.append
         compress = self.compress
         limit = self.max_record_bytes
         has_path = self.key_path is not None
-        for index, (data, key, status) in enumerate(records):
+        for index, (data, key, status) in enumerate(zip(payloads, keys, statuses)):
             if status == fastpath.STATUS_NO_LOG_KEY:
                 batch.rejected.append((index, f"log_key '{self.log_key}' is not in the record", None, None))
                 continue
