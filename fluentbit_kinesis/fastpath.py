@@ -17,7 +17,6 @@ STATUS_NO_LOG_KEY = 1
 _RECORD_FIELDS = 5  # uint32s per record: payload offset, length, key offset, length, status
 
 if AVAILABLE:
-    # no zeroing: only the pages the C code writes get touched
     _alloc = ffi.new_allocator(should_clear_after_alloc=False)
 
 
@@ -38,6 +37,8 @@ class Options:
 def chunk_payloads(data, key_path=None, log_key=None, append_newline=False, options=None):
     """[(payload bytes, partition key str or None, status)] for every record
     of the chunk, or None when the fast path declines."""
+    if not AVAILABLE:
+        return None
     if options is None:
         options = Options(key_path, log_key, append_newline)
     columns = convert(data, options)
@@ -53,8 +54,11 @@ def convert(data, options):
     # worst case: 6 output bytes per input byte (a control character escaped)
     out_cap = 6 * size + 64
     records_cap = size // 3 + 1  # an event takes at least 3 bytes
-    out = _alloc("uint8_t[]", out_cap)
-    records = _alloc("uint32_t[]", records_cap * _RECORD_FIELDS)
+    try:  # address space only: the pages the C code does not write are never touched
+        out = _alloc("uint8_t[]", out_cap)
+        records = _alloc("uint32_t[]", records_cap * _RECORD_FIELDS)
+    except MemoryError:  # e.g. strict overcommit and a huge chunk: Python needs less
+        return None
     used = ffi.new("size_t[2]")
     rc = lib.fj_convert(source, size, options.key_names, options.key_lens, options.key_depth,
                         options.log_key, options.log_key_len, options.newline,

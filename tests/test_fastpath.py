@@ -326,6 +326,15 @@ def test_shaper_uses_fast_path_and_falls_back():
     assert type(chunk) is not FastChunk and len(chunk.rejected) == 1 and len(shaped.entries) == 10
 
 
+def test_without_the_module_python_does_it_all(monkeypatch):
+    monkeypatch.setattr(fastpath, "AVAILABLE", False)
+    data = make_chunk(CORPUS)
+    assert fastpath.chunk_payloads(data, POD, None, False) is None
+    shaper = Shaper(settings(POD))
+    chunk, shaped = shaper.shape_chunk(data)
+    assert shaper.fast is None and type(chunk) is not FastChunk and len(shaped.entries) == len(CORPUS)
+
+
 def test_shaper_rejections_keep_the_record():
     records = [{"log": "ok"}, {"other": 1}, {"log": "x" * 2000}]
     shaper = Shaper(settings(None, "log", False, max_record_bytes=1000))
