@@ -136,6 +136,20 @@ def test_group_markers_skipped():
     check(data)
 
 
+def test_invalid_utf8_replaced_as_cpython_does():
+    """Every 2-byte sequence, and 3/4-byte sequences around every boundary, as
+    str values (packed without bin types) and as a log_key value."""
+    edges = [0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0,
+             0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF]
+    texts = [bytes([a, b]) for a in range(256) for b in range(256)]
+    texts += [bytes([a, b, c]) for a in range(0xC2, 0x100) for b in edges for c in edges]
+    texts += [bytes([a, b, c, d]) + tail for a in range(0xF0, 0xF6) for b in edges for c in edges[::3]
+              for d in edges[::3] for tail in (b"", b"x")]
+    events = [msgpack.packb([0, {"log": text}], use_bin_type=False) for text in texts]
+    for start in range(0, len(events), 5000):
+        check(b"".join(events[start:start + 5000]), modes=[(None, None, False), (None, "log", False)])
+
+
 def test_partition_key_and_log_key_values():
     fast = fastpath.chunk_payloads(make_chunk(CORPUS), POD, "log", True)
     assert fast[0] == (b"plain ascii\n", "web-1", fastpath.STATUS_OK)
