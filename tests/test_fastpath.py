@@ -15,7 +15,7 @@ import pytest
 
 from fluentbit_kinesis import fastpath
 from fluentbit_kinesis.events import decode_chunk
-from fluentbit_kinesis.shaping import FastChunk, ShapeError, Shaper
+from fluentbit_kinesis.shaping import FastChunk, RandomKey, ShapeError, Shaper
 from tests.conftest import base_options, make_chunk
 
 pytestmark = pytest.mark.skipif(not fastpath.AVAILABLE, reason="fluentbit_kinesis._fastjson not built (make)")
@@ -338,6 +338,24 @@ def test_shaper_uses_fast_path_and_falls_back():
     odd = make_chunk(records) + msgpack.packb([1, "not a map"])
     chunk, shaped = shaper.shape_chunk(odd)
     assert type(chunk) is not FastChunk and len(chunk.rejected) == 1 and len(shaped.entries) == 10
+
+
+@pytest.mark.parametrize("options", [dict(compression="zlib"), dict(fixed_partition_key="fixed"),
+                                     dict(max_record_bytes=1100)], ids=["zlib", "fixed-key", "small-limit"])
+def test_shaper_fast_and_python_agree(options):
+    records = [{"log": "x" * (i * 10), "kubernetes": {"pod_name": f"pod-{i % 3}"}} for i in range(20)]
+    records += [{"log": "no pod"}, {"log": "y" * 1100, "kubernetes": {"pod_name": "big"}}]
+    key_path = None if "fixed_partition_key" in options else POD
+    shaper = Shaper(settings(key_path, None, True, **options))
+    chunk, fast = shaper.shape_chunk(make_chunk(records))
+    assert type(chunk) is FastChunk
+    python = shaper.shape(decode_chunk(make_chunk(records)).events)
+    assert [e[0::2] for e in fast.entries] == [e[0::2] for e in python.entries]
+    assert [e[1] for e in fast.entries if type(e[1]) is not RandomKey] == \
+        [e[1] for e in python.entries if type(e[1]) is not RandomKey]  # random keys differ
+    assert [r[:2] for r in fast.rejected] == [r[:2] for r in python.rejected]
+    assert len(fast.rejected) == (1 if "max_record_bytes" in options else 0)
+    assert fast.random_keys == python.random_keys
 
 
 def test_without_the_module_python_does_it_all(monkeypatch):
