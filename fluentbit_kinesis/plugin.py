@@ -18,24 +18,29 @@ from .log import INFO, Logger, RateLimitedWarning
 from .shaping import Shaper
 
 FLB_ERROR, FLB_OK, FLB_RETRY = 0, 1, 2
+# in a chunk's ledger entry: its dead letters are written (never twice)
+DEAD_LETTERS_WRITTEN = -1
 
 _instances = {}
 _instances_lock = threading.Lock()
 
 
 class OutputInstance:
-    def __init__(self, settings, logger):
+    def __init__(self, settings, logger, predict_shard=None):
         self.settings = settings
         self.log = logger
         self.shaper = Shaper(settings)
         self.client = KinesisClient(settings)
         self.stop = threading.Event()
-        self.delivery = Delivery(self.client, settings, logger, self.stop)
+        self.delivery = Delivery(self.client, settings, logger, self.stop, predict_shard=predict_shard,
+                                 on_stalled=self._check_send_failure_timeout)
         self.dead_letters = DeadLetters(settings.dead_letter_file, settings.dead_letter_max_bytes, logger)
         self.ledger = Ledger()
         self.random_key_warning = RateLimitedWarning(
             logger, f"partition_key '{'->'.join(settings.partition_key or [])}' missing or not a string; "
                     "used a random partition key")
+        self.retry_warning = RateLimitedWarning(
+            logger, "records not delivered within a flush; Fluent Bit will retry their chunks", interval=10.0)
         self.records_sent = 0
 
     def start(self):
@@ -61,8 +66,9 @@ class OutputInstance:
         finished = set(done)  # event indices acknowledged or dead-lettered
         finished.update(rejected[0] for rejected in shaped.rejected)
 
-        if not done:  # dead letters were written by the first try
-            self.dead_letters.write(tag, self._dead_letters(chunk, shaped))
+        if DEAD_LETTERS_WRITTEN not in done:  # an earlier try of this chunk wrote them
+            self.dead_letters.write(tag, self._dead_letters(chunk, shaped))  # OSError: FLB_RETRY
+        finished.add(DEAD_LETTERS_WRITTEN)
 
         entries = [(d, k, None, i) for d, k, i in shaped.entries if i not in done]
         outcome = self.delivery.send(entries, lambda entry, shard: finished.add(entry[3]))
@@ -72,8 +78,8 @@ class OutputInstance:
                 self.ledger.forget(chunk_id)
             return FLB_OK
         self.ledger.remember(chunk_id or chunk_key(tag, data), finished)
-        self.log.warn(f"{outcome.failed_entries} of {len(entries)} records not delivered after "
-                      f"{outcome.attempts} tries ({outcome.last_error}); Fluent Bit will retry the chunk")
+        self.retry_warning.add(outcome.failed_entries, f"last: {len(entries) - outcome.failed_entries} of "
+                               f"{len(entries)} delivered after {outcome.attempts} tries, {outcome.last_error}")
         self._check_send_failure_timeout()
         return FLB_RETRY
 
@@ -88,9 +94,13 @@ class OutputInstance:
         return dead
 
     def _check_send_failure_timeout(self):
+        """As the Go plugin: failing to send for SEND_FAILURE_TIMEOUT ends the process."""
         timeout = self.settings.send_failure_timeout
-        if timeout and time.monotonic() - self.delivery.last_progress > timeout:
-            self.log.error(f"no record delivered for {timeout:g} s (SEND_FAILURE_TIMEOUT): exiting")
+        since = self.delivery.failing_since
+        if timeout and since is not None and time.monotonic() - since > timeout:
+            self.log.error(f"no record delivered for {time.monotonic() - since:.0f} s, over "
+                           f"SEND_FAILURE_TIMEOUT ({timeout:g} s): exiting with status 1")
+            time.sleep(0.5)  # lets Fluent Bit's log thread write the line
             os._exit(1)
 
     def close(self):
