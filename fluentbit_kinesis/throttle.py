@@ -5,10 +5,12 @@ entries at once only burns the retry budget, and a hot shard would burn it
 for the whole flush. So each shard gets a token bucket:
 
 - unlimited until the shard is throttled;
-- a throttle cuts its rate multiplicatively (to `decrease` x the rate it
-  was acknowledging, never below `min_rate`);
-- every round with acknowledged entries and no throttle adds `increase`
-  records/s; after `quiet` seconds without a throttle the limit is dropped.
+- a throttle cuts its rate multiplicatively, at most once per `cooldown`
+  seconds (one congestion event, not one per entry): to the share the answer
+  accepted, at least `decrease`, of its rate (or of the rate it was
+  acknowledging, when unlimited), never below `min_rate`;
+- every acknowledged entry adds `increase` records/s (about +50%/s at full
+  use); after `quiet` seconds without a throttle the limit is dropped.
 
 Entries of a shard without a token are deferred to a later round, keeping
 their order; they never count as a failed try. Which shard an entry lands on
@@ -45,13 +47,14 @@ class Bucket:
 
 
 class ShardLimiter:
-    def __init__(self, predict_shard=None, min_rate=20.0, decrease=0.5, increase=25.0, quiet=10.0,
-                 clock=time.monotonic):
+    def __init__(self, predict_shard=None, min_rate=50.0, decrease=0.5, increase=0.5, quiet=10.0,
+                 cooldown=1.0, clock=time.monotonic):
         self.predict_shard = predict_shard or one_bucket
         self.min_rate = min_rate
         self.decrease = decrease
         self.increase = increase
         self.quiet = quiet
+        self.cooldown = cooldown
         self.clock = clock
         self.buckets = {}
         self._lock = threading.Lock()
@@ -99,31 +102,28 @@ class ShardLimiter:
         """acked, throttled: lists of entries from one request's answer."""
         now = self.clock()
         with self._lock:
-            hot = {}
-            for entry in throttled:
-                shard = self.predict_shard(entry)
-                hot[shard] = hot.get(shard, 0) + 1
-            counts = {}
+            counts = {}  # shard -> [acked, throttled]
             for entry in acked:
-                shard = self.predict_shard(entry)
-                counts[shard] = counts.get(shard, 0) + 1
-            for shard, count in counts.items():
+                counts.setdefault(self.predict_shard(entry), [0, 0])[0] += 1
+            for entry in throttled:
+                counts.setdefault(self.predict_shard(entry), [0, 0])[1] += 1
+            for shard, (ok, hot) in counts.items():
                 bucket = self._bucket(shard, now)
-                bucket.acked += count
-                if bucket.rate is not None and shard not in hot:
-                    bucket.rate += self.increase
-            for shard in hot:
-                self._cut(self._bucket(shard, now), now)
+                if now - bucket.acked_since > self.cooldown:  # a fresh window for the accepted rate
+                    bucket.acked, bucket.acked_since = 0, now - 1e-3
+                bucket.acked += ok
+                if bucket.rate is not None:
+                    bucket.rate += self.increase * ok
+                if hot and now - bucket.last_throttle > self.cooldown:
+                    self._cut(bucket, now, ok / (ok + hot))
 
-    def _cut(self, bucket, now):
-        elapsed = max(now - bucket.acked_since, 0.05)
-        working = bucket.acked / elapsed  # the rate this shard accepted lately
-        base = working if bucket.rate is None else min(bucket.rate, max(working, self.min_rate))
-        bucket.rate = max(self.min_rate, base * self.decrease)
+    def _cut(self, bucket, now, accepted_share):
+        if bucket.rate is None:  # first throttle: start from what the shard accepted lately
+            bucket.rate = bucket.acked / max(now - bucket.acked_since, 0.1)
+        bucket.rate = max(self.min_rate, bucket.rate * max(self.decrease, accepted_share))
         bucket.tokens = min(bucket.tokens, 0.0)
         bucket.stamp = now
         bucket.last_throttle = now
-        bucket.acked, bucket.acked_since = 0, now
 
     def rates(self):
         """shard -> current limit (records/s) for the limited shards."""
