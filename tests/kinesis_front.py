@@ -23,6 +23,7 @@ slow answer, the only way the plugin can legitimately produce a duplicate
 import hashlib
 import io
 import json
+import os
 import random
 import socket
 import struct
@@ -69,11 +70,14 @@ def _json_response(start_response, status, body):
 
 
 def _reset_connection(environ):
-    sock = environ.get("werkzeug.socket")
-    if sock is not None:
-        # SO_LINGER 0: close() sends RST instead of FIN
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.close()
+    """Aborts the connection with a TCP RST, as a crashed or overloaded peer does.
+    SO_LINGER 0 makes the close send RST instead of FIN; dup2 of a fresh socket
+    onto the connection's descriptor closes it at once (werkzeug's request
+    handler still holds file objects on it, so sock.close() alone would not)."""
+    sock = environ["werkzeug.socket"]
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with socket.socket() as spare:
+        os.dup2(spare.fileno(), sock.fileno())
     raise ConnectionAbortedError("injected reset")
 
 
