@@ -100,7 +100,6 @@ class Delivery:
         except RequestError as exc:
             if exc.throttled:
                 outcome.throttled["request"] = outcome.throttled.get("request", 0) + len(group)
-                self.limiter.record((), group)
             outcome.last_error = str(exc)
             self.logger.debug(f"PutRecords of {len(group)} entries failed: {exc}")
             self._failing()

@@ -5,12 +5,18 @@ entries at once only burns the retry budget, and a hot shard would burn it
 for the whole flush. So each shard gets a token bucket:
 
 - unlimited until the shard is throttled;
-- a throttle cuts its rate multiplicatively, at most once per `cooldown`
+- the first throttle sets its rate to what that answer accepted for the
+  shard, per second (shard limits are per second, so one burst's accepted
+  count is a fair first guess);
+- later throttles cut the rate multiplicatively, at most once per `cooldown`
   seconds (one congestion event, not one per entry): to the share the answer
-  accepted, at least `decrease`, of its rate (or of the rate it was
-  acknowledging, when unlimited), never below `min_rate`;
-- every acknowledged entry adds `increase` records/s (about +50%/s at full
-  use); after `quiet` seconds without a throttle the limit is dropped.
+  accepted, at least `decrease`; never below `min_rate`;
+- every acknowledged entry adds `increase` records/s (the rate can double in
+  a second at full use); after `quiet` seconds without a throttle the limit
+  is dropped.
+
+A whole request refused as throttled names no shard: backoff handles it, the
+limiter does not.
 
 Entries of a shard without a token are deferred to a later round, keeping
 their order; they never count as a failed try. Which shard an entry lands on
@@ -29,15 +35,13 @@ def one_bucket(_entry):
 
 
 class Bucket:
-    __slots__ = ("rate", "tokens", "stamp", "last_throttle", "acked", "acked_since")
+    __slots__ = ("rate", "tokens", "stamp", "last_throttle")
 
     def __init__(self, now):
         self.rate = None  # records per second; None: not limited
         self.tokens = 0.0
         self.stamp = now
         self.last_throttle = 0.0
-        self.acked = 0  # acknowledged since acked_since, to estimate the rate that worked
-        self.acked_since = now
 
     def refill(self, now):
         if self.rate is not None:
@@ -47,7 +51,7 @@ class Bucket:
 
 
 class ShardLimiter:
-    def __init__(self, predict_shard=None, min_rate=50.0, decrease=0.5, increase=0.5, quiet=10.0,
+    def __init__(self, predict_shard=None, min_rate=50.0, decrease=0.5, increase=1.0, quiet=10.0,
                  cooldown=1.0, clock=time.monotonic):
         self.predict_shard = predict_shard or one_bucket
         self.min_rate = min_rate
@@ -109,18 +113,18 @@ class ShardLimiter:
                 counts.setdefault(self.predict_shard(entry), [0, 0])[1] += 1
             for shard, (ok, hot) in counts.items():
                 bucket = self._bucket(shard, now)
-                if now - bucket.acked_since > self.cooldown:  # a fresh window for the accepted rate
-                    bucket.acked, bucket.acked_since = 0, now - 1e-3
-                bucket.acked += ok
                 if bucket.rate is not None:
                     bucket.rate += self.increase * ok
                 if hot and now - bucket.last_throttle > self.cooldown:
-                    self._cut(bucket, now, ok / (ok + hot))
+                    self._cut(bucket, now, ok, ok / (ok + hot))
 
-    def _cut(self, bucket, now, accepted_share):
-        if bucket.rate is None:  # first throttle: start from what the shard accepted lately
-            bucket.rate = bucket.acked / max(now - bucket.acked_since, 0.1)
-        bucket.rate = max(self.min_rate, bucket.rate * max(self.decrease, accepted_share))
+    def _cut(self, bucket, now, accepted, accepted_share):
+        if bucket.rate is None:
+            # first throttle: shard limits are per second, so what one burst got
+            # through is a fair first guess of the shard's rate
+            bucket.rate = max(self.min_rate, float(accepted))
+        else:
+            bucket.rate = max(self.min_rate, bucket.rate * max(self.decrease, accepted_share))
         bucket.tokens = min(bucket.tokens, 0.0)
         bucket.stamp = now
         bucket.last_throttle = now

@@ -234,7 +234,8 @@ def predicted_shards(client, stream):
 
 def _delivery(kinesis, stream, predict, **extra):
     settings = config.load(lambda name: {"region": REGION, "stream": stream, "endpoint": kinesis.url,
-                                         "backoff_increment": "20ms", **extra}.get(name), environ={})
+                                         "backoff_increment": "20ms", **{k: str(v) for k, v in extra.items()}}.get(name),
+                           environ={})
     lines = []
     logger = Logger(lambda level, text: lines.append(text), "t", 5)
     return Delivery(KinesisClient(settings), settings, logger, predict_shard=predict)
