@@ -27,6 +27,7 @@ import os
 import random
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -217,6 +218,12 @@ class FrontServer:
     def __init__(self):
         self.front = KinesisFront()
         self.server = make_server("127.0.0.1", 0, self.front, threaded=True)
+        default_handle_error = self.server.handle_error
+
+        def handle_error(request, client_address):
+            if not isinstance(sys.exc_info()[1], OSError):  # injected resets end in OSError: expected
+                default_handle_error(request, client_address)
+        self.server.handle_error = handle_error
         self.port = self.server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
