@@ -198,13 +198,24 @@ def test_no_credentials_at_start_is_one_clear_line_then_retry(kinesis, host, tmp
     stream = kinesis.create_stream()
     h = host(env={"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",
                   "AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-                  "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_CONTAINER_CREDENTIALS_FULL_URI": ""})
+                  "AWS_CONFIG_FILE": str(tmp_path / "none")})
     assert h.init(**rr.options(kinesis, stream, max_retries=2)) == FLB_OK
     errors = [line for line in h.log().splitlines() if "[error]" in line]
     assert len(errors) == 1 and f"cannot describe stream {stream}" in errors[0], h.log()
     assert h.flush(make_chunk(numbered_records(5))) == FLB_RETRY  # kept by Fluent Bit, not lost
     assert "no AWS credentials found" in h.log()
     assert kinesis.front.counters.put_records_calls == 0
+    assert h.exit() == FLB_OK
+
+
+def test_broken_credentials_provider_is_not_a_crash(kinesis, host, tmp_path):
+    stream = kinesis.create_stream()
+    h = host(env={"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",
+                  "AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+                  "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://bad"})
+    assert h.init(**rr.options(kinesis, stream)) == FLB_OK
+    assert h.flush(make_chunk(numbered_records(5))) == FLB_RETRY
+    assert "cannot get credentials" in h.log()
     assert h.exit() == FLB_OK
 
 
