@@ -296,7 +296,9 @@ def headline_scenario(kinesis, host, tmp, records=100_000, down_seconds=30.0, ch
 # ---- the report ---------------------------------------------------------------
 
 def main():
+    import logging
     import os
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     import urllib.request
     from tests.conftest import FAKE_CREDENTIALS
     os.environ.update(FAKE_CREDENTIALS)

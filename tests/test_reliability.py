@@ -316,6 +316,7 @@ def test_memory_plateaus_while_the_endpoint_is_down(kinesis, host):
         assert h.flush(make_chunk(numbered_records(200, f"m{i}"))) == FLB_RETRY
         if i % 150 == 149:
             samples.append(_rss_kib(h.proc.pid))
+    print("VmRSS KiB after 150..900 failing flushes:", samples)
     # after the ledger is full (sample 2 on), RSS stays within 8 MiB
     assert max(samples[2:]) - samples[2] < 8 * 1024, samples
 
