@@ -6,7 +6,6 @@ The scenarios live in tests/reliability_report.py, which also prints the
 figures for RELIABILITY.md."""
 import hashlib
 import json
-import os
 import socket
 import time
 
@@ -14,7 +13,7 @@ import pytest
 import urllib3
 
 from fluentbit_kinesis import config
-from fluentbit_kinesis.aws import KinesisClient, RequestError
+from fluentbit_kinesis.aws import KinesisClient
 from fluentbit_kinesis.delivery import Delivery
 from fluentbit_kinesis.log import Logger
 from tests import reliability_report as rr
