@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import boto3
 import botocore.session
 import urllib3
+from botocore import UNSIGNED
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -117,11 +118,13 @@ class KinesisClient:
     def __init__(self, settings):
         self.settings = settings
         self.session = make_session(settings)
-        self.control = self.session.client("kinesis", region_name=settings.region,
-                                           endpoint_url=settings.endpoint, config=_client_config(settings))
-        self.endpoint_url = self.control.meta.endpoint_url
+        self._control = None  # made on first use: creating it looks credentials up, which may fail
+        # the endpoint, resolved without credentials
+        self.endpoint_url = self.session.client(
+            "kinesis", region_name=settings.region, endpoint_url=settings.endpoint,
+            config=Config(signature_version=UNSIGNED)).meta.endpoint_url
         self.region = settings.region
-        self.credentials = self.session.get_credentials()
+        self._credentials = None  # looked up on first use, and again until found
         self.stream_field = (b'"StreamARN":' + orjson.dumps(settings.stream_arn) if settings.stream_arn
                              else b'"StreamName":' + orjson.dumps(settings.stream))
         timeout = _timeout(settings)
@@ -175,6 +178,27 @@ class KinesisClient:
         except OSError as exc:
             raise RequestError("network", str(exc)) from None
         return self._parse(response, len(entries))
+
+    @property
+    def control(self):
+        """boto3 client for the control plane (DescribeStreamSummary, ListShards)."""
+        if self._control is None:
+            try:
+                self._control = self.session.client("kinesis", region_name=self.settings.region,
+                                                    endpoint_url=self.settings.endpoint,
+                                                    config=_client_config(self.settings))
+            except Exception as exc:  # a broken credentials provider
+                raise RequestError("CredentialsError", f"cannot get credentials: {exc}") from None
+        return self._control
+
+    @property
+    def credentials(self):
+        if self._credentials is None:
+            try:
+                self._credentials = self.session.get_credentials()
+            except Exception as exc:  # a broken provider (bad profile, bad container URI)
+                raise RequestError("CredentialsError", f"cannot get credentials: {exc}") from None
+        return self._credentials
 
     def _signed_headers(self, body):
         if self.credentials is None:

@@ -3,7 +3,10 @@ reason, so nothing is dropped silently.
 
 Each line: {"time", "tag", "reason", "partition_key", "format", "data"}, where
 data is base64 of the payload that would have been sent ("format": "payload")
-or of the original record as msgpack when it never became one ("msgpack").
+or of the original record as msgpack when it never became one ("msgpack";
+"repr" if msgpack cannot pack it; "raw" for the undecodable bytes of a corrupt
+chunk). A failure to write raises, so the flush answers FLB_RETRY and nothing
+is lost.
 The file is rotated to FILE.1 when it passes its size cap (one old file kept).
 """
 import base64
@@ -31,14 +34,14 @@ class DeadLetters:
         self.count += len(items)
         if not self.path:
             reasons = sorted({reason for reason, *_ in items})
-            self.logger.error(f"dropped {len(items)} records that cannot be sent (no dead_letter_file set): "
-                              + "; ".join(reasons[:3]))
+            self.logger.error(f"dropped {len(items)} records that cannot be sent ({self.count} in all; "
+                              "no dead_letter_file set): " + "; ".join(reasons[:3]))
             return
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         lines = []
         for reason, key, payload, record in items:
             if payload is None:
-                fmt, raw = "msgpack", msgpack.packb(record, use_bin_type=True, default=repr)
+                fmt, raw = _packed(record)
             else:
                 fmt, raw = "payload", payload
             lines.append(orjson.dumps({"time": now, "tag": tag, "reason": reason, "partition_key": key,
@@ -64,3 +67,13 @@ class DeadLetters:
             return
         if size and size + incoming > self.max_bytes:
             os.replace(self.path, self.path + ".1")
+
+
+def _packed(record):
+    """("msgpack", bytes) of a record, or ("repr", text) when msgpack cannot pack it."""
+    if isinstance(record, (bytes, bytearray)):
+        return "raw", bytes(record)  # the undecodable rest of a corrupt chunk
+    try:
+        return "msgpack", msgpack.packb(record, use_bin_type=True, default=repr)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        return "repr", repr(record).encode("utf-8", "replace")

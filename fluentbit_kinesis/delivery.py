@@ -2,7 +2,9 @@
 
 Only failed entries are resent, in their original order, after an
 exponential backoff with jitter; when the retry budget runs out, delivery
-reports failure and the flush answers FLB_RETRY. Every acknowledged entry is
+reports failure and the flush answers FLB_RETRY (max_retries -1: no budget,
+retry until delivered or shutdown). Entries are paced per predicted shard by
+throttle.ShardLimiter. Every acknowledged entry is
 reported through `on_acked`, so the ledger can skip it if Fluent Bit hands the
 same chunk back.
 """
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 
 from . import batching
 from .aws import THROTTLE_ERRORS, RequestError
+from .throttle import ShardLimiter
 
 MAX_BACKOFF = 10.0
 
@@ -31,7 +34,7 @@ class Outcome:
 
 
 class Delivery:
-    def __init__(self, client, settings, logger, stop_event=None):
+    def __init__(self, client, settings, logger, stop_event=None, predict_shard=None, on_stalled=None):
         self.client = client
         self.max_count = settings.max_records_per_request
         self.max_bytes = settings.max_request_bytes
@@ -39,36 +42,54 @@ class Delivery:
         self.backoff_increment = settings.backoff_increment
         self.logger = logger
         self.stop_event = stop_event or threading.Event()
-        self.last_progress = time.monotonic()
+        self.limiter = ShardLimiter(predict_shard)
+        self.on_stalled = on_stalled or (lambda: None)  # called after each failed round
+        self.failing_since = None  # monotonic time of the first failure since the last success
 
     def backoff(self, attempt):
         delay = min(MAX_BACKOFF, self.backoff_increment * (2 ** (attempt - 1)))
         return delay * random.uniform(0.5, 1.0)
 
     def send(self, entries, on_acked):
-        """Delivers every entry; returns an Outcome."""
+        """Delivers every entry; returns an Outcome. A round sends what the
+        per-shard limiter lets through; entries it holds back wait for their
+        shard's tokens without using up a try."""
         pending = list(entries)
         outcome = Outcome(delivered=False, entries=len(pending))
+        tries = {}  # id(entry) -> failed tries: the budget is per entry, so entries
+        # held back by the limiter or sent late do not pay for others' failures
         while pending:
+            ready, deferred, wait = self.limiter.split(pending)
             failed = []
-            groups = batching.requests(pending, self.max_count, self.max_bytes)
-            for group in groups:
+            groups = list(batching.requests(ready, self.max_count, self.max_bytes))
+            for number, group in enumerate(groups):
                 failed_here, fatal = self._send_group(group, on_acked, outcome)
                 failed.extend(failed_here)
                 if fatal:  # retrying cannot help now (no stream, no access): give up this flush
-                    for rest in groups:
+                    for rest in groups[number + 1:]:
                         failed.extend(rest)
-                    outcome.failed_entries = len(failed)
+                    outcome.failed_entries = len(failed) + len(deferred)
+                    outcome.attempts = max(outcome.attempts, 1)
+                    self.on_stalled()
                     return outcome
-            if not failed:
+            if not failed and not deferred:
                 break
-            outcome.failed_entries = len(failed)
-            outcome.attempts += 1
-            if 0 <= self.max_retries < outcome.attempts:
-                return outcome
-            if self.stop_event.wait(self.backoff(outcome.attempts)):
+            pending = _in_order(pending, failed, deferred)
+            outcome.failed_entries = len(pending)
+            if failed:
+                worst = 0
+                for entry in failed:
+                    count = tries[id(entry)] = tries.get(id(entry), 0) + 1
+                    worst = max(worst, count)
+                outcome.attempts = max(outcome.attempts, worst)
+                self.on_stalled()
+                if 0 <= self.max_retries < worst:
+                    return outcome
+                pause = self.backoff(worst)
+            else:
+                pause = wait
+            if self.stop_event.wait(pause):
                 return outcome  # shutting down: Fluent Bit keeps the chunk
-            pending = failed
         outcome.delivered = True
         outcome.failed_entries = 0
         return outcome
@@ -82,17 +103,34 @@ class Delivery:
                 outcome.throttled["request"] = outcome.throttled.get("request", 0) + len(group)
             outcome.last_error = str(exc)
             self.logger.debug(f"PutRecords of {len(group)} entries failed: {exc}")
+            self._failing()
             return group, not exc.retryable
-        failed = []
+        failed, acked, throttled = [], [], []
         for entry, result in zip(group, results):
             if result.error_code is None:
                 on_acked(entry, result.shard_id)
+                acked.append(entry)
             else:
                 failed.append(entry)
                 if result.error_code in THROTTLE_ERRORS:
-                    shard = result.shard_id or "unknown"
+                    throttled.append(entry)
+                    shard = self.limiter.predict_shard(entry)
                     outcome.throttled[shard] = outcome.throttled.get(shard, 0) + 1
                 outcome.last_error = f"{result.error_code}: {result.message}"
-        if len(failed) < len(group):
-            self.last_progress = time.monotonic()
+        self.limiter.record(acked, throttled)
+        if acked:
+            self.failing_since = None
+        elif failed:
+            self._failing()
         return failed, False
+
+    def _failing(self):
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+
+
+def _in_order(pending, failed, deferred):
+    """The entries of `pending` that are in `failed` or `deferred`, in their original order."""
+    keep = {id(e) for e in failed}
+    keep.update(id(e) for e in deferred)
+    return [e for e in pending if id(e) in keep]

@@ -47,7 +47,7 @@ class RateLimitedWarning:
         self.last = 0.0
         self._lock = threading.Lock()
 
-    def add(self, count):
+    def add(self, count, detail=""):
         if count <= 0:
             return
         with self._lock:
@@ -57,4 +57,5 @@ class RateLimitedWarning:
             if now - self.last < self.interval:
                 return
             pending, self.pending, self.last = self.pending, 0, now
-        self.logger.warn(f"{self.message} ({pending} records since the last warning, {self.total} in all)")
+        detail = f"; {detail}" if detail else ""
+        self.logger.warn(f"{self.message} ({pending} records since the last warning, {self.total} in all{detail})")

@@ -22,13 +22,15 @@ from .shaping import Shaper
 from .shards import ShardMap
 
 FLB_ERROR, FLB_OK, FLB_RETRY = 0, 1, 2
+# in a chunk's ledger entry: its dead letters are written (never twice)
+DEAD_LETTERS_WRITTEN = -1
 
 _instances = {}
 _instances_lock = threading.Lock()
 
 
 class OutputInstance:
-    def __init__(self, settings, logger, name="kinesis"):
+    def __init__(self, settings, logger, name="kinesis", predict_shard=None):
         self.settings = settings
         self.log = logger
         # operations: dry_run swaps the client; metrics count what it does
@@ -37,12 +39,15 @@ class OutputInstance:
         self.client = metrics.CountingClient(client, self.metrics)
         self.shaper, self.packer = self._stages(settings)
         self.stop = threading.Event()
-        self.delivery = Delivery(self.client, settings, logger, self.stop)
+        self.delivery = Delivery(self.client, settings, logger, self.stop, predict_shard=predict_shard,
+                                 on_stalled=self._check_send_failure_timeout)
         self.dead_letters = DeadLetters(settings.dead_letter_file, settings.dead_letter_max_bytes, logger)
         self.ledger = Ledger()
         self.random_key_warning = RateLimitedWarning(
             logger, f"partition_key '{'->'.join(settings.partition_key or [])}' missing or not a string; "
                     "used a random partition key")
+        self.retry_warning = RateLimitedWarning(
+            logger, "records not delivered within a flush; Fluent Bit will retry their chunks", interval=10.0)
         self.records_sent = 0
         self.aggregates_sent = 0
         self.user_records_aggregated = 0
@@ -82,10 +87,11 @@ class OutputInstance:
         finished = set(done)  # event indices acknowledged or dead-lettered
         finished.update(rejected[0] for rejected in shaped.rejected)
 
-        if not done:  # dead letters were written by the first try
+        if DEAD_LETTERS_WRITTEN not in done:  # an earlier try of this chunk wrote them
             dead = self._dead_letters(chunk, shaped)
-            self.dead_letters.write(tag, dead)
+            self.dead_letters.write(tag, dead)  # OSError: FLB_RETRY
             self.metrics.add_dead_letters(len(dead))
+        finished.add(DEAD_LETTERS_WRITTEN)
 
         todo = [entry for entry in shaped.entries if entry[2] not in done]
         outcome = self._deliver(todo, finished)
@@ -95,8 +101,9 @@ class OutputInstance:
                 self.ledger.forget(chunk_id)
             return FLB_OK
         self.ledger.remember(chunk_id or chunk_key(tag, data), finished)
-        self.log.warn(f"{outcome.failed_entries} of {outcome.entries} Kinesis records not delivered after "
-                      f"{outcome.attempts} tries ({outcome.last_error}); Fluent Bit will retry the chunk")
+        self.retry_warning.add(outcome.failed_entries, f"last: {outcome.entries - outcome.failed_entries} of "
+                               f"{outcome.entries} Kinesis records delivered after {outcome.attempts} tries, "
+                               f"{outcome.last_error}")
         self._check_send_failure_timeout()
         return FLB_RETRY
 
@@ -160,9 +167,13 @@ class OutputInstance:
         return dead
 
     def _check_send_failure_timeout(self):
+        """As the Go plugin: failing to send for SEND_FAILURE_TIMEOUT ends the process."""
         timeout = self.settings.send_failure_timeout
-        if timeout and time.monotonic() - self.delivery.last_progress > timeout:
-            self.log.error(f"no record delivered for {timeout:g} s (SEND_FAILURE_TIMEOUT): exiting")
+        since = self.delivery.failing_since
+        if timeout and since is not None and time.monotonic() - since > timeout:
+            self.log.error(f"no record delivered for {time.monotonic() - since:.0f} s, over "
+                           f"SEND_FAILURE_TIMEOUT ({timeout:g} s): exiting with status 1")
+            time.sleep(0.5)  # lets Fluent Bit's log thread write the line
             os._exit(1)
 
     def close(self):

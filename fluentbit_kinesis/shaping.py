@@ -232,6 +232,9 @@ class Shaper:
             except ShapeError as exc:
                 batch.rejected.append((index, str(exc), None, None))
                 continue
+            except RecursionError:
+                batch.rejected.append((index, "record is nested too deeply to encode", None, None))
+                continue
             if self.key_path is not None:
                 key = self.partition_key(record)
                 if key is None:

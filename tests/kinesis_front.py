@@ -7,15 +7,28 @@ Faults are set on `front.faults` (a Faults) by a test:
   request_throttle_rate                      whole request: 400 ProvisionedThroughputExceeded
   request_5xx_rate                           whole request: 500 or 503
   reset_rate                                 connection reset, nothing answered
-  delay                                      seconds to wait before answering
+  delay                                      seconds to wait before answering (then stored)
   down_until                                 monotonic time until which every request is reset
-  script                                     list of fault names consumed one per PutRecords
+  shard_rate, shard_ranges                   per-shard records/s limit: entries over it are
+                                             throttled, as a real provisioned shard does
+  script                                     fault names consumed one per PutRecords call:
+      None (no fault), "reset", "5xx", "throttle", "slow" (wait slow_delay, then store and
+      answer: if the client gave up, the records are stored anyway), "slow-lost" (wait
+      slow_delay, then reset without storing anything)
   list_shards_down                           ListShards answers 500 (the shard map cannot be read)
+
+Counters say what happened; `entries_stored_late` counts entries stored by a
+slow answer, the only way the plugin can legitimately produce a duplicate
+(the client timed out, did not learn they were stored, and sent them again).
 """
+import hashlib
+import io
 import json
+import os
 import random
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -63,6 +76,9 @@ class Faults:
     down_until: float = 0.0
     script: list = field(default_factory=list)
     list_shards_down: bool = False
+    slow_delay: float = 5.0
+    shard_rate: dict = field(default_factory=dict)     # shard id -> records per second
+    shard_ranges: list = field(default_factory=list)   # (shard id, low, high) hash ranges
     seed: int = 7
 
 
@@ -73,6 +89,8 @@ class Counters:
     entries_failed: int = 0
     requests_failed: int = 0
     resets: int = 0
+    entries_stored: int = 0
+    entries_stored_late: int = 0
 
 
 def _json_response(start_response, status, body):
@@ -83,11 +101,14 @@ def _json_response(start_response, status, body):
 
 
 def _reset_connection(environ):
-    sock = environ.get("werkzeug.socket")
-    if sock is not None:
-        # SO_LINGER 0: close() sends RST instead of FIN
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.close()
+    """Aborts the connection with a TCP RST, as a crashed or overloaded peer does.
+    SO_LINGER 0 makes the close send RST instead of FIN; dup2 of a fresh socket
+    onto the connection's descriptor closes it at once (werkzeug's request
+    handler still holds file objects on it, so sock.close() alone would not)."""
+    sock = environ["werkzeug.socket"]
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with socket.socket() as spare:
+        os.dup2(spare.fileno(), sock.fileno())
     raise ConnectionAbortedError("injected reset")
 
 
@@ -98,11 +119,13 @@ class KinesisFront:
         self.faults = Faults()
         self.counters = Counters()
         self.rng = random.Random(self.faults.seed)
+        self.buckets = {}  # shard id -> (tokens, monotonic time)
 
     def reset(self):
         self.faults = Faults()
         self.counters = Counters()
         self.rng = random.Random(7)
+        self.buckets = {}
 
     def __call__(self, environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -131,14 +154,16 @@ class KinesisFront:
     def _put_records(self, environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length)
-        fault = self._fault()
-        if self.faults.delay or fault == "slow":
-            time.sleep(self.faults.delay or 5.0)
+        with self.lock:
+            fault = self._fault()
+        delay = self.faults.slow_delay if fault in ("slow", "slow-lost") else self.faults.delay
+        if delay:
+            time.sleep(delay)  # outside the lock: other requests go on meanwhile
         request = json.loads(body)
         with self.lock:
             self.counters.put_records_calls += 1
             self.counters.entries_received += len(request["Records"])
-            if fault == "reset":
+            if fault in ("reset", "slow-lost"):
                 self.counters.resets += 1
                 _reset_connection(environ)
             if fault == "5xx":
@@ -151,15 +176,18 @@ class KinesisFront:
                 return _json_response(start_response, "400 Bad Request",
                                       {"__type": "ProvisionedThroughputExceededException",
                                        "message": "Rate exceeded for stream (injected)"})
-            return self._partial(environ, start_response, request)
+            return self._partial(environ, start_response, request, late=bool(delay))
 
-    def _partial(self, environ, start_response, request):
+    def _partial(self, environ, start_response, request, late=False):
         """Forwards the entries that are not chosen to fail; merges the answers."""
         f = self.faults
         failures = []
-        for _ in request["Records"]:
+        now = time.monotonic()
+        for record in request["Records"]:
             roll = self.rng.random()
-            if roll < f.entry_throttle_rate:
+            if f.shard_rate and not self._shard_allows(record, now):
+                failures.append("ProvisionedThroughputExceededException")
+            elif roll < f.entry_throttle_rate:
                 failures.append("ProvisionedThroughputExceededException")
             elif roll < f.entry_throttle_rate + f.entry_internal_rate:
                 failures.append("InternalFailure")
@@ -173,6 +201,9 @@ class KinesisFront:
                 start_response(status, [("Content-Type", "application/x-amz-json-1.1")])
                 return [json.dumps(answer).encode()]
             results = answer["Records"]
+            self.counters.entries_stored += len(forwarded)
+            if late:
+                self.counters.entries_stored_late += len(forwarded)
         merged, it = [], iter(results)
         for fail in failures:
             if fail is None:
@@ -183,11 +214,26 @@ class KinesisFront:
         return _json_response(start_response, "200 OK",
                               {"FailedRecordCount": sum(1 for x in failures if x), "Records": merged})
 
+    def _shard_allows(self, record, now):
+        """Token bucket per shard (capacity: one second of its rate)."""
+        if "ExplicitHashKey" in record:
+            point = int(record["ExplicitHashKey"])
+        else:
+            point = int.from_bytes(hashlib.md5(record["PartitionKey"].encode()).digest(), "big")
+        shard = next((sid for sid, low, high in self.faults.shard_ranges if low <= point <= high), None)
+        rate = self.faults.shard_rate.get(shard)
+        if rate is None:
+            return True
+        tokens, stamp = self.buckets.get(shard, (rate, now))
+        tokens = min(rate, tokens + (now - stamp) * rate)
+        allowed = tokens >= 1
+        self.buckets[shard] = (tokens - 1 if allowed else tokens, now)
+        return allowed
+
     def _forward(self, environ, request):
         data = json.dumps(request).encode()
         inner = dict(environ)
         inner["CONTENT_LENGTH"] = str(len(data))
-        import io
         inner["wsgi.input"] = io.BytesIO(data)
         captured = {}
 
@@ -205,6 +251,12 @@ class FrontServer:
     def __init__(self):
         self.front = KinesisFront()
         self.server = make_server("127.0.0.1", 0, self.front, threaded=True)
+        default_handle_error = self.server.handle_error
+
+        def handle_error(request, client_address):
+            if not isinstance(sys.exc_info()[1], OSError):  # injected resets end in OSError: expected
+                default_handle_error(request, client_address)
+        self.server.handle_error = handle_error
         self.port = self.server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
