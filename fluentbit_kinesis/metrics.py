@@ -7,8 +7,6 @@ over its Outcome (retries, throttling, last error) and its dead letters.
 Instances that share a port share one listener; every sample carries an
 `instance` label, so two instances never clash.
 """
-import bisect
-import hashlib
 import threading
 import time
 from collections import Counter
@@ -20,7 +18,6 @@ from .aws import THROTTLE_ERRORS, RequestError
 
 PREFIX = "fluentbit_kinesis_"
 MAX_ERROR_CHARS = 200
-SHARD_MAP_MAX_AGE = 300.0
 
 
 class InstanceMetrics:
@@ -91,44 +88,13 @@ def _user_records(entry):
     return len(events) if isinstance(events, (list, tuple, set, frozenset)) else 1
 
 
-class ShardMap:
-    """Which shard a throttled entry was meant for: Kinesis names no shard in a
-    failed entry's answer. ListShards at most every SHARD_MAP_MAX_AGE seconds."""
-
-    def __init__(self, list_shards):
-        self.list_shards = list_shards
-        self.starts, self.ids, self.fetched = [], [], -SHARD_MAP_MAX_AGE
-        self._lock = threading.Lock()
-
-    def __call__(self, entry):
-        data, key, explicit_hash_key, _events = entry
-        with self._lock:
-            if time.monotonic() - self.fetched >= SHARD_MAP_MAX_AGE:
-                self.fetched = time.monotonic()
-                try:
-                    shards = [s for s in self.list_shards()
-                              if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})]
-                    shards.sort(key=lambda s: int(s["HashKeyRange"]["StartingHashKey"]))
-                    self.starts = [int(s["HashKeyRange"]["StartingHashKey"]) for s in shards]
-                    self.ids = [s["ShardId"] for s in shards]
-                except Exception:  # metrics never break delivery
-                    self.starts, self.ids = [], []
-            if not self.ids:
-                return "unknown"
-            if explicit_hash_key is not None:
-                hash_key = int(explicit_hash_key)
-            else:
-                hash_key = int.from_bytes(hashlib.md5(key.encode()).digest(), "big")
-            return self.ids[max(0, bisect.bisect_right(self.starts, hash_key) - 1)]
-
-
 class CountingClient:
     """The Kinesis client, counting each PutRecords call."""
 
-    def __init__(self, client, metrics):
+    def __init__(self, client, metrics, shard_of=None):
         self.client = client
         self.metrics = metrics
-        self.shard_of = ShardMap(client.list_shards)
+        self.shard_of = shard_of  # entry -> predicted shard id, for throttled entries
 
     def __getattr__(self, name):
         return getattr(self.client, name)

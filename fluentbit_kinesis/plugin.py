@@ -36,10 +36,13 @@ class OutputInstance:
         # operations: dry_run swaps the client; metrics count what it does
         self.metrics = metrics.InstanceMetrics(name, settings.stream or settings.stream_arn)
         client = DryRunClient(settings, logger) if settings.dry_run else KinesisClient(settings)
-        self.client = metrics.CountingClient(client, self.metrics)
+        # one shard map for aggregation, per-shard pacing and per-shard metrics;
+        # it reads ListShards only when one of them asks
+        self.shard_map = ShardMap(client.list_shards, logger)
+        self.client = metrics.CountingClient(client, self.metrics, self.shard_map.shard_of_entry)
         self.shaper, self.packer = self._stages(settings)
         self.stop = threading.Event()
-        self.delivery = Delivery(self.client, settings, logger, self.stop, predict_shard=predict_shard,
+        self.delivery = Delivery(self.client, settings, logger, self.stop, predict_shard=predict_shard or self.shard_map.shard_of_entry,
                                  on_stalled=self._check_send_failure_timeout)
         self.dead_letters = DeadLetters(settings.dead_letter_file, settings.dead_letter_max_bytes, logger)
         self.ledger = Ledger()
@@ -56,8 +59,7 @@ class OutputInstance:
     def _stages(self, settings):
         """The shaper, and what turns its records into Kinesis entries."""
         if settings.aggregation:
-            shard_map = ShardMap(self.client.list_shards, self.log)
-            return Shaper(settings), Aggregator(settings, shard_map, self.log)
+            return Shaper(settings), Aggregator(settings, self.shard_map, self.log)
         if settings.simple_aggregation:  # compresses whole packs, not each record
             return Shaper(dataclasses.replace(settings, compression="none")), SimpleAggregator(settings, self.log)
         return Shaper(settings), None

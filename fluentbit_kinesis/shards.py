@@ -1,5 +1,5 @@
 """The stream's open shards and their hash key ranges, for shard-aware
-aggregation.
+aggregation, per-shard pacing and per-shard metrics.
 
 A KCL consumer drops a whole KPL aggregate when any sub-record hashes outside
 the shard it landed on, so the aggregator must know which shard a partition
@@ -87,7 +87,8 @@ class ShardMap:
                 if stale:
                     self._state, self._by_id = None, {}
                 self._next_refresh = time.monotonic() + RETRY_SECONDS
-                state = "kept the previous one" if self._state else "sending unaggregated until it works"
+                state = ("kept the previous one" if self._state
+                         else "sending unaggregated (and pacing all shards as one) until it works")
                 self.log.warn(f"ListShards failed ({str(exc)[:200]}); no fresh shard map, {state}")
                 return False
             old = self._state[1] if self._state else []
@@ -130,6 +131,15 @@ class ShardMap:
         if i >= 0 and hash_key <= shards[i].end:
             return shards[i]
         return None
+
+    def shard_of_entry(self, entry):
+        """Predicted shard id of a PutRecords entry (data, key, explicit hash
+        key, ...), for per-shard pacing and metrics: a failed entry's answer
+        names no shard. "unknown" without a map."""
+        self.maybe_refresh()
+        explicit = entry[2]
+        shard = self.shard_for_hash(int(explicit)) if explicit is not None else self.route(entry[1])[0]
+        return shard.shard_id if shard is not None else "unknown"
 
     def shards(self):
         state = self._state

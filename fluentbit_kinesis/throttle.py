@@ -74,9 +74,14 @@ class ShardLimiter:
             bucket = self.buckets[shard] = Bucket(now)
         return bucket
 
+    def _any_limited(self):
+        return any(b.rate is not None for b in self.buckets.values())
+
     def split(self, entries):
         """(ready entries, deferred entries, seconds until a deferred one may go);
         both lists keep the input order, and a shard's entries are never reordered."""
+        if not self._any_limited():  # the usual case: no shard throttled lately, no per-entry work
+            return list(entries), [], 0.0
         now = self.clock()
         ready, deferred, blocked = [], [], set()
         wait = 0.0
@@ -104,6 +109,8 @@ class ShardLimiter:
 
     def record(self, acked, throttled):
         """acked, throttled: lists of entries from one request's answer."""
+        if not throttled and not self._any_limited():  # acks only raise limits that exist
+            return
         now = self.clock()
         with self._lock:
             counts = {}  # shard -> [acked, throttled]

@@ -6,7 +6,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 

@@ -1,7 +1,7 @@
 """Every example config passes `fluentbit-kinesis check`."""
 import io
 import json
-from pathlib import Path
+
 
 import pytest
 import yaml

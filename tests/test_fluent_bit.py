@@ -11,7 +11,6 @@ import signal
 import subprocess
 import time
 
-import pytest
 
 from tests.conftest import PLUGIN, REGION
 

@@ -1,11 +1,10 @@
 """Operations: dry_run and metrics, driven through the ABI test host."""
-import json
 import re
 import socket
 import time
 import urllib.request
 
-from tests.conftest import REGION, base_options, make_chunk, numbered_records
+from tests.conftest import base_options, make_chunk, numbered_records
 
 FLB_ERROR, FLB_OK, FLB_RETRY = 0, 1, 2
 
