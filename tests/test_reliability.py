@@ -17,7 +17,7 @@ from fluentbit_kinesis.aws import KinesisClient
 from fluentbit_kinesis.delivery import Delivery
 from fluentbit_kinesis.log import Logger
 from tests import reliability_report as rr
-from tests.conftest import REGION, make_chunk, numbered_records
+from tests.conftest import REGION, base_options, make_chunk, numbered_records
 
 FLB_ERROR, FLB_OK, FLB_RETRY = 0, 1, 2
 
@@ -294,6 +294,27 @@ def test_hot_shard_is_paced_and_does_not_burn_the_others_budget(kinesis):
     assert not blind.send(entries, lambda entry, shard: None).delivered
     stored = kinesis.read_all(stream)
     assert len(stored.data) >= 1800
+
+
+def test_plugin_paces_the_hot_shard_it_predicts_from_list_shards(kinesis, host):
+    """The same, through the ABI: the instance's own shard map predicts shards."""
+    stream = kinesis.create_stream(shards=4)
+    ranges, predict = predicted_shards(kinesis.client, stream)
+    hot = ranges[0][0]
+    kinesis.front.faults.shard_ranges = ranges
+    kinesis.front.faults.shard_rate = {hot: 300}
+    keys = [f"pod-{i}" for i in range(3000)]
+    hot_keys = [k for k in keys if predict((b"", k)) == hot][:50]
+    cold_keys = [k for k in keys if predict((b"", k)) != hot][:50]
+    records = [{"log": f"hot-{i}", "pod": hot_keys[i % 50]} for i in range(1200)]
+    records += [{"log": f"cold-{i}", "pod": cold_keys[i % 50]} for i in range(600)]
+    h = host()
+    assert h.init(**base_options(kinesis, stream, partition_key="pod", max_retries=3,
+                                 backoff_increment="50ms")) == FLB_OK
+    assert h.flush(make_chunk(records)) == FLB_OK
+    assert kinesis.front.counters.entries_failed > 0  # the hot shard pushed back
+    logs = sorted(json.loads(d)["log"] for d in kinesis.read_all(stream).data)
+    assert logs == sorted(r["log"] for r in records)
 
 
 # ---- memory ----------------------------------------------------------------------
