@@ -12,7 +12,6 @@ import os
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Optional
 from urllib.parse import urlsplit
 
 import boto3
@@ -59,10 +58,27 @@ class RequestError(Exception):
 
 
 @dataclass
-class EntryResult:
-    error_code: Optional[str]  # None when the service acknowledged the entry
-    shard_id: Optional[str]
-    message: str = ""
+class PutAnswer:
+    """A PutRecords answer. `records` are the service's own dicts, one per
+    entry in order: {"SequenceNumber", "ShardId"} when acknowledged, else
+    {"ErrorCode", "ErrorMessage"}; kept as they are, since building an object
+    per entry costs more than the entry's whole delivery."""
+    failed: int
+    records: list
+
+    def outcomes(self, entries):
+        """(acked entries, their answers, failed entries, their answers)."""
+        if not self.failed:
+            return entries, self.records, [], []
+        acked, acked_answers, failed, failed_answers = [], [], [], []
+        for entry, answer in zip(entries, self.records):
+            if "ErrorCode" in answer:
+                failed.append(entry)
+                failed_answers.append(answer)
+            else:
+                acked.append(entry)
+                acked_answers.append(answer)
+        return acked, acked_answers, failed, failed_answers
 
 
 def make_session(settings):
@@ -163,7 +179,7 @@ class KinesisClient:
         return b'{' + self.stream_field + b',"Records":[' + b",".join(parts) + b"]}"
 
     def put_records(self, entries):
-        """Sends one PutRecords call; returns an EntryResult per entry, in order.
+        """Sends one PutRecords call; returns a PutAnswer.
         Raises RequestError when the call fails as a whole."""
         body = self.put_records_body(entries)
         headers = self._signed_headers(body)
@@ -229,8 +245,10 @@ class KinesisClient:
         records = answer.get("Records")
         if not isinstance(records, list) or len(records) != count:
             raise RequestError("http", f"malformed PutRecords answer (HTTP {status})", status)
-        return [EntryResult(r.get("ErrorCode"), r.get("ShardId"), r.get("ErrorMessage", ""))
-                for r in records]
+        failed = answer.get("FailedRecordCount")
+        if type(failed) is not int:
+            failed = sum(1 for r in records if "ErrorCode" in r)
+        return PutAnswer(failed, records)
 
 
 def _pool_for(endpoint_url, http_proxy):

@@ -5,7 +5,7 @@ exponential backoff with jitter; when the retry budget runs out, delivery
 reports failure and the flush answers FLB_RETRY (max_retries -1: no budget,
 retry until delivered or shutdown). Entries are paced per predicted shard by
 throttle.ShardLimiter. Every acknowledged entry is
-reported through `on_acked`, so the ledger can skip it if Fluent Bit hands the
+reported through `on_acked(entries, answers)`, once per request, so the ledger can skip it if Fluent Bit hands the
 same chunk back.
 """
 import random
@@ -97,7 +97,7 @@ class Delivery:
     def _send_group(self, group, on_acked, outcome):
         """Sends one request; returns (entries that failed, whether it was fatal)."""
         try:
-            results = self.client.put_records(group)
+            answer = self.client.put_records(group)
         except RequestError as exc:
             if exc.throttled:
                 outcome.throttled["request"] = outcome.throttled.get("request", 0) + len(group)
@@ -105,18 +105,16 @@ class Delivery:
             self.logger.debug(f"PutRecords of {len(group)} entries failed: {exc}")
             self._failing()
             return group, not exc.retryable
-        failed, acked, throttled = [], [], []
-        for entry, result in zip(group, results):
-            if result.error_code is None:
-                on_acked(entry, result.shard_id)
-                acked.append(entry)
-            else:
-                failed.append(entry)
-                if result.error_code in THROTTLE_ERRORS:
-                    throttled.append(entry)
-                    shard = self.limiter.predict_shard(entry)
-                    outcome.throttled[shard] = outcome.throttled.get(shard, 0) + 1
-                outcome.last_error = f"{result.error_code}: {result.message}"
+        acked, acked_answers, failed, failed_answers = answer.outcomes(group)
+        if acked:
+            on_acked(acked, acked_answers)
+        throttled = []
+        for entry, result in zip(failed, failed_answers):
+            if result["ErrorCode"] in THROTTLE_ERRORS:
+                throttled.append(entry)
+                shard = self.limiter.predict_shard(entry)
+                outcome.throttled[shard] = outcome.throttled.get(shard, 0) + 1
+            outcome.last_error = f"{result['ErrorCode']}: {result.get('ErrorMessage', '')}"
         self.limiter.record(acked, throttled)
         if acked:
             self.failing_since = None

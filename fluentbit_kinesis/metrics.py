@@ -36,16 +36,19 @@ class InstanceMetrics:
         self.last_error = ""
         self.last_error_time = 0.0
 
-    def call_done(self, entries, results, shard_of=None):
-        acked = [entry for entry, result in zip(entries, results) if result.error_code is None]
-        throttled = [result.shard_id or (shard_of(entry) if shard_of else "unknown")
-                     for entry, result in zip(entries, results) if result.error_code in THROTTLE_ERRORS]
+    def call_done(self, entries, answer, shard_of=None):
+        acked, _, failed, failed_answers = answer.outcomes(entries)
+        throttled = [shard_of(entry) if shard_of else "unknown"
+                     for entry, result in zip(failed, failed_answers) if result["ErrorCode"] in THROTTLE_ERRORS]
+        user_records = sum(1 if type(entry[3]) is int else _user_records(entry) for entry in acked)
+        # key characters, not bytes: keys are short and almost always ASCII
+        sent_bytes = sum(len(entry[0]) + len(entry[1]) for entry in acked)
         with self._lock:
             self.throttled.update(throttled)
             self.put_records_calls += 1
             self.kinesis_records_sent += len(acked)
-            self.records_sent += sum(_user_records(entry) for entry in acked)
-            self.bytes_sent += sum(len(entry[0]) + len(entry[1].encode()) for entry in acked)
+            self.records_sent += user_records
+            self.bytes_sent += sent_bytes
 
     def call_failed(self, error, entries):
         with self._lock:
@@ -101,12 +104,12 @@ class CountingClient:
 
     def put_records(self, entries):
         try:
-            results = self.client.put_records(entries)
+            answer = self.client.put_records(entries)
         except RequestError as exc:
             self.metrics.call_failed(exc, entries)
             raise
-        self.metrics.call_done(entries, results, self.shard_of)
-        return results
+        self.metrics.call_done(entries, answer, self.shard_of)
+        return answer
 
 
 # ---- Prometheus ----------------------------------------------------------------

@@ -118,20 +118,25 @@ class OutputInstance:
         misrouted = []
         acked_records = acked_aggregates = aggregated = 0
 
-        def on_acked(entry, shard_id):
+        def on_acked(entries, answers):
             nonlocal acked_records, acked_aggregates, aggregated
-            events = entry[3]
-            if type(events) is int:
-                finished.add(events)
-                acked_records += 1
-            elif type(events) is AggregateEvents and shard_id != events.shard_id:
-                misrouted.append((events, shard_id))
-            else:
-                finished.update(events)
-                acked_records += len(events)
-                if type(events) is AggregateEvents:
-                    acked_aggregates += 1
-                    aggregated += len(events)
+            if self.packer is None:  # one record per entry
+                finished.update([entry[3] for entry in entries])
+                acked_records += len(entries)
+                return
+            for entry, answer in zip(entries, answers):
+                events = entry[3]
+                if type(events) is int:
+                    finished.add(events)
+                    acked_records += 1
+                elif type(events) is AggregateEvents and answer.get("ShardId") != events.shard_id:
+                    misrouted.append((events, answer.get("ShardId")))
+                else:
+                    finished.update(events)
+                    acked_records += len(events)
+                    if type(events) is AggregateEvents:
+                        acked_aggregates += 1
+                        aggregated += len(events)
 
         outcome = self.delivery.send(self.packer.pack(shaped) if self.packer else plain(shaped), on_acked)
         resend_with = (self.packer.pack, plain) if self.packer else ()  # plain cannot misroute

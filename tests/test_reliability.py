@@ -281,7 +281,7 @@ def test_hot_shard_is_paced_and_does_not_burn_the_others_budget(kinesis):
         entries.append((b'{"n":%d}' % (1200 + i), cold_keys[i], None, 1200 + i))
     acked = []
     delivery = _delivery(kinesis, stream, predict, max_retries=3)
-    outcome = delivery.send(entries, lambda entry, shard: acked.append(entry[3]))
+    outcome = delivery.send(entries, lambda entries, answers: acked.extend(e[3] for e in entries))
     assert outcome.delivered, outcome
     assert sorted(acked) == list(range(1800))
     assert delivery.limiter.rates().keys() <= {hot}  # only the hot shard was slowed
@@ -291,7 +291,7 @@ def test_hot_shard_is_paced_and_does_not_burn_the_others_budget(kinesis):
     blind = _delivery(kinesis, stream, lambda e: "stream", max_retries=3)
     blind.limiter.min_rate = blind.limiter.decrease = 1e9  # a limiter that never limits
     blind.limiter.cooldown = 1e9
-    assert not blind.send(entries, lambda entry, shard: None).delivered
+    assert not blind.send(entries, lambda entries, answers: None).delivered
     stored = kinesis.read_all(stream)
     assert len(stored.data) >= 1800
 
