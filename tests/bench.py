@@ -8,12 +8,18 @@ The plugin's CPU is the host process's user+system time during the flushes
 counted. Each scenario runs several times; the median is reported.
 
     .venv/bin/python -m tests.bench [--runs 5] [--records 200000] [--only plain,zlib]
+                                    [--fluent-bit PATH]   (or FLUENT_BIT=PATH)
+
+With a real Fluent Bit, it also reports the whole-process figure: Fluent Bit's
+CPU per record tailing JSON container logs into our output, minus the same run
+with the `null` output.
 """
 import argparse
 import hashlib
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -101,6 +107,9 @@ def shard_of(entry):
 
 class Sink(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: without TCP_NODELAY, Nagle plus the
+    # client's delayed ACK would hold every answer ~40 ms
+    disable_nagle_algorithm = True
     counts = {"calls": 0, "entries": 0, "bytes": 0}
     lock = threading.Lock()
 
@@ -176,12 +185,51 @@ def run_once(url, options, chunk_paths, records):
     return cpu * 1e6 / records, records / wall, peak
 
 
+# ---- whole process under a real Fluent Bit ---------------------------------------
+
+def fluent_bit_cpu(binary, log_file, output_args, tmp):
+    """CPU seconds of a Fluent Bit that tails `log_file` (JSON lines) to the
+    end and exits; its children's rusage after it ends."""
+    parsers = Path(tmp) / "parsers.conf"
+    parsers.write_text("[PARSER]\n    Name json\n    Format json\n")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([binary, "-q", "-R", str(parsers), "-f", "1", "-e", str(PLUGIN),
+                    "-i", "tail", "-p", f"path={log_file}", "-p", "read_from_head=true",
+                    "-p", "exit_on_eof=true", "-p", "parser=json", "-p", "buffer_max_size=1M",
+                    *output_args], check=True, timeout=900,
+                   env=dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench"))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def whole_process(binary, url, records, runs, names, tmp):
+    """Fluent Bit CPU per record with our output minus the same run with `null`."""
+    log_file = Path(tmp) / "container.log"
+    with open(log_file, "wb") as out:
+        for record in container_logs(records, 250):
+            out.write(orjson.dumps(record) + b"\n")
+    null = statistics.median(fluent_bit_cpu(binary, log_file, ["-o", "null", "-m", "*"], tmp)
+                             for _ in range(runs))
+    print(f"\n# whole process: {binary}, {records} lines tailed (JSON parsed); `null` output: "
+          f"{null * 1e6 / records:.2f} µs/record")
+    print("| scenario | Fluent Bit CPU µs/record over `null` |")
+    print("|---|---|")
+    for name in names:
+        options = {"region": "us-east-1", "stream": "bench", "endpoint": url, **SCENARIOS[name]}
+        output = ["-o", "kinesis", "-m", "*"] + [x for k, v in options.items() for x in ("-p", f"{k}={v}")]
+        cpu = statistics.median(fluent_bit_cpu(binary, log_file, output, tmp) for _ in range(runs))
+        print(f"| {name} | {(cpu - null) * 1e6 / records:.2f} |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--sizes", default="250,2000")
     parser.add_argument("--only", default="")
+    parser.add_argument("--fluent-bit", default=os.environ.get("FLUENT_BIT"),
+                        help="also measure the whole process under this Fluent Bit")
+    parser.add_argument("--fluent-bit-records", type=int, default=500_000)
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -204,6 +252,8 @@ def main():
                 rate = statistics.median(r[1] for r in runs)
                 peak = max(r[2] for r in runs)
                 print(f"| {name} | {size} B | {cpu:.2f} | {rate:,.0f} | {peak:.0f} |", flush=True)
+        if args.fluent_bit:
+            whole_process(args.fluent_bit, url, args.fluent_bit_records, args.runs, names, tmp)
     server.shutdown()
 
 
