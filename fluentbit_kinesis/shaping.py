@@ -152,9 +152,8 @@ class Shaper:
 
     def _shape_payloads_one_by_one(self, payloads, keys, statuses):
         batch = ShapedBatch()
-        append = batch.entries.append
+        add = self._add
         compress = self.compress
-        limit = self.max_record_bytes
         has_path = self.key_path is not None
         for index, (data, key, status) in enumerate(zip(payloads, keys, statuses)):
             if status == fastpath.STATUS_NO_LOG_KEY:
@@ -162,19 +161,21 @@ class Shaper:
                 continue
             if compress is not None:
                 data = compress(data)
-            if has_path:
-                if key is None:
-                    batch.random_keys += 1
-                    key = self._random_key()
-            else:
-                key = self.fixed_key or self._random_key()
-            size = len(data) + (len(key) if key.isascii() else len(key.encode()))
-            if size > limit:
-                batch.rejected.append((index, f"record is {size} bytes with its key; the limit is {limit}",
-                                       key, data))
-                continue
-            append((data, key, index))
+            add(batch, index, data, key if has_path else None)
         return batch
+
+    def _add(self, batch, index, data, key):
+        """The partition key's fallback and the record size limit, then the entry."""
+        if key is None:
+            if self.key_path is not None:
+                batch.random_keys += 1
+            key = self.fixed_key or self._random_key()
+        size = len(data) + (len(key) if key.isascii() else len(key.encode()))
+        if size > self.max_record_bytes:
+            batch.rejected.append((index, f"record is {size} bytes with its key; "
+                                          f"the limit is {self.max_record_bytes}", key, data))
+        else:
+            batch.entries.append((data, key, index))
 
     def partition_key(self, record):
         """The record's key from partition_key (a->b), or None when missing."""
@@ -220,10 +221,9 @@ class Shaper:
     def shape(self, events):
         """Shapes every event of a chunk; never raises for one bad record."""
         batch = ShapedBatch()
-        append = batch.entries.append
+        add = self._add
         payload = self.payload
         compress = self.compress
-        limit = self.max_record_bytes
         for index, (timestamp, record) in enumerate(events):
             try:
                 data = payload(timestamp, record)
@@ -235,17 +235,5 @@ class Shaper:
             except RecursionError:
                 batch.rejected.append((index, "record is nested too deeply to encode", None, None))
                 continue
-            if self.key_path is not None:
-                key = self.partition_key(record)
-                if key is None:
-                    batch.random_keys += 1
-                    key = self._random_key()
-            else:
-                key = self.fixed_key or self._random_key()
-            size = len(data) + (len(key) if key.isascii() else len(key.encode()))
-            if size > limit:
-                batch.rejected.append((index, f"record is {size} bytes with its key; the limit is {limit}",
-                                       key, data))
-                continue
-            append((data, key, index))
+            add(batch, index, data, self.partition_key(record) if self.key_path is not None else None)
         return batch
