@@ -7,7 +7,7 @@ PutRecords is the hot path: its JSON body is built directly, signed with
 botocore's SigV4 and sent over a urllib3 pool, skipping botocore's generic
 serializer and validator, which cost more than the records themselves.
 """
-import base64
+import binascii
 import os
 import urllib.request
 from dataclasses import dataclass
@@ -168,14 +168,14 @@ class KinesisClient:
         """The PutRecords JSON body for (data, key, explicit hash key or None, ...) entries."""
         parts = []
         add = parts.append
-        b64 = base64.b64encode
+        b2a_base64 = binascii.b2a_base64  # base64.b64encode would add a Python call per record
         dumps = orjson.dumps
         for data, key, hash_key, _events in entries:
             if hash_key is None:
-                add(b'{"Data":"%b","PartitionKey":%b}' % (b64(data), dumps(key)))
+                add(b'{"Data":"%b","PartitionKey":%b}' % (b2a_base64(data, newline=False), dumps(key)))
             else:
                 add(b'{"Data":"%b","PartitionKey":%b,"ExplicitHashKey":"%b"}'
-                    % (b64(data), dumps(key), hash_key.encode()))
+                    % (b2a_base64(data, newline=False), dumps(key), hash_key.encode()))
         return b'{' + self.stream_field + b',"Records":[' + b",".join(parts) + b"]}"
 
     def put_records(self, entries):

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -187,19 +186,21 @@ def run_once(url, options, chunk_paths, records):
 
 # ---- whole process under a real Fluent Bit ---------------------------------------
 
-def fluent_bit_cpu(binary, log_file, output_args, tmp):
-    """CPU seconds of a Fluent Bit that tails `log_file` (JSON lines) to the
-    end and exits; its children's rusage after it ends."""
+def fluent_bit_run(binary, log_file, output_args, tmp):
+    """(CPU seconds, peak RSS MB) of a Fluent Bit that tails `log_file` (JSON
+    lines) to the end and exits."""
     parsers = Path(tmp) / "parsers.conf"
     parsers.write_text("[PARSER]\n    Name json\n    Format json\n")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([binary, "-q", "-R", str(parsers), "-f", "1", "-e", str(PLUGIN),
-                    "-i", "tail", "-p", f"path={log_file}", "-p", "read_from_head=true",
-                    "-p", "exit_on_eof=true", "-p", "parser=json", "-p", "buffer_max_size=1M",
-                    *output_args], check=True, timeout=900,
-                   env=dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench"))
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    proc = subprocess.Popen([binary, "-q", "-R", str(parsers), "-f", "1", "-e", str(PLUGIN),
+                             "-i", "tail", "-p", f"path={log_file}", "-p", "read_from_head=true",
+                             "-p", "exit_on_eof=true", "-p", "parser=json", "-p", "buffer_max_size=1M",
+                             "-p", "mem_buf_limit=8M",  # bounded input: the RSS difference is the output
+                             *output_args],
+                            env=dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench"))
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, f"fluent-bit exited with {proc.returncode}"
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def whole_process(binary, url, records, runs, names, tmp):
@@ -208,17 +209,21 @@ def whole_process(binary, url, records, runs, names, tmp):
     with open(log_file, "wb") as out:
         for record in container_logs(records, 250):
             out.write(orjson.dumps(record) + b"\n")
-    null = statistics.median(fluent_bit_cpu(binary, log_file, ["-o", "null", "-m", "*"], tmp)
-                             for _ in range(runs))
+    null_runs = [fluent_bit_run(binary, log_file, ["-o", "null", "-m", "*"], tmp) for _ in range(runs)]
+    null_cpu = statistics.median(r[0] for r in null_runs)
+    null_rss = max(r[1] for r in null_runs)
     print(f"\n# whole process: {binary}, {records} lines tailed (JSON parsed); `null` output: "
-          f"{null * 1e6 / records:.2f} µs/record")
-    print("| scenario | Fluent Bit CPU µs/record over `null` |")
-    print("|---|---|")
+          f"{null_cpu * 1e6 / records:.2f} µs/record, peak RSS {null_rss:.0f} MB")
+    print("| scenario | Fluent Bit CPU µs/record over `null` | peak RSS MB over `null` |")
+    print("|---|---|---|")
     for name in names:
-        options = {"region": "us-east-1", "stream": "bench", "endpoint": url, **SCENARIOS[name]}
+        options = {"region": "us-east-1", "stream": "bench", "endpoint": url, "log_level": "warn",
+                   **SCENARIOS[name]}
         output = ["-o", "kinesis", "-m", "*"] + [x for k, v in options.items() for x in ("-p", f"{k}={v}")]
-        cpu = statistics.median(fluent_bit_cpu(binary, log_file, output, tmp) for _ in range(runs))
-        print(f"| {name} | {(cpu - null) * 1e6 / records:.2f} |", flush=True)
+        results = [fluent_bit_run(binary, log_file, output, tmp) for _ in range(runs)]
+        cpu = statistics.median(r[0] for r in results)
+        rss = max(r[1] for r in results)
+        print(f"| {name} | {(cpu - null_cpu) * 1e6 / records:.2f} | {rss - null_rss:.0f} |", flush=True)
 
 
 def main():
