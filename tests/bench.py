@@ -110,6 +110,7 @@ class Sink(BaseHTTPRequestHandler):
     # client's delayed ACK would hold every answer ~40 ms
     disable_nagle_algorithm = True
     counts = {"calls": 0, "entries": 0, "bytes": 0}
+    latency = 0.0  # seconds before each PutRecords answer: a network round trip
     lock = threading.Lock()
 
     def log_message(self, *args):
@@ -119,6 +120,7 @@ class Sink(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         target = self.headers.get("X-Amz-Target", "")
         if target.endswith("PutRecords"):
+            time.sleep(self.latency)
             # answer with the shard each entry hashes to, as Kinesis does: the
             # aggregator checks it (the sink's CPU is not counted)
             entries = orjson.loads(body)["Records"]
@@ -154,7 +156,7 @@ def proc_peak_rss_mb(pid):
     return 0.0
 
 
-def run_once(url, options, chunk_paths, records):
+def run_once(url, options, chunk_paths, records, workers=1):
     env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
     proc = subprocess.Popen([str(HOST), str(PLUGIN)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, bufsize=1, env=env)
@@ -171,9 +173,10 @@ def run_once(url, options, chunk_paths, records):
     assert command("init 0").endswith(" 1"), "init failed"
     command("flush 0 warmup " + str(chunk_paths[0]))  # first flush imports lazily used code
     cpu_before, wall_before = proc_cpu_seconds(proc.pid), time.perf_counter()
-    for path in chunk_paths:
-        answer = command(f"flush 0 kube.var.log {path}")
-        assert answer == "flush 1", answer
+    for start in range(0, len(chunk_paths), workers):  # `workers` flushes at once, as Fluent Bit's
+        batch = chunk_paths[start:start + workers]
+        answer = command("pflush " + " ".join(f"0 kube.var.log {path}" for path in batch))
+        assert answer == "pflush" + " 1" * len(batch), answer
     cpu = proc_cpu_seconds(proc.pid) - cpu_before
     wall = time.perf_counter() - wall_before
     peak = proc_peak_rss_mb(proc.pid)
@@ -182,6 +185,19 @@ def run_once(url, options, chunk_paths, records):
     proc.stdin.close()
     proc.wait(30)
     return cpu * 1e6 / records, records / wall, peak
+
+
+def workers_scaling(url, names, paths, count):
+    """records/s with 1 and 2 concurrent flushes (Fluent Bit's `workers`) when
+    each PutRecords answer takes 20 ms, as a round trip to Kinesis does."""
+    if "plain" not in names:
+        return ""
+    Sink.latency = 0.020
+    one = run_once(url, SCENARIOS["plain"], paths, count, workers=1)[1]
+    two = run_once(url, SCENARIOS["plain"], paths, count, workers=2)[1]
+    Sink.latency = 0.0
+    return (f"\n# workers, plain 250 B, 20 ms per PutRecords answer: 1 worker {one:,.0f} records/s, "
+            f"2 workers {two:,.0f} records/s ({two / one:.2f}x)")
 
 
 # ---- whole process under a real Fluent Bit ---------------------------------------
@@ -243,6 +259,7 @@ def main():
     print(f"# {args.records} records per run, median of {args.runs} runs, 4-shard sink on 127.0.0.1")
     print("| scenario | record size | CPU µs/record | records/s | peak RSS MB |")
     print("|---|---|---|---|---|")
+    scaling = ""
     with tempfile.TemporaryDirectory() as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
             count = args.records if size < 1000 else args.records // 4
@@ -257,6 +274,10 @@ def main():
                 rate = statistics.median(r[1] for r in runs)
                 peak = max(r[2] for r in runs)
                 print(f"| {name} | {size} B | {cpu:.2f} | {rate:,.0f} | {peak:.0f} |", flush=True)
+            if size < 1000:
+                scaling = workers_scaling(url, names, paths, count)
+        if scaling:
+            print(scaling)
         if args.fluent_bit:
             whole_process(args.fluent_bit, url, args.fluent_bit_records, args.runs, names, tmp)
     server.shutdown()
