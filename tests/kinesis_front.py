@@ -91,6 +91,7 @@ class Counters:
     resets: int = 0
     entries_stored: int = 0
     entries_stored_late: int = 0
+    signed_by: set = field(default_factory=set)  # access key ids that signed PutRecords calls
 
 
 def _json_response(start_response, status, body):
@@ -129,6 +130,9 @@ class KinesisFront:
 
     def __call__(self, environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.endswith(".PutRecords"):
+            credential = environ.get("HTTP_AUTHORIZATION", "").partition("Credential=")[2]
+            self.counters.signed_by.add(credential.split("/")[0])
         if target.endswith(".ListShards") and self.faults.list_shards_down:
             return _json_response(start_response, "500 Internal Server Error",
                                   {"__type": "InternalFailure", "message": "injected"})
