@@ -27,7 +27,7 @@ RUN curl -fsSL -o /tmp/fluent-bit.tar.gz \
     && tar -xzf /tmp/fluent-bit.tar.gz --strip-components=1 \
     && cmake -S . -B build -DCMAKE_INSTALL_PREFIX=/fluent-bit -DFLB_RELEASE=On -DFLB_PROXY_GO=On \
         -DFLB_EXAMPLES=Off -DFLB_SHARED_LIB=Off -DFLB_TESTS_RUNTIME=Off -DFLB_TESTS_INTERNAL=Off \
-        -DFLB_WASM=Off -DFLB_OUT_KAFKA=Off -DFLB_IN_KAFKA=Off -DFLB_OUT_KAFKA_REST=Off \
+        -DFLB_WASM=Off -DFLB_KAFKA=Off -DFLB_OUT_KAFKA=Off -DFLB_IN_KAFKA=Off -DFLB_OUT_KAFKA_REST=Off \
     && cmake --build build -j"$(nproc)" --target fluent-bit-bin \
     && install -D build/bin/fluent-bit /fluent-bit/bin/fluent-bit
 
