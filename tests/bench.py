@@ -46,6 +46,7 @@ SCENARIOS = {
     "aggregation": {"aggregation": "true"},
     "aggregation+zlib": {"aggregation": "true", "compression": "zlib"},
     "zlib": {"compression": "zlib"},
+    "gzip": {"compression": "gzip"},
     "zstd": {"compression": "zstd"},
 }
 
