@@ -134,8 +134,10 @@ class Shaper:
     def _shape_payloads(self, payloads, keys, statuses):
         """shape() for payloads the fast path made: compression, keys, size limit."""
         count = len(payloads)
-        if (self.compress is None and statuses.count(fastpath.STATUS_OK) == count
-                and max(map(len, payloads), default=0) + self._max_key_bytes <= self.max_record_bytes):
+        all_ok = statuses.count(fastpath.STATUS_OK) == count
+        if all_ok and self.compress is not None:
+            payloads = list(map(self.compress, payloads))  # no Python frame per record
+        if all_ok and max(map(len, payloads), default=0) + self._max_key_bytes <= self.max_record_bytes:
             # the common case: nothing can be rejected, so no checks per record
             batch = ShapedBatch()
             if self.key_path is not None:
@@ -148,9 +150,9 @@ class Shaper:
                 keys = [self._random_key() for _ in range(count)]
             batch.entries = list(zip(payloads, keys, range(count)))
             return batch
-        return self._shape_payloads_one_by_one(payloads, keys, statuses)
+        return self._shape_payloads_one_by_one(payloads, keys, statuses, compressed=all_ok)
 
-    def _shape_payloads_one_by_one(self, payloads, keys, statuses):
+    def _shape_payloads_one_by_one(self, payloads, keys, statuses, compressed=False):
         batch = ShapedBatch()
         add = self._add
         compress = self.compress
@@ -159,7 +161,7 @@ class Shaper:
             if status == fastpath.STATUS_NO_LOG_KEY:
                 batch.rejected.append((index, f"log_key '{self.log_key}' is not in the record", None, None))
                 continue
-            if compress is not None:
+            if compress is not None and not compressed:
                 data = compress(data)
             add(batch, index, data, key if has_path else None)
         return batch
