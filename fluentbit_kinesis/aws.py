@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import boto3
 import botocore.session
 import urllib3
-from botocore import UNSIGNED
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -134,11 +133,7 @@ class KinesisClient:
     def __init__(self, settings):
         self.settings = settings
         self.session = make_session(settings)
-        self._control = None  # made on first use: creating it looks credentials up, which may fail
-        # the endpoint, resolved without credentials
-        self.endpoint_url = self.session.client(
-            "kinesis", region_name=settings.region, endpoint_url=settings.endpoint,
-            config=Config(signature_version=UNSIGNED)).meta.endpoint_url
+        self.endpoint_url = settings.endpoint or default_endpoint(settings.region)
         self.region = settings.region
         self._credentials = None  # looked up on first use, and again until found
         self.stream_field = (b'"StreamARN":' + orjson.dumps(settings.stream_arn) if settings.stream_arn
@@ -152,17 +147,27 @@ class KinesisClient:
         return {"StreamARN": s.stream_arn} if s.stream_arn else {"StreamName": s.stream}
 
     def describe_stream(self):
-        return self.control.describe_stream_summary(**self.stream_params())["StreamDescriptionSummary"]
+        return self.call("DescribeStreamSummary", self.stream_params())["StreamDescriptionSummary"]
 
     def list_shards(self):
         shards, params = [], dict(self.stream_params())
         while True:
-            answer = self.control.list_shards(**params)
+            answer = self.call("ListShards", params)
             shards.extend(answer["Shards"])
             token = answer.get("NextToken")
             if not token:
                 return shards
             params = {"NextToken": token}
+
+    def call(self, operation, params):
+        """A control-plane call (DescribeStreamSummary, ListShards) through the
+        same signed transport as PutRecords: a botocore client would load the
+        service model, ~11 MB of memory for two calls."""
+        response = self._post(operation, orjson.dumps(params))
+        answer = _answer(response)
+        if not isinstance(answer, dict):
+            raise RequestError("http", f"malformed {operation} answer (HTTP {response.status})", response.status)
+        return answer
 
     def put_records_body(self, entries):
         """The PutRecords JSON body for (data, key, explicit hash key or None, ...) entries."""
@@ -181,31 +186,19 @@ class KinesisClient:
     def put_records(self, entries):
         """Sends one PutRecords call; returns a PutAnswer.
         Raises RequestError when the call fails as a whole."""
-        body = self.put_records_body(entries)
-        headers = self._signed_headers(body)
+        return self._parse(self._post("PutRecords", self.put_records_body(entries)), len(entries))
+
+    def _post(self, operation, body):
+        """One signed Kinesis JSON call; the raw response, or RequestError."""
+        headers = self._signed_headers(body, operation)
         try:
-            response = self.pool.urlopen("POST", self.endpoint_url, body=body, headers=headers,
-                                         timeout=self.timeout, retries=False, redirect=False,
-                                         preload_content=True)
+            return self.pool.urlopen("POST", self.endpoint_url, body=body, headers=headers,
+                                     timeout=self.timeout, retries=False, redirect=False,
+                                     preload_content=True)
         except urllib3.exceptions.TimeoutError as exc:
             raise RequestError("timeout", str(exc)) from None
-        except urllib3.exceptions.HTTPError as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise RequestError("network", str(exc)) from None
-        except OSError as exc:
-            raise RequestError("network", str(exc)) from None
-        return self._parse(response, len(entries))
-
-    @property
-    def control(self):
-        """boto3 client for the control plane (DescribeStreamSummary, ListShards)."""
-        if self._control is None:
-            try:
-                self._control = self.session.client("kinesis", region_name=self.settings.region,
-                                                    endpoint_url=self.settings.endpoint,
-                                                    config=_client_config(self.settings))
-            except Exception as exc:  # a broken credentials provider
-                raise RequestError("CredentialsError", f"cannot get credentials: {exc}") from None
-        return self._control
 
     @property
     def credentials(self):
@@ -216,13 +209,13 @@ class KinesisClient:
                 raise RequestError("CredentialsError", f"cannot get credentials: {exc}") from None
         return self._credentials
 
-    def _signed_headers(self, body):
+    def _signed_headers(self, body, operation="PutRecords"):
         if self.credentials is None:
             raise RequestError("NoCredentials", "no AWS credentials found (default chain, profile, "
                                "access_key_id or role_arn)")
         request = AWSRequest(method="POST", url=self.endpoint_url, data=body, headers={
             "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": TARGET_PREFIX + "PutRecords",
+            "X-Amz-Target": TARGET_PREFIX + operation,
         })
         try:
             frozen = self.credentials.get_frozen_credentials()
@@ -233,15 +226,8 @@ class KinesisClient:
 
     @staticmethod
     def _parse(response, count):
+        answer = _answer(response)
         status = response.status
-        try:
-            answer = orjson.loads(response.data) if response.data else {}
-        except ValueError:
-            answer = {}
-        if status != 200:
-            code = str(answer.get("__type", "http")).rsplit("#", 1)[-1]
-            message = answer.get("message") or answer.get("Message") or f"HTTP {status}"
-            raise RequestError(code, message, status)
         records = answer.get("Records")
         if not isinstance(records, list) or len(records) != count:
             raise RequestError("http", f"malformed PutRecords answer (HTTP {status})", status)
@@ -249,6 +235,28 @@ class KinesisClient:
         if type(failed) is not int:
             failed = sum(1 for r in records if "ErrorCode" in r)
         return PutAnswer(failed, records)
+
+
+def default_endpoint(region):
+    """Kinesis' public endpoint for a region (set `endpoint` for FIPS, VPC or
+    other partitions)."""
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://kinesis.{region}.{suffix}"
+
+
+def _answer(response):
+    """The JSON answer of a call that succeeded; RequestError with the
+    service's error code otherwise."""
+    try:
+        answer = orjson.loads(response.data) if response.data else {}
+    except ValueError:
+        answer = {}
+    if response.status != 200:
+        answer = answer if isinstance(answer, dict) else {}
+        code = str(answer.get("__type", "http")).rsplit("#", 1)[-1]
+        message = answer.get("message") or answer.get("Message") or f"HTTP {response.status}"
+        raise RequestError(code, message, response.status)
+    return answer
 
 
 def _pool_for(endpoint_url, http_proxy):
