@@ -134,7 +134,9 @@ OPTIONS = [
     Option("http_proxy", text, None, doc="HTTP proxy URL for AWS calls"),
     Option("http_request_timeout", int_in(0), 0, doc="seconds per HTTP request; 0: 60 s"),
     Option("max_records_per_request", int_in(1, 500), 500, doc="entries per PutRecords (1-500)"),
-    Option("max_request_bytes", int_in(1024, SERVICE_MAX_REQUEST_BYTES), 5 * MIB,
+    # 1 MiB by default: 500 typical log records are ~200 KB, and larger bodies
+    # (aggregates) only cost memory; the service allows up to 10 MiB
+    Option("max_request_bytes", int_in(1024, SERVICE_MAX_REQUEST_BYTES), MIB,
            doc="bytes per PutRecords, up to 10 MiB"),
     Option("max_record_bytes", int_in(1024, SERVICE_MAX_RECORD_BYTES), MIB,
            doc="bytes per record incl. partition key; raise for streams allowing 10 MiB"),
@@ -185,7 +187,7 @@ class Settings:
     http_proxy: Optional[str] = None
     http_request_timeout: int = 0
     max_records_per_request: int = 500
-    max_request_bytes: int = 5 * MIB
+    max_request_bytes: int = MIB
     max_record_bytes: int = MIB
     max_retries: int = 8
     backoff_increment: float = 0.1
