@@ -67,20 +67,29 @@ def _is_ours(section):
     return section.properties.get("name", "").strip().lower() == PLUGIN_NAME
 
 
+def _read_once(path, parsed, seen):
+    """The text of a config file, or None (an error noted) when it cannot be
+    read or was already included (an include loop)."""
+    if path in seen:
+        parsed.errors.append(f"{path}: included twice (include loop)")
+        return None
+    seen.add(path)
+    try:
+        return path.read_text()
+    except OSError as exc:
+        parsed.errors.append(f"cannot read {path}: {exc.strerror}")
+        return None
+
+
 # ---- classic -----------------------------------------------------------------------
 
 def _read_classic(path, variables, parsed, seen, sections, root):
     """Relative @INCLUDE paths are relative to the main file's directory, as in Fluent Bit."""
     path = path.resolve()
-    if path in seen:
-        parsed.errors.append(f"{path}: included twice (include loop)")
+    text = _read_once(path, parsed, seen)
+    if text is None:
         return
-    seen.add(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        parsed.errors.append(f"cannot read {path}: {exc.strerror}")
-        return
+    lines = text.splitlines()
     section = None
     for number, raw in enumerate(lines, 1):
         where = f"{path}:{number}"
@@ -118,15 +127,11 @@ def _read_classic(path, variables, parsed, seen, sections, root):
 
 def _read_yaml(path, variables, parsed, seen):
     path = path.resolve()
-    if path in seen:
-        parsed.errors.append(f"{path}: included twice (include loop)")
+    text = _read_once(path, parsed, seen)
+    if text is None:
         return
-    seen.add(path)
     try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        parsed.errors.append(f"cannot read {path}: {exc.strerror}")
-        return
+        document = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         parsed.errors.append(f"{path}: not valid YAML: {exc}")
         return
