@@ -4,9 +4,9 @@ Only failed entries are resent, in their original order, after an
 exponential backoff with jitter; when the retry budget runs out, delivery
 reports failure and the flush answers FLB_RETRY (max_retries -1: no budget,
 retry until delivered or shutdown). Entries are paced per predicted shard by
-throttle.ShardLimiter. Every acknowledged entry is
-reported through `on_acked(entries, answers)`, once per request, so the ledger can skip it if Fluent Bit hands the
-same chunk back.
+throttle.ShardLimiter. Acknowledged entries are reported through
+`on_acked(entries, answers)`, once per request, so the ledger can skip them
+if Fluent Bit hands the same chunk back.
 """
 import random
 import threading

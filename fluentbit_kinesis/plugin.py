@@ -42,7 +42,8 @@ class OutputInstance:
         self.client = metrics.CountingClient(client, self.metrics, self.shard_map.shard_of_entry)
         self.shaper, self.packer = self._stages(settings)
         self.stop = threading.Event()
-        self.delivery = Delivery(self.client, settings, logger, self.stop, predict_shard=predict_shard or self.shard_map.shard_of_entry,
+        self.delivery = Delivery(self.client, settings, logger, self.stop,
+                                 predict_shard=predict_shard or self.shard_map.shard_of_entry,
                                  on_stalled=self._check_send_failure_timeout)
         self.dead_letters = DeadLetters(settings.dead_letter_file, settings.dead_letter_max_bytes, logger)
         self.ledger = Ledger()
@@ -95,7 +96,8 @@ class OutputInstance:
             self.metrics.add_dead_letters(len(dead))
         finished.add(DEAD_LETTERS_WRITTEN)
 
-        todo = [entry for entry in shaped.entries if entry[2] not in done]
+        # the usual first try has nothing done: no pass over every record
+        todo = [entry for entry in shaped.entries if entry[2] not in done] if done else shaped.entries
         outcome = self._deliver(todo, finished)
         self.metrics.flush_done(outcome)
         if outcome.delivered:
