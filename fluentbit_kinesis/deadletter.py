@@ -4,18 +4,47 @@ reason, so nothing is dropped silently.
 Each line: {"time", "tag", "reason", "partition_key", "format", "data"}, where
 data is base64 of the payload that would have been sent ("format": "payload")
 or of the original record as msgpack when it never became one ("msgpack";
-"repr" if msgpack cannot pack it; "raw" for the undecodable bytes of a corrupt
-chunk). A failure to write raises, so the flush answers FLB_RETRY and nothing
-is lost.
-The file is rotated to FILE.1 when it passes its size cap (one old file kept).
+"repr" if msgpack cannot pack it; "raw" for bytes of the chunk that are no
+event: a run of consecutive ones is one dead letter, with "count" items;
+"none" when the record could not be recovered). Data larger than a part is
+split over consecutive lines with "part" (1, 2, ...) and "parts": join their
+decoded data in order.
+
+Lines are streamed to the file in bounded pieces, and the file is rotated to
+FILE.1 (one old file kept) before a line would take it past its size cap. It
+is created 0600 and never opened through a symbolic link. A failure to write
+raises, so the flush answers FLB_RETRY and nothing is lost.
 """
 import base64
+import errno
 import os
+import stat
 import threading
 import time
+from dataclasses import dataclass
 
 import msgpack
 import orjson
+
+from .redact import redact
+
+MAX_PART_BYTES = 4 * 1024 * 1024  # of data per line, before base64: a 2 MiB chunk's record fits one
+MIN_PART_BYTES = 256
+LINE_OVERHEAD = 2048  # the most a line's other fields take, in practice
+WRITE_BYTES = 256 * 1024  # lines are handed to the kernel in pieces of about this
+_OPEN_FLAGS = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+               | os.O_NONBLOCK)  # a FIFO at the path fails instead of blocking the flush
+
+
+@dataclass
+class DeadLetter:
+    reason: str
+    partition_key: str = None
+    payload: bytes = None  # what would have been sent
+    record: object = None  # the record (or raw bytes) when there is no payload
+    count: int = 1  # records (chunk items) it stands for
+    raw: bool = False  # record is bytes of the chunk
+    missing: bool = False  # nothing of the record is left to keep
 
 
 class DeadLetters:
@@ -24,56 +53,143 @@ class DeadLetters:
         self.max_bytes = max_bytes
         self.logger = logger
         self.count = 0
+        # a line stays under half the cap, so rotating before it keeps the file under the cap
+        self.part_bytes = max(MIN_PART_BYTES, min(MAX_PART_BYTES, (max_bytes // 2 - LINE_OVERHEAD) * 3 // 4))
         self._lock = threading.Lock()
 
     def write(self, tag, items):
-        """items: (reason, partition key or None, payload bytes or None, record).
-        Returns once the lines are on disk (or were logged as dropped)."""
+        """items: DeadLetter. Returns the number of records they stand for,
+        once their lines are on disk (or were logged as dropped)."""
         if not items:
-            return
-        self.count += len(items)
+            return 0
+        records = sum(item.count for item in items)
+        self.count += records
         if not self.path:
-            reasons = sorted({reason for reason, *_ in items})
-            self.logger.error(f"dropped {len(items)} records that cannot be sent ({self.count} in all; "
+            reasons = sorted({redact(item.reason) for item in items})
+            self.logger.error(f"dropped {records} records that cannot be sent ({self.count} in all; "
                               "no dead_letter_file set): " + "; ".join(reasons[:3]))
-            return
+            return records
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        lines = []
-        for reason, key, payload, record in items:
-            if payload is None:
-                fmt, raw = _packed(record)
-            else:
-                fmt, raw = "payload", payload
-            lines.append(orjson.dumps({"time": now, "tag": tag, "reason": reason, "partition_key": key,
-                                       "format": fmt, "data": base64.b64encode(raw).decode()}) + b"\n")
-        blob = b"".join(lines)
         with self._lock:
             try:
-                self._rotate_if_needed(len(blob))
-                with open(self.path, "ab") as out:
-                    out.write(blob)
-                    out.flush()
-                    os.fsync(out.fileno())
+                with _Appender(self.path, self.max_bytes) as out:
+                    for item in items:
+                        for line in self._lines(now, tag, item):
+                            out.write(line)
             except OSError as exc:
-                self.logger.error(f"cannot write {len(items)} dead letters to {self.path}: {exc}")
+                self.logger.error(f"cannot write {records} dead letters to {self.path}: "
+                                  f"{redact(exc.strerror or exc)}")
                 raise
-        self.logger.warn(f"{len(items)} records written to dead_letter_file {self.path}: "
-                         + items[0][0] + (" (and others)" if len(items) > 1 else ""))
+        self.logger.warn(f"{records} records written to dead_letter_file {self.path}: "
+                         + redact(items[0].reason) + (" (and others)" if records > 1 else ""))
+        return records
 
-    def _rotate_if_needed(self, incoming):
+    def _lines(self, now, tag, item):
+        """The JSON lines of one dead letter, one data part at a time."""
+        if item.payload is not None:
+            fmt, data = "payload", item.payload
+        elif item.raw:
+            fmt, data = "raw", item.record
+        elif item.missing:
+            fmt, data = "none", b""
+        else:
+            fmt, data = _packed(item.record)
+        line = {"time": now, "tag": tag, "reason": redact(item.reason), "partition_key": item.partition_key,
+                "format": fmt}
+        if item.count != 1:
+            line["count"] = item.count
+        step = self.part_bytes
+        parts = max(1, -(-len(data) // step))
+        for number in range(parts):
+            if parts > 1:
+                line["part"], line["parts"] = number + 1, parts
+            line["data"] = base64.b64encode(data[number * step:(number + 1) * step]).decode()
+            yield _dumps(line) + b"\n"
+
+
+def _dumps(line):
+    try:
+        return orjson.dumps(line)
+    except TypeError:  # a lone surrogate in a key or tag: keep the line, replace the character
+        text = {k: v.encode("utf-8", "replace").decode() if isinstance(v, str) else v for k, v in line.items()}
+        return orjson.dumps(text)
+
+
+class _Appender:
+    """Appends lines to the dead-letter file in bounded writes, rotating it
+    before a line would pass `cap`; fsync'ed before rotating and on close."""
+
+    def __init__(self, path, cap):
+        self.path = path
+        self.cap = cap
+        self.pending = []
+        self.pending_bytes = 0
+        self.fd, self.size = _open(path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
         try:
-            size = os.path.getsize(self.path)
-        except OSError:
+            if kind is None:
+                self._flush()
+                os.fsync(self.fd)
+        finally:
+            if self.fd >= 0:  # -1: reopening after a rotation failed
+                os.close(self.fd)
+
+    def write(self, line):
+        if self.size + self.pending_bytes and self.size + self.pending_bytes + len(line) > self.cap:
+            self._rotate()
+        self.pending.append(line)
+        self.pending_bytes += len(line)
+        if self.pending_bytes >= WRITE_BYTES:
+            self._flush()
+
+    def _flush(self):
+        if not self.pending:
             return
-        if size and size + incoming > self.max_bytes:
-            os.replace(self.path, self.path + ".1")
+        view = memoryview(b"".join(self.pending))
+        self.pending.clear()
+        self.pending_bytes = 0
+        while view:
+            written = os.write(self.fd, view)
+            self.size += written
+            view = view[written:]
+
+    def _rotate(self):
+        self._flush()
+        os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = -1
+        # rename never follows a symbolic link: one at FILE.1 is replaced, not written through
+        os.replace(self.path, self.path + ".1")
+        self.fd, self.size = _open(self.path)
+
+
+def _open(path):
+    """(descriptor, size) of the dead-letter file, created 0600; refuses a
+    symbolic link or anything but a regular file at the path."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(exc.errno, "it is a symbolic link; dead letters are never written through one") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "it is not a regular file")
+    return fd, info.st_size
 
 
 def _packed(record):
     """("msgpack", bytes) of a record, or ("repr", text) when msgpack cannot pack it."""
-    if isinstance(record, (bytes, bytearray)):
-        return "raw", bytes(record)  # the undecodable rest of a corrupt chunk
     try:
         return "msgpack", msgpack.packb(record, use_bin_type=True, default=repr)
-    except (ValueError, TypeError, OverflowError, RecursionError):
+    except Exception:  # too big an integer, too deep, ...: its text
+        pass
+    try:
         return "repr", repr(record).encode("utf-8", "replace")
+    except Exception:  # nested too deeply even for repr
+        return "none", b""

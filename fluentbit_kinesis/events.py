@@ -4,7 +4,13 @@ Handles both layouts: `[[time, metadata], record]` (Fluent Bit >= 2.1) and
 `[time, record]` (older). A time is an EventTime (ext type 0: u32 seconds,
 u32 nanoseconds, big endian), an integer or a float. Group start/end markers
 (seconds -1 / -2) are skipped.
+
+What is not an event (not a [time, record] array, a body that is not a map, a
+time of another type) is rejected; consecutive rejected items are kept as ONE
+raw run (their bytes, a reason and a count), so a chunk of junk costs a few
+objects, not one per byte.
 """
+import collections
 import struct
 import time
 from dataclasses import dataclass, field
@@ -15,12 +21,17 @@ _EVENT_TIME = struct.Struct(">II")
 # group start/end markers: seconds -1 / -2 (as u32 inside an EventTime)
 _GROUP_MARKER_SECONDS = (-1, -2)
 _GROUP_MARKER_PREFIXES = (b"\xff\xff\xff\xff", b"\xff\xff\xff\xfe")
+# msgpack.ExtType refuses the negative (reserved) codes; Fluent Bit can still
+# hand them over in metadata or records, so they get a look-alike of their own
+ReservedExt = collections.namedtuple("ExtType", "code data")
 
 
 def _ext_hook(code, data):
     # EventTime stays as its 8 raw bytes: decoded only when a time is needed
     if code == 0 and len(data) == 8:
         return data
+    if code < 0:
+        return ReservedExt(code, data)
     return msgpack.ExtType(code, data)
 
 
@@ -34,6 +45,17 @@ def event_seconds(timestamp):
     return time.time()
 
 
+def _time_problem(timestamp):
+    """Why a time is not one (None when it is): EventTime, integer or float only,
+    as the native fast path accepts."""
+    kind = type(timestamp)
+    if kind is bytes:
+        return None if len(timestamp) == 8 else f"event time is {len(timestamp)} bytes, not an EventTime"
+    if kind is int or kind is float:
+        return None
+    return f"event time is a {kind.__name__}, not an EventTime, integer or float"
+
+
 def _is_group_marker(timestamp):
     if type(timestamp) is bytes:
         return timestamp[:4] in _GROUP_MARKER_PREFIXES
@@ -41,9 +63,17 @@ def _is_group_marker(timestamp):
 
 
 @dataclass
+class RejectedRun:
+    """Consecutive items of a chunk that are not events, kept as their raw bytes."""
+    data: bytes
+    reason: str  # the first item's
+    count: int
+
+
+@dataclass
 class DecodedChunk:
     events: list = field(default_factory=list)  # (timestamp, record dict)
-    rejected: list = field(default_factory=list)  # (timestamp, raw body, reason)
+    rejected: list = field(default_factory=list)  # RejectedRun
     error: str = None  # why decoding stopped early (corrupt or truncated chunk)
     undecoded: bytes = b""  # the bytes after the point decoding stopped
 
@@ -55,28 +85,52 @@ def decode_chunk(data):
                                 strict_map_key=False, max_buffer_size=0)
     unpacker.feed(data)
     append = chunk.events.append
-    offset = 0
+    offset = 0  # where the next item starts
+    run = None  # [start offset, count, first reason] of the rejected items in a row
+
+    def close_run(end):
+        start, count, reason = run
+        chunk.rejected.append(RejectedRun(bytes(data[start:end]), reason, count))
+
     try:
         for item in unpacker:
-            offset = unpacker.tell()
+            end = unpacker.tell()
+            reason = None
             if type(item) is not list or len(item) != 2:
-                chunk.rejected.append((None, item, "event is not a [time, record] array"))
-                continue
-            head, record = item
-            timestamp = (head[0] if head else None) if type(head) is list else head
-            # the common case first: a map body with an EventTime that is no group marker
-            if type(record) is dict and type(timestamp) is bytes and timestamp[0] != 0xFF:
-                append((timestamp, record))
-            elif _is_group_marker(timestamp):
-                continue
-            elif type(record) is dict:
-                append((timestamp, record))
+                reason = "event is not a [time, record] array"
             else:
-                chunk.rejected.append((timestamp, record, "record body is not a map"))
+                head, record = item
+                timestamp = (head[0] if head else None) if type(head) is list else head
+                # the common case first: a map body with an EventTime that is no group marker
+                if (type(record) is dict and type(timestamp) is bytes and len(timestamp) == 8
+                        and timestamp[0] != 0xFF):
+                    pass
+                elif _time_problem(timestamp) is None and _is_group_marker(timestamp):
+                    reason = ""  # skipped, not rejected
+                elif type(record) is not dict:
+                    reason = "record body is not a map"
+                else:
+                    reason = _time_problem(timestamp)
+            if reason:
+                if run is None:
+                    run = [offset, 0, reason]
+                run[1] += 1
+            else:
+                if run is not None:
+                    close_run(offset)
+                    run = None
+                if reason is None:
+                    append((timestamp, record))
+            offset = end
+        if run is not None:
+            close_run(offset)
+            run = None
         if offset < len(data):
             chunk.error = "chunk ends inside an event (truncated)"
             chunk.undecoded = bytes(data[offset:])
-    except (msgpack.UnpackException, ValueError, TypeError) as exc:
-        chunk.error = f"corrupt chunk: {exc.__class__.__name__}: {exc}"
+    except Exception as exc:  # msgpack's errors, and whatever a hostile chunk finds: never out of a flush
+        if run is not None:
+            close_run(offset)
+        chunk.error = f"corrupt chunk: {exc.__class__.__name__}: {str(exc)[:200]}"
         chunk.undecoded = bytes(data[offset:])
     return chunk

@@ -13,7 +13,7 @@ import time
 from . import config, metrics
 from .aggregation import AggregateEvents, Aggregator, SimpleAggregator, plain
 from .aws import KinesisClient
-from .deadletter import DeadLetters
+from .deadletter import DeadLetter, DeadLetters
 from .delivery import Delivery
 from .dryrun import DryRunClient
 from .ledger import Ledger, chunk_key
@@ -91,9 +91,11 @@ class OutputInstance:
         finished.update(rejected[0] for rejected in shaped.rejected)
 
         if DEAD_LETTERS_WRITTEN not in done:  # an earlier try of this chunk wrote them
-            dead = self._dead_letters(chunk, shaped)
-            self.dead_letters.write(tag, dead)  # OSError: FLB_RETRY
-            self.metrics.add_dead_letters(len(dead))
+            try:
+                written = self.dead_letters.write(tag, self._dead_letters(chunk, shaped))
+            except OSError:  # logged; nothing is sent before its dead letters are kept
+                return FLB_RETRY
+            self.metrics.add_dead_letters(written)
         finished.add(DEAD_LETTERS_WRITTEN)
 
         # the usual first try has nothing done: no pass over every record
@@ -167,12 +169,15 @@ class OutputInstance:
 
     @staticmethod
     def _dead_letters(chunk, shaped):
-        """(reason, partition key, payload, record) for all that cannot be sent."""
-        dead = [(reason, None, None, body) for _ts, body, reason in chunk.rejected]
+        """DeadLetter items for all that cannot be sent."""
+        dead = [DeadLetter(run.reason, record=run.data, count=run.count, raw=True) for run in chunk.rejected]
         if chunk.error:
-            dead.append((chunk.error, None, None, chunk.undecoded))
-        dead.extend((reason, key, payload, chunk.events[index][1])
-                    for index, reason, key, payload in shaped.rejected)
+            dead.append(DeadLetter(chunk.error, record=chunk.undecoded, raw=True))
+        events = chunk.events
+        for index, reason, key, payload in shaped.rejected:
+            # defensive: an index the decoder has no event for still leaves its reason
+            record = events[index][1] if index < len(events) else None
+            dead.append(DeadLetter(reason, key, payload, record, missing=record is None and payload is None))
         return dead
 
     def _check_send_failure_timeout(self):

@@ -5,9 +5,9 @@ partition key from the original record; data_keys filter; time_key added
 (after the filter, so the filter cannot remove it); replace_dots; log_key or
 JSON; append_newline; compression; size check.
 """
-import functools
 import itertools
 import os
+import struct
 import time
 from dataclasses import dataclass, field
 
@@ -36,6 +36,17 @@ class ShapeError(ValueError):
     """A record that cannot become a Kinesis record; goes to dead letters."""
 
 
+def _json_or_reject(value):
+    try:
+        return to_json(value)
+    except (TypeError, orjson.JSONEncodeError) as exc:  # e.g. a bin map key, nesting past 254
+        raise ShapeError(f"record cannot be encoded as JSON: {exc}") from None
+
+
+def _shape_failure(exc):
+    return f"record cannot be shaped: {exc.__class__.__name__}: {str(exc)[:200]}"
+
+
 @dataclass
 class ShapedBatch:
     entries: list = field(default_factory=list)   # (data bytes, partition key, event index)
@@ -61,17 +72,26 @@ class TimeFormatter:
         self._cache = (None, None)
 
     def __call__(self, timestamp):
-        seconds = event_seconds(timestamp)
-        whole = int(seconds // 1)
-        cached_second, text = self._cache
-        if cached_second != whole:
-            text = time.strftime(self.fmt, time.localtime(whole))
-            self._cache = (whole, text)
+        try:
+            seconds = event_seconds(timestamp)
+            whole = int(seconds // 1)
+            cached_second, text = self._cache
+            if cached_second != whole:
+                text = time.strftime(self.fmt, time.localtime(whole))
+                self._cache = (whole, text)
+        except (ValueError, OverflowError, OSError, struct.error) as exc:  # NaN, inf, year 10^9
+            raise ShapeError(f"event time {_time_text(timestamp)} cannot be formatted: {exc}") from None
         if self.has_fraction:
             micros = int(round((seconds - whole) * 1e6))
             micros = min(micros, 999999)
             text = text.replace("\ue000L", "%03d" % (micros // 1000)).replace("\ue000f", "%06d" % micros)
         return text
+
+
+def _time_text(timestamp):
+    if isinstance(timestamp, bytes):
+        return "EventTime 0x" + timestamp.hex()
+    return repr(timestamp)[:40]
 
 
 class RandomKey(str):
@@ -88,17 +108,13 @@ def _random_keys():
 class FastChunk:
     """What the fast path leaves of a chunk: it declines on anything the
     Python path would reject, so only `events` is needed, and only for dead
-    letters; decoded on first use (same indices: both skip only markers)."""
+    letters (same indices: both skip only markers)."""
     rejected = ()
     error = None
     undecoded = b""
 
-    def __init__(self, data):
-        self.data = data
-
-    @functools.cached_property
-    def events(self):
-        return decode_chunk(self.data).events
+    def __init__(self, events):
+        self.events = events
 
 
 class Shaper:
@@ -127,7 +143,15 @@ class Shaper:
         if self.fast is not None:
             columns = fastpath.convert(data, self.fast)
             if columns is not None:
-                return FastChunk(data), self._shape_payloads(*columns)
+                batch = self._shape_payloads(*columns)
+                if not batch.rejected:
+                    return FastChunk(()), batch
+                # dead letters need the records: the Python decoder must see the
+                # same events, or the Python path (the reference) does it all
+                chunk = decode_chunk(data)
+                if not chunk.rejected and not chunk.error and len(chunk.events) == len(columns[0]):
+                    return FastChunk(chunk.events), batch
+                return chunk, self.shape(chunk.events)
         chunk = decode_chunk(data)
         return chunk, self.shape(chunk.events)
 
@@ -210,12 +234,9 @@ class Shaper:
             elif type(value) is bytes:
                 data = value
             else:
-                data = to_json(value)
+                data = _json_or_reject(value)
         else:
-            try:
-                data = to_json(record)
-            except (TypeError, orjson.JSONEncodeError) as exc:
-                raise ShapeError(f"record cannot be encoded as JSON: {exc}") from None
+            data = _json_or_reject(record)
         if self.newline:
             data += b"\n"
         return data
@@ -236,6 +257,9 @@ class Shaper:
                 continue
             except RecursionError:
                 batch.rejected.append((index, "record is nested too deeply to encode", None, None))
+                continue
+            except Exception as exc:  # whatever a hostile record finds: a dead letter, never a failed flush
+                batch.rejected.append((index, _shape_failure(exc), None, None))
                 continue
             add(batch, index, data, self.partition_key(record) if self.key_path is not None else None)
         return batch

@@ -47,27 +47,50 @@ class Figures:
                 f"| {self.missing} | {self.flushes} / {self.retries} | {self.seconds:.1f} |")
 
 
-def dead_letter_logs(path):
-    """The `log` field of every record in a dead-letter file (and its rotated .1)."""
-    found = []
+def dead_letters(path):
+    """Every dead letter of a file (its rotated .1 first), as its line's dict with
+    "data" decoded (the parts of a split one joined); a part whose earlier parts
+    were rotated away is left out."""
+    items, partial = [], None
     for p in (Path(str(path) + ".1"), Path(path)):
         if not p.exists():
             continue
         for line in p.read_text().splitlines():
             item = json.loads(line)
-            raw = base64.b64decode(item["data"])
-            record = None
-            if item["format"] == "payload":
-                try:
-                    record = json.loads(raw)
-                except ValueError:
-                    pass
-            elif item["format"] == "msgpack":
-                record = msgpack.unpackb(raw, raw=False, strict_map_key=False, unicode_errors="replace")
-            if isinstance(record, dict) and isinstance(record.get("log"), str):
-                found.append(record["log"])
+            item["data"] = base64.b64decode(item["data"])
+            part, parts = item.pop("part", 1), item.pop("parts", 1)
+            if part == 1:
+                partial = item
+            elif partial is None or partial.get("_next") != part:
+                partial = None
+                continue
             else:
-                found.append(f"<{item['reason']}>")
+                partial["data"] += item["data"]
+            partial["_next"] = part + 1
+            if part == parts:
+                del partial["_next"]
+                items.append(partial)
+                partial = None
+    return items
+
+
+def dead_letter_logs(path):
+    """The `log` field of every record in a dead-letter file (and its rotated .1)."""
+    found = []
+    for item in dead_letters(path):
+        raw = item["data"]
+        record = None
+        if item["format"] == "payload":
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                pass
+        elif item["format"] == "msgpack":
+            record = msgpack.unpackb(raw, raw=False, strict_map_key=False, unicode_errors="replace")
+        if isinstance(record, dict) and isinstance(record.get("log"), str):
+            found.append(record["log"])
+        else:
+            found.append(f"<{item['reason']}>")
     return found
 
 
