@@ -25,6 +25,8 @@ from botocore.httpsession import get_cert_path
 
 import orjson
 
+from .redact import redact
+
 DEFAULT_TIMEOUT = 60.0
 TARGET_PREFIX = "Kinesis_20131202."
 # request-level errors that are worth retrying within a flush
@@ -42,6 +44,7 @@ class RequestError(Exception):
     """A PutRecords call that failed as a whole."""
 
     def __init__(self, code, message, status=None):
+        message = redact(message)  # a service may quote the request, token included
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message

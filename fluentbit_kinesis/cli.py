@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, config, fbconfig
+from .redact import redact
 
 # keys of an [OUTPUT] that Fluent Bit itself reads; the plugin never sees them
 FLUENT_BIT_KEYS = frozenset({
@@ -49,13 +50,13 @@ def run_check(path, environ=os.environ, out=sys.stdout):
     parsed = fbconfig.read(path, environ)
     errors = list(parsed.errors)
     for warning in parsed.warnings:
-        print(f"warning: {warning}", file=out)
+        print(f"warning: {redact(warning, limit=None)}", file=out)
     if not parsed.outputs and not errors:
         errors.append(f"{path}: no [OUTPUT] with name {fbconfig.PLUGIN_NAME}")
     for section in parsed.outputs:
         errors.extend(check_section(section, environ, out))
-    for error in errors:
-        print(f"error: {error}", file=out)
+    for error in errors:  # an error may quote a value: a proxy URL, a line of the file
+        print(f"error: {redact(error, limit=None)}", file=out)
     verdict = f"{len(parsed.outputs)} kinesis output(s), {len(errors)} error(s)"
     print(("FAILED: " if errors else "OK: ") + verdict, file=out)
     return 1 if errors else 0

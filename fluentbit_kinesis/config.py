@@ -8,6 +8,9 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Optional
+from urllib.parse import unquote
+
+from .redact import MASK, redact, remember_secret, url_password
 
 MIB = 1024 * 1024
 SERVICE_MAX_RECORD_BYTES = 10 * MIB
@@ -210,14 +213,11 @@ class Settings:
         for option in OPTIONS:
             value = getattr(self, option.name)
             if option.secret and value:
-                value = "****"
+                value = MASK
             elif isinstance(value, str):
-                value = _URL_PASSWORD.sub(r"\1****@", value)
+                value = redact(value, limit=None)
             shown[option.name] = value
         return shown
-
-
-_URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^/@\s]*@")  # http://user:PASSWORD@host
 
 
 LOG_LEVELS = {"error": 1, "warn": 2, "warning": 2, "info": 3, "debug": 4, "trace": 5}
@@ -236,6 +236,15 @@ def parse_environment(environ, settings):
         settings.send_failure_timeout = seconds or None
 
 
+def _remember_secrets(option, raw):
+    """Secret values are masked in every message from now on, even one quoting them."""
+    if option.secret:
+        remember_secret(raw)
+    elif option.name == "http_proxy" and url_password(raw):
+        remember_secret(url_password(raw))
+        remember_secret(unquote(url_password(raw)))  # as an HTTP client decodes it
+
+
 def load(get_property, environ=os.environ):
     """Builds Settings from a property getter (name -> str or None)."""
     settings = Settings()
@@ -247,6 +256,7 @@ def load(get_property, environ=os.environ):
         raw = raw.strip()
         if raw == "" and option.parse is not text:
             continue
+        _remember_secrets(option, raw)
         setattr(settings, option.name, option.parse(option.name, raw))
         explicit.add(option.name)
     settings.explicitly_set = frozenset(explicit)
@@ -284,4 +294,9 @@ def _check_combinations(s):
     for name in ("endpoint", "sts_endpoint", "http_proxy"):
         url = getattr(s, name)
         if url and not re.match(r"^https?://[^/\s]+", url):
-            raise ConfigError(f"option '{name}': '{url}' is not valid; allowed: an http:// or https:// URL")
+            raise ConfigError(f"option '{name}': '{redact(url)}' is not valid; allowed: an http:// or https:// URL")
+    password = url_password(s.http_proxy)
+    if password and ("@" in password or "/" in password):
+        # unencoded, they move the host into the password: the proxy would be another host
+        raise ConfigError(f"option 'http_proxy': '{redact(s.http_proxy)}' is not valid; allowed: "
+                          "http://user:password@host:port with @ and / in the password written as %40 and %2F")

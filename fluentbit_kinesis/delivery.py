@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from . import batching
 from .aws import THROTTLE_ERRORS, RequestError
+from .redact import redact
 from .throttle import ShardLimiter
 
 MAX_BACKOFF = 10.0
@@ -114,7 +115,7 @@ class Delivery:
                 throttled.append(entry)
                 shard = self.limiter.predict_shard(entry)
                 outcome.throttled[shard] = outcome.throttled.get(shard, 0) + 1
-            outcome.last_error = f"{result['ErrorCode']}: {result.get('ErrorMessage', '')}"
+            outcome.last_error = redact(f"{result['ErrorCode']}: {result.get('ErrorMessage', '')}")
         self.limiter.record(acked, throttled)
         if acked:
             self.failing_since = None

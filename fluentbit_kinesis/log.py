@@ -5,6 +5,8 @@ A message is only formatted when its level is enabled: the instance's
 import threading
 import time
 
+from .redact import redact
+
 ERROR, WARN, INFO, DEBUG, TRACE = 1, 2, 3, 4, 5
 
 
@@ -18,8 +20,8 @@ class Logger:
         return level <= self.level
 
     def log(self, level, message):
-        if level <= self.level:
-            self._emit(level, self.prefix + message)
+        if level <= self.level:  # the last guard: no credential in any line, whoever wrote it
+            self._emit(level, self.prefix + redact(message, limit=None))
 
     def error(self, message):
         self.log(ERROR, message)

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 from .aws import THROTTLE_ERRORS, RequestError
+from .redact import redact
 
 PREFIX = "fluentbit_kinesis_"
 MAX_ERROR_CHARS = 200
@@ -69,7 +70,7 @@ class InstanceMetrics:
             self.dead_lettered += count
 
     def _set_error(self, text):
-        self.last_error = text[:MAX_ERROR_CHARS]
+        self.last_error = redact(text, limit=MAX_ERROR_CHARS)
         self.last_error_time = time.time()
 
     @property

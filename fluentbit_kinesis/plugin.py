@@ -18,6 +18,7 @@ from .delivery import Delivery
 from .dryrun import DryRunClient
 from .ledger import Ledger, chunk_key
 from .log import INFO, Logger, RateLimitedWarning
+from .redact import redact
 from .shaping import Shaper
 from .shards import ShardMap
 
@@ -197,8 +198,7 @@ class OutputInstance:
 
 
 def _short_error(exc):
-    text = str(exc)
-    return text if len(text) < 300 else text[:300] + "..."
+    return redact(exc, limit=300)
 
 
 def _make_logger(ffi, lib, handle, settings_level, name):

@@ -14,6 +14,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from .redact import redact
+
 REFRESH_SECONDS = 60.0
 RETRY_SECONDS = 5.0          # after a failed ListShards: do not ask on every flush
 MAX_KEY_CANDIDATES = 1 << 20  # random keys tried per shard before giving up
@@ -89,7 +91,7 @@ class ShardMap:
                 self._next_refresh = time.monotonic() + RETRY_SECONDS
                 state = ("kept the previous one" if self._state
                          else "sending unaggregated (and pacing all shards as one) until it works")
-                self.log.warn(f"ListShards failed ({str(exc)[:200]}); no fresh shard map, {state}")
+                self.log.warn(f"ListShards failed ({redact(exc, limit=200)}); no fresh shard map, {state}")
                 return False
             old = self._state[1] if self._state else []
             self._state = ([s.start for s in shards], shards)

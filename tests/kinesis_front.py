@@ -16,6 +16,9 @@ Faults are set on `front.faults` (a Faults) by a test:
       answer: if the client gave up, the records are stored anyway), "slow-lost" (wait
       slow_delay, then reset without storing anything)
   list_shards_down                           ListShards answers 500 (the shard map cannot be read)
+  quote_request                              (status, error type): every call is answered so, with
+                                             a message quoting the request's canonical string and
+                                             headers, token included, as AWS's InvalidSignatureException does
 
 Counters say what happened; `entries_stored_late` counts entries stored by a
 slow answer, the only way the plugin can legitimately produce a duplicate
@@ -76,6 +79,7 @@ class Faults:
     down_until: float = 0.0
     script: list = field(default_factory=list)
     list_shards_down: bool = False
+    quote_request: tuple = None
     slow_delay: float = 5.0
     shard_rate: dict = field(default_factory=dict)     # shard id -> records per second
     shard_ranges: list = field(default_factory=list)   # (shard id, low, high) hash ranges
@@ -92,6 +96,7 @@ class Counters:
     entries_stored: int = 0
     entries_stored_late: int = 0
     signed_by: set = field(default_factory=set)  # access key ids that signed PutRecords calls
+    quoted: str = ""  # the last message that quoted a request (quote_request)
 
 
 def _json_response(start_response, status, body):
@@ -111,6 +116,22 @@ def _reset_connection(environ):
     with socket.socket() as spare:
         os.dup2(spare.fileno(), sock.fileno())
     raise ConnectionAbortedError("injected reset")
+
+
+def _quoted_request(environ):
+    """What AWS answers to a bad signature: the canonical request it computed,
+    with every signed header's value (the session token too), then the
+    string to sign; here with the Authorization header quoted as well."""
+    token = environ.get("HTTP_X_AMZ_SECURITY_TOKEN", "")
+    canonical = "\n".join(["POST", "/", "", "content-type:" + environ.get("CONTENT_TYPE", ""),
+                           "host:" + environ.get("HTTP_HOST", ""), "x-amz-date:" + environ.get("HTTP_X_AMZ_DATE", ""),
+                           "x-amz-security-token:" + token, "x-amz-target:" + environ.get("HTTP_X_AMZ_TARGET", ""),
+                           "", "content-type;host;x-amz-date;x-amz-security-token;x-amz-target", "0" * 64])
+    return ("The request signature we calculated does not match the signature you provided. Check your AWS "
+            "Secret Access Key and signing method. Consult the service documentation for details.\n\n"
+            f"The Canonical String for this request should have been\n'{canonical}'\n\n"
+            f"Authorization: {environ.get('HTTP_AUTHORIZATION', '')}\n"
+            f"X-Amz-Security-Token={token}")
 
 
 class KinesisFront:
@@ -133,6 +154,10 @@ class KinesisFront:
         if target.endswith(".PutRecords"):
             credential = environ.get("HTTP_AUTHORIZATION", "").partition("Credential=")[2]
             self.counters.signed_by.add(credential.split("/")[0])
+        if self.faults.quote_request:
+            status, kind = self.faults.quote_request
+            self.counters.quoted = _quoted_request(environ)
+            return _json_response(start_response, status, {"__type": kind, "message": self.counters.quoted})
         if target.endswith(".ListShards") and self.faults.list_shards_down:
             return _json_response(start_response, "500 Internal Server Error",
                                   {"__type": "InternalFailure", "message": "injected"})
