@@ -299,4 +299,4 @@ def _check_combinations(s):
     if password and ("@" in password or "/" in password):
         # unencoded, they move the host into the password: the proxy would be another host
         raise ConfigError(f"option 'http_proxy': '{redact(s.http_proxy)}' is not valid; allowed: "
-                          "http://user:password@host:port with @ and / in the password written as %40 and %2F")
+                          "an http:// or https:// URL with any @ or / in the user name or password written as %40 or %2F")

@@ -21,6 +21,7 @@ MIN_SECRET_CHARS = 4  # shorter values would mask ordinary words
 _known = ()  # longest first: one secret may contain another
 _known_lock = threading.Lock()
 
+_LINE_BREAKS = re.compile(r"[\r\n]+")
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s'\"<>]*)@")
 _FIELD = re.compile(
     r"(?i)((?:x-amz-security-token|x-amz-signature|x-amz-credential|security[_-]?token|session[_-]?token"
@@ -66,7 +67,7 @@ def _mask_userinfo(match):
 def redact(text, limit=MAX_CHARS):
     """`text` (any object: str() of it) with credentials masked, cut to `limit`
     characters (None: not cut)."""
-    text = str(text)
+    text = _LINE_BREAKS.sub(" ", str(text))  # one message, one line
     if limit is not None and len(text) > 8 * limit:
         # bound the work; drop the word cut in two (it may be part of a secret),
         # unless it is all there is: only the first `limit` characters are kept
