@@ -36,15 +36,13 @@ _OPEN_FLAGS = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLO
                | os.O_NONBLOCK)  # a FIFO at the path fails instead of blocking the flush
 
 
-@dataclass
+@dataclass(slots=True)
 class DeadLetter:
     reason: str
     partition_key: str = None
     payload: bytes = None  # what would have been sent
-    record: object = None  # the record (or raw bytes) when there is no payload
+    original: tuple = None  # else (format, bytes) of the record, e.g. ("raw", bytes of the chunk)
     count: int = 1  # records (chunk items) it stands for
-    raw: bool = False  # record is bytes of the chunk
-    missing: bool = False  # nothing of the record is left to keep
 
 
 class DeadLetters:
@@ -57,23 +55,28 @@ class DeadLetters:
         self.part_bytes = max(MIN_PART_BYTES, min(MAX_PART_BYTES, (max_bytes // 2 - LINE_OVERHEAD) * 3 // 4))
         self._lock = threading.Lock()
 
-    def write(self, tag, items):
-        """items: DeadLetter. Returns the number of records they stand for,
-        once their lines are on disk (or were logged as dropped)."""
-        if not items:
-            return 0
-        records = sum(item.count for item in items)
+    def write(self, tag, items, records):
+        """items: DeadLetter (any iterable, consumed once), standing for
+        `records` records. Returns once their lines are on disk (or were
+        logged as dropped)."""
+        if not records:
+            return
         self.count += records
+        reasons = []  # the first few, for the log line
         if not self.path:
-            reasons = sorted({redact(item.reason) for item in items})
+            for item in items:
+                if len(reasons) < 3 and item.reason not in reasons:
+                    reasons.append(item.reason)
             self.logger.error(f"dropped {records} records that cannot be sent ({self.count} in all; "
-                              "no dead_letter_file set): " + "; ".join(reasons[:3]))
-            return records
+                              "no dead_letter_file set): " + "; ".join(redact(r) for r in sorted(reasons)))
+            return
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with self._lock:
             try:
                 with _Appender(self.path, self.max_bytes) as out:
                     for item in items:
+                        if not reasons:
+                            reasons.append(item.reason)
                         for line in self._lines(now, tag, item):
                             out.write(line)
             except OSError as exc:
@@ -81,19 +84,14 @@ class DeadLetters:
                                   f"{redact(exc.strerror or exc)}")
                 raise
         self.logger.warn(f"{records} records written to dead_letter_file {self.path}: "
-                         + redact(items[0].reason) + (" (and others)" if records > 1 else ""))
-        return records
+                         + redact(reasons[0] if reasons else "") + (" (and others)" if records > 1 else ""))
 
     def _lines(self, now, tag, item):
         """The JSON lines of one dead letter, one data part at a time."""
         if item.payload is not None:
             fmt, data = "payload", item.payload
-        elif item.raw:
-            fmt, data = "raw", item.record
-        elif item.missing:
-            fmt, data = "none", b""
         else:
-            fmt, data = _packed(item.record)
+            fmt, data = item.original or ("none", b"")
         line = {"time": now, "tag": tag, "reason": redact(item.reason), "partition_key": item.partition_key,
                 "format": fmt}
         if item.count != 1:
@@ -183,7 +181,7 @@ def _open(path):
     return fd, info.st_size
 
 
-def _packed(record):
+def pack_original(record):
     """("msgpack", bytes) of a record, or ("repr", text) when msgpack cannot pack it."""
     try:
         return "msgpack", msgpack.packb(record, use_bin_type=True, default=repr)

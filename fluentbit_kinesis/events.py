@@ -81,10 +81,17 @@ class DecodedChunk:
 def decode_chunk(data):
     """Decodes a whole chunk; never raises on bad input."""
     chunk = DecodedChunk()
+    chunk.events = list(iter_events(data, chunk))
+    return chunk
+
+
+def iter_events(data, chunk):
+    """Yields the (timestamp, record) events of a chunk one by one, so each can
+    be shaped and dropped before the next is built; what is not an event goes
+    to chunk.rejected / chunk.error. Never raises on bad input."""
     unpacker = msgpack.Unpacker(raw=False, unicode_errors="replace", ext_hook=_ext_hook,
                                 strict_map_key=False, max_buffer_size=0)
     unpacker.feed(data)
-    append = chunk.events.append
     offset = 0  # where the next item starts
     run = None  # [start offset, count, first reason] of the rejected items in a row
 
@@ -119,8 +126,10 @@ def decode_chunk(data):
                 if run is not None:
                     close_run(offset)
                     run = None
+                offset = end
                 if reason is None:
-                    append((timestamp, record))
+                    yield timestamp, record
+                continue
             offset = end
         if run is not None:
             close_run(offset)
@@ -133,4 +142,3 @@ def decode_chunk(data):
             close_run(offset)
         chunk.error = f"corrupt chunk: {exc.__class__.__name__}: {str(exc)[:200]}"
         chunk.undecoded = bytes(data[offset:])
-    return chunk

@@ -92,11 +92,12 @@ class OutputInstance:
         finished.update(rejected[0] for rejected in shaped.rejected)
 
         if DEAD_LETTERS_WRITTEN not in done:  # an earlier try of this chunk wrote them
+            records = sum(run.count for run in chunk.rejected) + bool(chunk.error) + len(shaped.rejected)
             try:
-                written = self.dead_letters.write(tag, self._dead_letters(chunk, shaped))
+                self.dead_letters.write(tag, self._dead_letters(chunk, shaped), records)
             except OSError:  # logged; nothing is sent before its dead letters are kept
                 return FLB_RETRY
-            self.metrics.add_dead_letters(written)
+            self.metrics.add_dead_letters(records)
         finished.add(DEAD_LETTERS_WRITTEN)
 
         # the usual first try has nothing done: no pass over every record
@@ -170,16 +171,15 @@ class OutputInstance:
 
     @staticmethod
     def _dead_letters(chunk, shaped):
-        """DeadLetter items for all that cannot be sent."""
-        dead = [DeadLetter(run.reason, record=run.data, count=run.count, raw=True) for run in chunk.rejected]
+        """DeadLetter items for all that cannot be sent, one at a time."""
+        for run in chunk.rejected:
+            yield DeadLetter(run.reason, original=("raw", run.data), count=run.count)
         if chunk.error:
-            dead.append(DeadLetter(chunk.error, record=chunk.undecoded, raw=True))
-        events = chunk.events
+            yield DeadLetter(chunk.error, original=("raw", chunk.undecoded))
+        originals = shaped.originals
         for index, reason, key, payload in shaped.rejected:
-            # defensive: an index the decoder has no event for still leaves its reason
-            record = events[index][1] if index < len(events) else None
-            dead.append(DeadLetter(reason, key, payload, record, missing=record is None and payload is None))
-        return dead
+            # a reject without payload nor original (none known) still leaves its reason
+            yield DeadLetter(reason, key, payload, originals.get(index))
 
     def _check_send_failure_timeout(self):
         """As the Go plugin: failing to send for SEND_FAILURE_TIMEOUT ends the process."""

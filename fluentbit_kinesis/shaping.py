@@ -15,7 +15,8 @@ import orjson
 
 from . import fastpath
 from .compression import compressor
-from .events import decode_chunk, event_seconds
+from .deadletter import pack_original
+from .events import DecodedChunk, event_seconds, iter_events
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 RANDOM_KEY_POOL = 4096
@@ -43,7 +44,11 @@ def _json_or_reject(value):
         raise ShapeError(f"record cannot be encoded as JSON: {exc}") from None
 
 
-def _shape_failure(exc):
+def _rejection(exc):
+    if isinstance(exc, ShapeError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "record is nested too deeply to encode"
     return f"record cannot be shaped: {exc.__class__.__name__}: {str(exc)[:200]}"
 
 
@@ -51,6 +56,9 @@ def _shape_failure(exc):
 class ShapedBatch:
     entries: list = field(default_factory=list)   # (data bytes, partition key, event index)
     rejected: list = field(default_factory=list)  # (event index, reason, key, payload or None)
+    # event index -> the record of a rejected one without payload, packed for its dead letter:
+    # kept instead of the record, so a chunk of rejects holds no Python object per field
+    originals: dict = field(default_factory=dict)
     random_keys: int = 0  # records whose partition_key was missing or not a string
 
 
@@ -107,14 +115,11 @@ def _random_keys():
 
 class FastChunk:
     """What the fast path leaves of a chunk: it declines on anything the
-    Python path would reject, so only `events` is needed, and only for dead
-    letters (same indices: both skip only markers)."""
+    Python path would reject, so there is nothing but events (their records,
+    for dead letters, are in ShapedBatch.originals)."""
     rejected = ()
     error = None
     undecoded = b""
-
-    def __init__(self, events):
-        self.events = events
 
 
 class Shaper:
@@ -126,6 +131,7 @@ class Shaper:
         self.format_time = TimeFormatter(settings.time_key_format) if self.time_key else None
         self.dots = settings.replace_dots or None
         self.log_key = settings.log_key or None
+        self.no_log_key = f"log_key '{self.log_key}' is not in the record"  # one string for every such reject
         self.newline = settings.append_newline
         self.compress = compressor(settings.compression)
         self.max_record_bytes = settings.max_record_bytes
@@ -144,16 +150,24 @@ class Shaper:
             columns = fastpath.convert(data, self.fast)
             if columns is not None:
                 batch = self._shape_payloads(*columns)
-                if not batch.rejected:
-                    return FastChunk(()), batch
-                # dead letters need the records: the Python decoder must see the
-                # same events, or the Python path (the reference) does it all
-                chunk = decode_chunk(data)
-                if not chunk.rejected and not chunk.error and len(chunk.events) == len(columns[0]):
-                    return FastChunk(chunk.events), batch
-                return chunk, self.shape(chunk.events)
-        chunk = decode_chunk(data)
-        return chunk, self.shape(chunk.events)
+                if not batch.rejected or self._keep_originals(data, batch, len(columns[0])):
+                    return FastChunk(), batch
+                # the Python decoder sees other events: the Python path (the reference) does it all
+        chunk = DecodedChunk()
+        return chunk, self.shape(iter_events(data, chunk))
+
+    @staticmethod
+    def _keep_originals(data, batch, count):
+        """Packs the records of the fast path's rejects for their dead letters;
+        False when the Python decoder does not see the same `count` events."""
+        wanted = {index for index, _reason, _key, payload in batch.rejected if payload is None}
+        probe = DecodedChunk()
+        seen = 0
+        for index, (_timestamp, record) in enumerate(iter_events(data, probe)):
+            seen += 1
+            if index in wanted:
+                batch.originals[index] = pack_original(record)
+        return not probe.rejected and not probe.error and seen == count
 
     def _shape_payloads(self, payloads, keys, statuses):
         """shape() for payloads the fast path made: compression, keys, size limit."""
@@ -183,7 +197,7 @@ class Shaper:
         has_path = self.key_path is not None
         for index, (data, key, status) in enumerate(zip(payloads, keys, statuses)):
             if status == fastpath.STATUS_NO_LOG_KEY:
-                batch.rejected.append((index, f"log_key '{self.log_key}' is not in the record", None, None))
+                batch.rejected.append((index, self.no_log_key, None, None))
                 continue
             if compress is not None and not compressed:
                 data = compress(data)
@@ -227,7 +241,7 @@ class Shaper:
             record = replace_dots(record, self.dots)
         if self.log_key is not None:
             if self.log_key not in record:
-                raise ShapeError(f"log_key '{self.log_key}' is not in the record")
+                raise ShapeError(self.no_log_key)
             value = record[self.log_key]
             if type(value) is str:
                 data = value.encode("utf-8", "surrogateescape")
@@ -252,14 +266,9 @@ class Shaper:
                 data = payload(timestamp, record)
                 if compress is not None:
                     data = compress(data)
-            except ShapeError as exc:
-                batch.rejected.append((index, str(exc), None, None))
-                continue
-            except RecursionError:
-                batch.rejected.append((index, "record is nested too deeply to encode", None, None))
-                continue
             except Exception as exc:  # whatever a hostile record finds: a dead letter, never a failed flush
-                batch.rejected.append((index, _shape_failure(exc), None, None))
+                batch.rejected.append((index, _rejection(exc), None, None))
+                batch.originals[index] = pack_original(record)
                 continue
             add(batch, index, data, self.partition_key(record) if self.key_path is not None else None)
         return batch
