@@ -8,7 +8,7 @@ letter: it is cut to a bounded length, and credentials are masked:
   - the values of the secret options and the proxy password (exact matches),
   - credentials in URLs (scheme://user:PASSWORD@host, even with @ or / in it),
   - token, signature, key, password and Authorization fields (name: or = value),
-  - AWS access key ids, 40-character secret keys and long base64 runs (tokens).
+  - AWS access key ids, 40-character secret keys and base64 runs of 200+ characters (tokens).
 """
 import re
 import threading
@@ -31,7 +31,7 @@ _FIELD = re.compile(
     r"(?:(?:AWS4-HMAC-SHA256|Basic|Bearer)\s+)?[^\s\"',;&]+")
 _ACCESS_KEY_ID = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|AROA|AIDA|ANPA|ANVA|AGPA|AIPA)[A-Z0-9]{16}(?![A-Z0-9])")
 _SECRET_KEY = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
-_LONG_TOKEN = re.compile(r"[A-Za-z0-9/+=_-]{100,}")
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9/+=_-]{200,}")  # session tokens are 400+; paths rarely 200
 _PATTERNS = (
     (_FIELD, r"\1" + MASK),
     (_ACCESS_KEY_ID, MASK),
