@@ -161,6 +161,8 @@ class Shaper:
         """Packs the records of the fast path's rejects for their dead letters;
         False when the Python decoder does not see the same `count` events."""
         wanted = {index for index, _reason, _key, payload in batch.rejected if payload is None}
+        if not wanted:  # rejects that keep their payload need nothing of the record
+            return True
         probe = DecodedChunk()
         seen = 0
         for index, (_timestamp, record) in enumerate(iter_events(data, probe)):
