@@ -73,11 +73,17 @@ class DeadLetters:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with self._lock:
             try:
+                safe = {}  # reason -> redacted: 100,000 rejects often share one reason
                 with _Appender(self.path, self.max_bytes) as out:
                     for item in items:
                         if not reasons:
                             reasons.append(item.reason)
-                        for line in self._lines(now, tag, item):
+                        reason = safe.get(item.reason)
+                        if reason is None:
+                            reason = redact(item.reason)
+                            if len(safe) < 1000:
+                                safe[item.reason] = reason
+                        for line in self._lines(now, tag, item, reason):
                             out.write(line)
             except OSError as exc:
                 self.logger.error(f"cannot write {records} dead letters to {self.path}: "
@@ -86,13 +92,13 @@ class DeadLetters:
         self.logger.warn(f"{records} records written to dead_letter_file {self.path}: "
                          + redact(reasons[0] if reasons else "") + (" (and others)" if records > 1 else ""))
 
-    def _lines(self, now, tag, item):
-        """The JSON lines of one dead letter, one data part at a time."""
+    def _lines(self, now, tag, item, reason):
+        """The JSON lines of one dead letter (`reason` redacted), one data part at a time."""
         if item.payload is not None:
             fmt, data = "payload", item.payload
         else:
             fmt, data = item.original or ("none", b"")
-        line = {"time": now, "tag": tag, "reason": redact(item.reason), "partition_key": item.partition_key,
+        line = {"time": now, "tag": tag, "reason": reason, "partition_key": item.partition_key,
                 "format": fmt}
         if item.count != 1:
             line["count"] = item.count
