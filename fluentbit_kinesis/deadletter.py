@@ -74,6 +74,7 @@ def _packed(record):
     if isinstance(record, (bytes, bytearray)):
         return "raw", bytes(record)  # the undecodable rest of a corrupt chunk
     try:
-        return "msgpack", msgpack.packb(record, use_bin_type=True, default=repr)
+        return "msgpack", msgpack.packb(record, use_bin_type=True, default=repr,
+                                        unicode_errors="surrogateescape")  # invalid UTF-8: the bytes as received
     except (ValueError, TypeError, OverflowError, RecursionError):
         return "repr", repr(record).encode("utf-8", "replace")

@@ -3,7 +3,8 @@
 Handles both layouts: `[[time, metadata], record]` (Fluent Bit >= 2.1) and
 `[time, record]` (older). A time is an EventTime (ext type 0: u32 seconds,
 u32 nanoseconds, big endian), an integer or a float. Group start/end markers
-(seconds -1 / -2) are skipped.
+(seconds -1 / -2) are skipped. Strings that are not valid UTF-8 keep their
+bytes as surrogateescape: shaping.TextPolicy decides what becomes of them.
 """
 import struct
 import time
@@ -51,7 +52,7 @@ class DecodedChunk:
 def decode_chunk(data):
     """Decodes a whole chunk; never raises on bad input."""
     chunk = DecodedChunk()
-    unpacker = msgpack.Unpacker(raw=False, unicode_errors="replace", ext_hook=_ext_hook,
+    unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape", ext_hook=_ext_hook,
                                 strict_map_key=False, max_buffer_size=0)
     unpacker.feed(data)
     append = chunk.events.append

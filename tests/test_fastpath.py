@@ -30,10 +30,10 @@ MODES = [  # (partition key path, log_key, append_newline)
 ]
 
 
-def settings(key_path=None, log_key=None, newline=False, **extra):
+def settings(key_path=None, log_key=None, newline=False, invalid_utf8="replace", **extra):
     values = dict(partition_key=key_path, fixed_partition_key=None, data_keys=None, time_key=None,
                   time_key_format="%Y-%m-%dT%H:%M:%S", replace_dots=None, log_key=log_key,
-                  append_newline=newline, compression="none", max_record_bytes=1024 * 1024)
+                  append_newline=newline, compression="none", max_record_bytes=1024 * 1024, invalid_utf8=invalid_utf8)
     values.update(extra)
     return SimpleNamespace(**values)
 
@@ -48,7 +48,8 @@ def reference(data, key_path, log_key, newline):
     out = []
     for timestamp, record in chunk.events:
         try:
-            payload, status = shaper.payload(timestamp, record), fastpath.STATUS_OK
+            payload, altered = shaper.payload(timestamp, record)
+            status = fastpath.STATUS_REPLACED if altered else fastpath.STATUS_OK
         except ShapeError:
             payload, status = b"", fastpath.STATUS_NO_LOG_KEY
         key = shaper.partition_key(record) if key_path is not None else None
