@@ -25,11 +25,13 @@ def main(target):
     ffi = cffi.FFI()
     ffi.cdef(FASTJSON_API)
     # linked to atheris's libFuzzer: the coverage symbols resolve inside that
-    # copy, the one atheris loads itself (same file, so the same handle)
-    core = next(Path(atheris.__file__).parent.glob("core_with_libfuzzer*.so"))
+    # copy, the one atheris loads itself (same file, so the same handle); and
+    # to its custom mutator hook, which libFuzzer looks up when it is loaded
+    here = Path(atheris.__file__).parent
+    libraries = [str(next(here.glob(name))) for name in ("custom_mutator.*.so", "core_with_libfuzzer.*.so")]
     ffi.set_source("fluentbit_kinesis._fastjson", FASTJSON_SOURCE.read_text(),
                    extra_compile_args=["-O1", "-g", "-fsanitize=fuzzer-no-link"],
-                   extra_link_args=[str(core), f"-Wl,-rpath,{core.parent}"])
+                   extra_link_args=libraries + [f"-Wl,-rpath,{here}", "-Wl,--no-as-needed"])
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         built = Path(ffi.compile(tmpdir=tmp))
