@@ -536,9 +536,19 @@ def test_invalid_utf8_through_the_plugin(mode, kinesis, host, tmp_path):
     assert h.exit() == 1
 
 
-def test_invalid_utf8_option_validated(kinesis, host):
+def test_invalid_utf8_option_validated(kinesis, host, tmp_path):
+    message = "option 'invalid_utf8': 'drop' is not valid; allowed: replace, base64, dead_letter"
     h = host()
     assert h.init(**base_options(kinesis, "s", invalid_utf8="drop")) == 0
     errors = [line for line in h.log().splitlines() if "[error]" in line]
-    assert len(errors) == 1 and ("option 'invalid_utf8': 'drop' is not valid; "
-                                 "allowed: replace, base64, dead_letter") in errors[0]
+    assert len(errors) == 1 and message in errors[0]
+    # `check` says the same offline, and shows the value when it is valid
+    import io
+    from fluentbit_kinesis.cli import run_check
+    conf = tmp_path / "fluent-bit.conf"
+    for value, expected in (("drop", message), ("dead_letter", "invalid_utf8                       dead_letter")):
+        conf.write_text(f"[OUTPUT]\n    Name kinesis\n    Match *\n    region us-east-1\n    stream s\n"
+                        f"    invalid_utf8 {value}\n")
+        out = io.StringIO()
+        assert run_check(str(conf), environ={}, out=out) == (1 if value == "drop" else 0)
+        assert expected in out.getvalue()
