@@ -2,6 +2,7 @@
 # make test     runs the test suite
 # make demo     runs the plugin against a local Kinesis endpoint (moto on 127.0.0.1)
 # make bench    runs the benchmarks
+# make fuzz     fuzzes the fast path (libFuzzer) and decode+shape (atheris) for FUZZ_SECONDS (600) in all
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -35,6 +36,36 @@ clean:
 	rm -rf bin build *.egg-info fluentbit_kinesis/_fastjson.*.so
 
 .PHONY: all test demo bench clean
+
+# Coverage-guided fuzzing, half the time each: csrc/fastjson.c under libFuzzer
+# with ASan+UBSan, then decode+shape under atheris with the differential
+# oracle (tests/differential.py). Needs clang (installed with apt-get when
+# missing and run as root) and atheris (pip, into the venv). Findings are
+# written to tests/fuzz_corpus/ (crash-*), which `make test` replays; the
+# growing working corpus stays in build/fuzz/.
+FUZZ_SECONDS ?= 600
+FUZZ_DIR     := build/fuzz
+FUZZ_FLAGS   := -dict=tests/fuzz/msgpack.dict -max_len=8192 -timeout=20 -rss_limit_mb=1024 -artifact_prefix=tests/fuzz_corpus/ -print_final_stats=1
+
+fuzz: all
+	@command -v clang >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q clang; } || \
+		{ echo "make fuzz needs clang (libFuzzer): apt-get install clang"; exit 1; }
+	@$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q atheris
+	@mkdir -p $(FUZZ_DIR)/c $(FUZZ_DIR)/py
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $(FUZZ_DIR)/fuzz_fastjson tests/fuzz/fuzz_fastjson.c -lm
+	$(PY) tests/fuzz/build_fastjson_cov.py $(FUZZ_DIR)/fastjson-cov
+	$(FUZZ_DIR)/fuzz_fastjson $(FUZZ_FLAGS) -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) \
+		$(FUZZ_DIR)/c tests/fuzz_corpus > $(FUZZ_DIR)/c.log 2>&1; rc=$$?; \
+		grep -E "INITED|DONE|stat::" $(FUZZ_DIR)/c.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/c.log; exit $$rc
+	FUZZ_FASTJSON_DIR=$(FUZZ_DIR)/fastjson-cov FUZZ_STATS=$(FUZZ_DIR)/py-stats.txt \
+		$(PY) tests/fuzz/fuzz_shape.py $(FUZZ_FLAGS) -max_total_time=$$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 )) \
+		$(FUZZ_DIR)/py tests/fuzz_corpus > $(FUZZ_DIR)/py.log 2>&1; rc=$$?; \
+		grep -E "INITED|DONE|stat::" $(FUZZ_DIR)/py.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/py.log; \
+		cat $(FUZZ_DIR)/py-stats.txt; exit $$rc
+	@! ls tests/fuzz_corpus/ | grep -E "^(crash|leak|timeout|oom)-" || { echo "make fuzz: findings above, in tests/fuzz_corpus/"; exit 1; }
+
+.PHONY: fuzz
 
 # the container image (see Dockerfile; FLUENT_BIT_VERSION=... to choose the release)
 image:

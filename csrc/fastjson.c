@@ -7,13 +7,17 @@
  * malformed or truncated msgpack, an event that is not [time, record], a body
  * that is not a map, ext types inside a record, map keys that are not valid
  * UTF-8 strings, duplicate keys, nesting deeper than FJ_MAX_DEPTH, maps with
- * more than FJ_MAX_MAP_KEYS keys, timestamps other than EventTime/int/float.
+ * more than FJ_MAX_MAP_KEYS keys, timestamps other than EventTime/int/float,
+ * ext values with a negative type code anywhere (msgpack-python refuses them,
+ * or turns -1 into a Timestamp), and with FJ_BASE64 any bin value or invalid
+ * UTF-8 string it would have to encode.
  *
  * Every read is bounds-checked; recursion is limited to FJ_MAX_DEPTH.
  * Output rules (as orjson.dumps with OPT_NON_STR_KEYS, bytes as UTF-8 text):
  * strings escape '"', '\\' and control characters below 0x20; invalid UTF-8
- * becomes U+FFFD per maximal subpart (as CPython's decode(..., "replace"));
- * bin values are strings; NaN and infinities are null.
+ * becomes U+FFFD per maximal subpart (as CPython's decode(..., "replace"))
+ * and sets FJ_STATUS_REPLACED on the record; bin values are strings; NaN and
+ * infinities are null; floats are the shortest text that reads back the same.
  */
 #include <math.h>
 #include <stdint.h>
@@ -48,6 +52,8 @@ struct ctx {
     uint8_t *o, *oend;             /* output */
     struct keyref keys[FJ_KEY_STACK]; /* keys of the maps being walked, for duplicates */
     size_t top;
+    int base64;                    /* FJ_BASE64: decline where Python writes base64 */
+    int replaced;                  /* this record had invalid UTF-8 replaced */
 };
 
 /* ---- reading ------------------------------------------------------------ */
@@ -273,7 +279,10 @@ static int put_text(struct ctx *c, const uint8_t *s, size_t n, int json)
             TRY(put(c, s + i, len));
             i += len;
         } else {
+            if (c->base64)
+                return FJ_DECLINE;
             TRY(put(c, REPLACEMENT, 3));
+            c->replaced = 1;
             i += bad;
         }
     }
@@ -292,42 +301,85 @@ static int put_u64(struct ctx *c, uint64_t v, int negative)
     return put(c, q, (size_t)(buf + sizeof buf - q));
 }
 
-/* The shortest digits that read back as the same double (tries 15, 16, 17
- * significant digits; any number for subnormals, which have fewer), laid out
- * as orjson does: plain decimal for exponents -5 <= e < 16, else d.ddde+X
- * (e-X). NaN and infinities are null. */
+/* v (> 0, finite) correctly rounded to `prec` significant digits: the
+ * digits as an integer in *mantissa, the power of ten of the first one in
+ * *exp10. -1 on anything but d.ddde[+-]x (e.g. a locale's decimal comma). */
+static int round_digits(double v, int prec, uint64_t *mantissa, int *exp10)
+{
+    char sci[40];
+    uint64_t m = 0;
+    const char *q = sci;
+    snprintf(sci, sizeof sci, "%.*e", prec - 1, v);
+    for (; *q && *q != 'e'; q++) {
+        if (*q >= '0' && *q <= '9')
+            m = m * 10 + (uint64_t)(*q - '0');
+        else if (*q != '.')
+            return -1;
+    }
+    if (*q != 'e')
+        return -1;
+    *mantissa = m;
+    *exp10 = atoi(q + 1);
+    return 0;
+}
+
+/* The double nearest to mantissa (prec digits) x 10^(exp10 - prec + 1). */
+static double decimal_value(uint64_t mantissa, int exp10, int prec)
+{
+    char text[40];
+    snprintf(text, sizeof text, "%llue%d", (unsigned long long)mantissa, exp10 - prec + 1);
+    return strtod(text, NULL);
+}
+
+/* The shortest digits that read back as the same double and, of those, the
+ * closest to it (as orjson's shortest round-trip algorithm). The correctly
+ * rounded 15 digits read back whenever 15 or fewer can (trailing zeros go);
+ * with 16, a power of two's interval is lopsided, so the nearest 16 digits
+ * may not read back while the next ones up (or down) do (2^-24); 17 always
+ * do. Subnormals have fewer digits: every count from 1 is tried. Laid out as
+ * orjson does: plain decimal for exponents -5 <= e < 16, else d.ddde+X (e-X).
+ * NaN and infinities are null. */
 static int put_double(struct ctx *c, double v)
 {
-    char sci[40], out[48];
-    int prec, n = 0;
+    static const uint64_t pow10[18] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
+        10000000ull, 100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+        10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+        100000000000000000ull};
+    char out[48];
+    int prec, n = 0, exp10 = 0;
+    uint64_t m = 0;
     if (!isfinite(v))
         return put(c, "null", 4);
     if (signbit(v)) {
         out[n++] = '-';
         v = -v;
     }
-    for (prec = v < 2.2250738585072014e-308 ? 1 : 15; prec < 17; prec++) {
-        snprintf(sci, sizeof sci, "%.*e", prec - 1, v);
-        if (strtod(sci, NULL) == v)
-            break;
+    if (v == 0) {
+        memcpy(out + n, "0.0", 3);
+        return put(c, out, (size_t)n + 3);
     }
-    if (prec == 17)
-        snprintf(sci, sizeof sci, "%.16e", v);
-    /* sci is d.dddde[+-]xx: collect digits and exponent (decline on any
-     * other character, e.g. a locale's decimal comma) */
-    char digits[20];
-    int nd = 0, exp10;
-    const char *q = sci;
-    for (; *q && *q != 'e'; q++) {
-        if (*q >= '0' && *q <= '9') {
-            if (nd < (int)sizeof digits) digits[nd++] = *q;
-        } else if (*q != '.') {
+    for (prec = v < 2.2250738585072014e-308 ? 1 : 15; prec <= 17; prec++) {
+        if (round_digits(v, prec, &m, &exp10) != 0)
             return FJ_DECLINE;
+        double rounded = decimal_value(m, exp10, prec);
+        if (prec == 17 || rounded == v)
+            break;
+        /* the other neighbour at this precision: up if the rounding went down */
+        uint64_t other = m;
+        int other_exp = exp10;
+        if (rounded < v) {
+            if (++other == pow10[prec]) { other = pow10[prec - 1]; other_exp++; }
+        } else {
+            if (--other < pow10[prec - 1]) { other = pow10[prec] - 1; other_exp--; }
+        }
+        if (decimal_value(other, other_exp, prec) == v) {
+            m = other;
+            exp10 = other_exp;
+            break;
         }
     }
-    if (*q != 'e' || nd == 0)
-        return FJ_DECLINE;
-    exp10 = atoi(q + 1);
+    char digits[20];
+    int nd = snprintf(digits, sizeof digits, "%llu", (unsigned long long)m);
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
     if (exp10 >= 16 || exp10 < -5) {
@@ -383,7 +435,7 @@ static int skip_value(struct ctx *c, int depth, int strict)
     struct item it;
     if (read_item(c, &it) != 0 || depth > FJ_MAX_DEPTH)
         return FJ_DECLINE;
-    if (it.type == T_EXT && strict)
+    if (it.type == T_EXT && (strict || it.ext < 0))
         return FJ_DECLINE;
     if (it.type == T_ARRAY) {
         for (uint32_t k = 0; k < it.len; k++)
@@ -423,7 +475,8 @@ static int emit_value(struct ctx *c, int depth)
     case T_UINT: return put_u64(c, it.u, 0);
     case T_INT: return put_u64(c, (uint64_t)0 - (uint64_t)it.i, 1);
     case T_FLOAT: return put_double(c, it.f);
-    case T_STR: case T_BIN: return put_text(c, it.ptr, it.len, 1);
+    case T_STR: return put_text(c, it.ptr, it.len, 1);
+    case T_BIN: return c->base64 ? FJ_DECLINE : put_text(c, it.ptr, it.len, 1);
     case T_ARRAY:
         TRY(put_char(c, '['));
         for (uint32_t k = 0; k < it.len; k++) {
@@ -487,15 +540,20 @@ static int find_key(struct ctx *c, const uint8_t *at, const uint8_t *name, size_
  * payload offset in out, payload length, partition key offset in data,
  * partition key length (0 = missing: not a str/bin, or empty), status. */
 #define FJ_STATUS_OK 0
-#define FJ_STATUS_NO_LOG_KEY 1
+#define FJ_STATUS_NO_LOG_KEY 1  /* nothing written */
+#define FJ_STATUS_REPLACED 2    /* a bit: invalid UTF-8 became U+FFFD */
+
+/* flags */
+#define FJ_APPEND_NEWLINE 1
+#define FJ_BASE64 2             /* invalid_utf8 base64: Python encodes bin values and invalid text */
 
 /* key_names: the partition key path's names concatenated, key_lens their
  * lengths, key_depth how many (< 0: no partition key). log_key_len < 0: no
- * log_key. Returns FJ_OK (with *out_used, *n_records), FJ_DECLINE or
+ * log_key. flags: FJ_APPEND_NEWLINE, FJ_BASE64. Returns FJ_OK (with *out_used, *n_records), FJ_DECLINE or
  * FJ_NEED_ROOM (out or records too small). */
 int fj_convert(const uint8_t *data, size_t size,
                const uint8_t *key_names, const uint32_t *key_lens, int key_depth,
-               const uint8_t *log_key, int log_key_len, int append_newline,
+               const uint8_t *log_key, int log_key_len, int flags,
                uint8_t *out, size_t out_cap, uint32_t *records, size_t records_cap,
                size_t *out_used, size_t *n_records)
 {
@@ -511,6 +569,7 @@ int fj_convert(const uint8_t *data, size_t size,
     c->o = out;
     c->oend = out + out_cap;
     c->top = 0;
+    c->base64 = (flags & FJ_BASE64) != 0;
     while (c->p < c->end) {
         struct item event, head, ts;
         int marker = 0;
@@ -560,6 +619,7 @@ int fj_convert(const uint8_t *data, size_t size,
         size_t start = (size_t)(c->o - out);
         rec[2] = rec[3] = 0;
         rec[4] = FJ_STATUS_OK;
+        c->replaced = 0;
         if (log_key_len >= 0) {
             const uint8_t *value;
             if ((rc = skip_value(c, 0, 1)) != FJ_OK)
@@ -586,8 +646,10 @@ int fj_convert(const uint8_t *data, size_t size,
         } else if ((rc = emit_value(c, 0)) != FJ_OK) {
             break;
         }
-        if (append_newline && rec[4] == FJ_STATUS_OK && (rc = put_char(c, '\n')) != FJ_OK)
+        if ((flags & FJ_APPEND_NEWLINE) && rec[4] == FJ_STATUS_OK && (rc = put_char(c, '\n')) != FJ_OK)
             break;
+        if (c->replaced)
+            rec[4] |= FJ_STATUS_REPLACED;
         rec[0] = (uint32_t)start;
         rec[1] = (uint32_t)((size_t)(c->o - out) - start);
         if (key_depth >= 0) {

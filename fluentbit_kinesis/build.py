@@ -24,7 +24,7 @@ FASTJSON_SOURCE = PACKAGE_DIR.parent / "csrc" / "fastjson.c"  # a checkout or an
 FASTJSON_API = """
     int fj_convert(const uint8_t *data, size_t size,
                    const uint8_t *key_names, const uint32_t *key_lens, int key_depth,
-                   const uint8_t *log_key, int log_key_len, int append_newline,
+                   const uint8_t *log_key, int log_key_len, int flags,
                    uint8_t *out, size_t out_cap, uint32_t *records, size_t records_cap,
                    size_t *out_used, size_t *n_records);
 """

@@ -17,6 +17,7 @@ SERVICE_MAX_RECORD_BYTES = 10 * MIB
 SERVICE_MAX_REQUEST_BYTES = 10 * MIB
 MAX_PARTITION_KEY_CHARS = 256
 COMPRESSIONS = ("none", "zlib", "gzip", "zstd")
+INVALID_UTF8 = ("replace", "base64", "dead_letter")  # the first is the default
 
 
 class ConfigError(ValueError):
@@ -115,6 +116,8 @@ OPTIONS = [
     Option("data_keys", key_list, None, doc="comma separated keys to keep; others are dropped"),
     Option("log_key", text, None, doc="send only this key's value (strings raw, others as JSON)"),
     Option("append_newline", parse_bool, False, doc="add \\n after each record"),
+    Option("invalid_utf8", one_of(*INVALID_UTF8), "replace",
+           doc="invalid UTF-8 and bin values: replace (U+FFFD), base64 (as base64 text) or dead_letter"),
     Option("time_key", text, None, doc="add the event time under this key"),
     Option("time_key_format", text, "%Y-%m-%dT%H:%M:%S", doc="strftime format, plus %L (ms) and %f (µs)"),
     Option("replace_dots", text, None, doc="replace dots in keys (recursively) with this string"),
@@ -171,6 +174,7 @@ class Settings:
     data_keys: Optional[list] = None
     log_key: Optional[str] = None
     append_newline: bool = False
+    invalid_utf8: str = "replace"
     time_key: Optional[str] = None
     time_key_format: str = "%Y-%m-%dT%H:%M:%S"
     replace_dots: Optional[str] = None

@@ -190,7 +190,8 @@ def _open(path):
 def pack_original(record):
     """("msgpack", bytes) of a record, or ("repr", text) when msgpack cannot pack it."""
     try:
-        return "msgpack", msgpack.packb(record, use_bin_type=True, default=repr)
+        return "msgpack", msgpack.packb(record, use_bin_type=True, default=repr,
+                                        unicode_errors="surrogateescape")  # invalid UTF-8: the bytes as received
     except Exception:  # too big an integer, too deep, ...: its text
         pass
     try:

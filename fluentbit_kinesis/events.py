@@ -3,7 +3,8 @@
 Handles both layouts: `[[time, metadata], record]` (Fluent Bit >= 2.1) and
 `[time, record]` (older). A time is an EventTime (ext type 0: u32 seconds,
 u32 nanoseconds, big endian), an integer or a float. Group start/end markers
-(seconds -1 / -2) are skipped.
+(seconds -1 / -2) are skipped. Strings that are not valid UTF-8 keep their
+bytes as surrogateescape: shaping.TextPolicy decides what becomes of them.
 
 What is not an event (not a [time, record] array, a body that is not a map, a
 time of another type) is rejected; consecutive rejected items are kept as ONE
@@ -89,7 +90,7 @@ def iter_events(data, chunk):
     """Yields the (timestamp, record) events of a chunk one by one, so each can
     be shaped and dropped before the next is built; what is not an event goes
     to chunk.rejected / chunk.error. Never raises on bad input."""
-    unpacker = msgpack.Unpacker(raw=False, unicode_errors="replace", ext_hook=_ext_hook,
+    unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape", ext_hook=_ext_hook,
                                 strict_map_key=False, max_buffer_size=0)
     unpacker.feed(data)
     offset = 0  # where the next item starts

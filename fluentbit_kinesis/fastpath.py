@@ -3,8 +3,13 @@
 
 `chunk_payloads` returns None whenever the C code declines (anything unusual:
 malformed data, non-map bodies, ext values, non-string or duplicate keys, deep
-nesting) or the module is not built; the caller then uses the Python path
-(events.decode_chunk + shaping.Shaper.shape), which stays the reference.
+nesting; with invalid_utf8 base64, bin values and invalid UTF-8) or the module
+is not built; the caller then uses the Python path (events.decode_chunk +
+shaping.Shaper.shape), which stays the reference.
+
+A record's status is STATUS_OK, STATUS_NO_LOG_KEY (nothing written), or has
+the STATUS_REPLACED bit when invalid UTF-8 became U+FFFD: all zeros, the
+usual case, costs the caller one list.count.
 """
 try:
     from ._fastjson import ffi, lib
@@ -14,6 +19,8 @@ except ImportError:  # not compiled (e.g. a source tree without `make`): Python 
 AVAILABLE = lib is not None
 STATUS_OK = 0
 STATUS_NO_LOG_KEY = 1
+STATUS_REPLACED = 2  # a bit
+_APPEND_NEWLINE, _BASE64 = 1, 2  # fj_convert's flags
 _RECORD_FIELDS = 5  # uint32s per record: payload offset, length, key offset, length, status
 
 if AVAILABLE:
@@ -23,7 +30,7 @@ if AVAILABLE:
 class Options:
     """The C call's settings, converted once per Shaper."""
 
-    def __init__(self, key_path, log_key, append_newline):
+    def __init__(self, key_path, log_key, append_newline, invalid_utf8="replace"):
         names = [name.encode("utf-8", "surrogateescape") for name in key_path or ()]
         self.key_depth = len(names) if key_path is not None else -1
         self.key_names = ffi.new("uint8_t[]", b"".join(names) or b"\0")
@@ -31,16 +38,18 @@ class Options:
         log = (log_key or "").encode("utf-8", "surrogateescape")
         self.log_key = ffi.new("uint8_t[]", log or b"\0")
         self.log_key_len = len(log) if log_key is not None else -1
-        self.newline = 1 if append_newline else 0
+        # dead_letter: the C code replaces and flags the record, Python dead-letters it
+        self.flags = (_APPEND_NEWLINE if append_newline else 0) | (_BASE64 if invalid_utf8 == "base64" else 0)
 
 
-def chunk_payloads(data, key_path=None, log_key=None, append_newline=False, options=None):
+def chunk_payloads(data, key_path=None, log_key=None, append_newline=False, invalid_utf8="replace",
+                   options=None):
     """[(payload bytes, partition key str or None, status)] for every record
     of the chunk, or None when the fast path declines."""
     if not AVAILABLE:
         return None
     if options is None:
-        options = Options(key_path, log_key, append_newline)
+        options = Options(key_path, log_key, append_newline, invalid_utf8)
     columns = convert(data, options)
     return None if columns is None else list(zip(*columns))
 
@@ -61,7 +70,7 @@ def convert(data, options):
         return None
     used = ffi.new("size_t[2]")
     rc = lib.fj_convert(source, size, options.key_names, options.key_lens, options.key_depth,
-                        options.log_key, options.log_key_len, options.newline,
+                        options.log_key, options.log_key_len, options.flags,
                         out, out_cap, records, records_cap, used, used + 1)
     if rc != 0:
         return None

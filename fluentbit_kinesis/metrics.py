@@ -34,6 +34,7 @@ class InstanceMetrics:
         self.retries = 0               # retry rounds within flushes
         self.throttled = Counter()     # shard id (or "request") -> throttled entries
         self.dead_lettered = 0
+        self.invalid_utf8_records = 0  # invalid UTF-8 or bin values replaced, encoded or dead-lettered
         self.last_error = ""
         self.last_error_time = 0.0
 
@@ -69,6 +70,10 @@ class InstanceMetrics:
         with self._lock:
             self.dead_lettered += count
 
+    def add_invalid_utf8(self, count):
+        with self._lock:
+            self.invalid_utf8_records += count
+
     def _set_error(self, text):
         self.last_error = redact(text, limit=MAX_ERROR_CHARS)
         self.last_error_time = time.time()
@@ -84,7 +89,7 @@ class InstanceMetrics:
             return (f"metrics: {self.records_sent} records sent as {self.kinesis_records_sent} Kinesis records "
                     f"({self.bytes_sent} bytes, {self.aggregation_ratio:.1f} per Kinesis record) in "
                     f"{self.put_records_calls} PutRecords calls; {self.retries} retries, {throttled} throttled, "
-                    f"{self.dead_lettered} dead-lettered; last error: {self.last_error or 'none'}")
+                    f"{self.dead_lettered} dead-lettered, {self.invalid_utf8_records} with invalid UTF-8; last error: {self.last_error or 'none'}")
 
 
 def _user_records(entry):
@@ -131,6 +136,7 @@ class _Collector:
             "failed_calls": CounterMetricFamily(PREFIX + "put_records_failed_calls", "PutRecords calls that failed as a whole", labels=labels),
             "retries": CounterMetricFamily(PREFIX + "retries", "Retry rounds of failed entries within flushes", labels=labels),
             "dead_lettered": CounterMetricFamily(PREFIX + "dead_lettered_records", "Records that could not be sent and were dead-lettered", labels=labels),
+            "invalid_utf8_records": CounterMetricFamily(PREFIX + "invalid_utf8_records", "Records whose invalid UTF-8 or bin values were replaced, base64-encoded or dead-lettered (invalid_utf8)", labels=labels),
         }
         throttled = CounterMetricFamily(PREFIX + "throttled_entries", "Entries throttled, by shard (\"request\": whole call)", labels=labels + ["shard"])
         ratio = GaugeMetricFamily(PREFIX + "aggregation_ratio", "User records per Kinesis record", labels=labels)

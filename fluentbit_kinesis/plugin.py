@@ -25,6 +25,8 @@ from .shards import ShardMap
 FLB_ERROR, FLB_OK, FLB_RETRY = 0, 1, 2
 # in a chunk's ledger entry: its dead letters are written (never twice)
 DEAD_LETTERS_WRITTEN = -1
+INVALID_UTF8_DONE = {"replace": "replaced with U+FFFD", "base64": "sent as base64 text",
+                     "dead_letter": "written to the dead letters"}
 
 _instances = {}
 _instances_lock = threading.Lock()
@@ -51,6 +53,9 @@ class OutputInstance:
         self.random_key_warning = RateLimitedWarning(
             logger, f"partition_key '{'->'.join(settings.partition_key or [])}' missing or not a string; "
                     "used a random partition key")
+        self.invalid_utf8_warning = RateLimitedWarning(
+            logger, f"records with invalid UTF-8 or bin values: {INVALID_UTF8_DONE[settings.invalid_utf8]} "
+                    f"(invalid_utf8 {settings.invalid_utf8})")
         self.retry_warning = RateLimitedWarning(
             logger, "records not delivered within a flush; Fluent Bit will retry their chunks", interval=10.0)
         self.records_sent = 0
@@ -88,6 +93,9 @@ class OutputInstance:
 
         chunk, shaped = self.shaper.shape_chunk(data)
         self.random_key_warning.add(shaped.random_keys)
+        if shaped.invalid_utf8:
+            self.metrics.add_invalid_utf8(shaped.invalid_utf8)
+            self.invalid_utf8_warning.add(shaped.invalid_utf8)
         finished = set(done)  # event indices acknowledged or dead-lettered
         finished.update(rejected[0] for rejected in shaped.rejected)
 

@@ -5,6 +5,7 @@ partition key from the original record; data_keys filter; time_key added
 (after the filter, so the filter cannot remove it); replace_dots; log_key or
 JSON; append_newline; compression; size check.
 """
+import base64
 import itertools
 import os
 import struct
@@ -22,24 +23,89 @@ _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 RANDOM_KEY_POOL = 4096
 
 
-def _json_default(value):
-    # msgpack bin values and unknown ext types: text, as the Go plugin does
+def _no_bin_default(value):
+    # unknown ext types: text, as the Go plugin does; a bin value needs the careful encoder
     if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
+        raise TypeError("bin value")
     return str(value)
 
 
-def to_json(value):
-    return orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS)
+class TextPolicy:
+    """invalid_utf8: what becomes of msgpack bin values and of strings that are
+    not valid UTF-8 (events.decode_chunk keeps their bytes as surrogateescape).
+    replace: U+FFFD per bad sequence, as the AWS Go plugin (a bin value that is
+    valid UTF-8 is its text); base64: bin values and invalid strings are sent
+    as their base64 text; dead_letter: replaced as with replace, and the
+    Shaper dead-letters the record. Each call says whether it altered
+    anything: those records are counted."""
+
+    def __init__(self, mode="replace"):
+        self.mode = mode
+
+    def text(self, value):
+        """(str, altered) for a decoded string."""
+        if value.isascii():
+            return value, False
+        try:
+            value.encode()
+            return value, False
+        except UnicodeEncodeError:
+            raw = value.encode("utf-8", "surrogateescape")
+        if self.mode == "base64":
+            return base64.b64encode(raw).decode(), True
+        return raw.decode("utf-8", "replace"), True
+
+    def binary(self, raw):
+        """(str, altered) for a bin value."""
+        if self.mode == "base64":
+            return base64.b64encode(raw).decode(), True
+        try:
+            return raw.decode(), False
+        except UnicodeDecodeError:
+            return raw.decode("utf-8", "replace"), True
+
+    def json(self, value):
+        """(JSON bytes, altered). Valid text without bin values takes one orjson call."""
+        try:
+            return orjson.dumps(value, default=_no_bin_default, option=_JSON_OPTIONS), False
+        except orjson.JSONEncodeError:
+            pass  # a bin value or invalid UTF-8 somewhere (or not encodable at all: raised below)
+        altered = []
+
+        def default(item):
+            if isinstance(item, (bytes, bytearray)):
+                text, changed = self.binary(bytes(item))
+                if changed:
+                    altered.append(item)
+                return text
+            return str(item)
+
+        fixed = self._fixed(value, altered)
+        return orjson.dumps(fixed, default=default, option=_JSON_OPTIONS), bool(altered)
+
+    def _fixed(self, value, altered):
+        """value with every invalid string (keys too) made text."""
+        kind = type(value)
+        if kind is str:
+            text, changed = self.text(value)
+            if changed:
+                altered.append(value)
+            return text
+        if kind is dict:
+            return {self._fixed(k, altered) if type(k) is str else k: self._fixed(v, altered)
+                    for k, v in value.items()}
+        if kind is list:
+            return [self._fixed(v, altered) for v in value]
+        return value
 
 
 class ShapeError(ValueError):
     """A record that cannot become a Kinesis record; goes to dead letters."""
 
 
-def _json_or_reject(value):
+def _json_or_reject(encode, value):
     try:
-        return to_json(value)
+        return encode(value)
     except (TypeError, orjson.JSONEncodeError) as exc:  # e.g. a bin map key, nesting past 254
         raise ShapeError(f"record cannot be encoded as JSON: {exc}") from None
 
@@ -52,6 +118,10 @@ def _rejection(exc):
     return f"record cannot be shaped: {exc.__class__.__name__}: {str(exc)[:200]}"
 
 
+class InvalidTextError(ShapeError):
+    """invalid_utf8 dead_letter: the record has invalid UTF-8 (counted)."""
+
+
 @dataclass
 class ShapedBatch:
     entries: list = field(default_factory=list)   # (data bytes, partition key, event index)
@@ -60,6 +130,7 @@ class ShapedBatch:
     # kept instead of the record, so a chunk of rejects holds no Python object per field
     originals: dict = field(default_factory=dict)
     random_keys: int = 0  # records whose partition_key was missing or not a string
+    invalid_utf8: int = 0  # records with invalid UTF-8 or bin values replaced, encoded or dead-lettered
 
 
 def replace_dots(value, replacement):
@@ -135,11 +206,14 @@ class Shaper:
         self.newline = settings.append_newline
         self.compress = compressor(settings.compression)
         self.max_record_bytes = settings.max_record_bytes
+        self.text = TextPolicy(settings.invalid_utf8)
+        self._invalid_reason = ("record has invalid UTF-8 (invalid_utf8 dead_letter)"
+                                if settings.invalid_utf8 == "dead_letter" else None)
         self._random_key = _random_keys().__next__
         # the native fast path covers JSON or log_key payloads, nothing else
         self.fast = None
         if fastpath.AVAILABLE and self.data_keys is None and self.time_key is None and self.dots is None:
-            self.fast = fastpath.Options(self.key_path, self.log_key, self.newline)
+            self.fast = fastpath.Options(self.key_path, self.log_key, self.newline, settings.invalid_utf8)
         # the most bytes a partition key can take: 256 characters of up to 4 bytes
         self._max_key_bytes = max(4 * 256, len((self.fixed_key or "").encode()))
 
@@ -201,6 +275,11 @@ class Shaper:
             if status == fastpath.STATUS_NO_LOG_KEY:
                 batch.rejected.append((index, self.no_log_key, None, None))
                 continue
+            if status & fastpath.STATUS_REPLACED:
+                batch.invalid_utf8 += 1
+                if self._invalid_reason:
+                    batch.rejected.append((index, self._invalid_reason, None, None))
+                    continue
             if compress is not None and not compressed:
                 data = compress(data)
             add(batch, index, data, key if has_path else None)
@@ -230,10 +309,14 @@ class Shaper:
             value = value.decode("utf-8", "replace")
         if type(value) is not str or not value:
             return None
+        if not value.isascii():  # a key is text: invalid UTF-8 is replaced whatever invalid_utf8 says
+            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         return value[:256]
 
     def payload(self, timestamp, record):
-        """The bytes a consumer receives for one record (before compression)."""
+        """(the bytes a consumer receives for one record before compression,
+        whether invalid UTF-8 or bin values were altered)."""
+        altered = False
         if self.data_keys is not None:
             record = {k: v for k, v in record.items() if k in self.data_keys}
         if self.time_key is not None:
@@ -246,16 +329,19 @@ class Shaper:
                 raise ShapeError(self.no_log_key)
             value = record[self.log_key]
             if type(value) is str:
-                data = value.encode("utf-8", "surrogateescape")
-            elif type(value) is bytes:
+                text, altered = self.text.text(value)
+                data = text.encode()
+            elif type(value) is bytes:  # raw, as it came: nothing altered
                 data = value
             else:
-                data = _json_or_reject(value)
+                data, altered = _json_or_reject(self.text.json, value)
         else:
-            data = _json_or_reject(record)
+            data, altered = _json_or_reject(self.text.json, record)
+        if altered and self._invalid_reason:
+            raise InvalidTextError(self._invalid_reason)
         if self.newline:
             data += b"\n"
-        return data
+        return data, altered
 
     def shape(self, events):
         """Shapes every event of a chunk; never raises for one bad record."""
@@ -265,12 +351,14 @@ class Shaper:
         compress = self.compress
         for index, (timestamp, record) in enumerate(events):
             try:
-                data = payload(timestamp, record)
+                data, altered = payload(timestamp, record)
                 if compress is not None:
                     data = compress(data)
             except Exception as exc:  # whatever a hostile record finds: a dead letter, never a failed flush
+                batch.invalid_utf8 += type(exc) is InvalidTextError
                 batch.rejected.append((index, _rejection(exc), None, None))
                 batch.originals[index] = pack_original(record)
                 continue
+            batch.invalid_utf8 += altered
             add(batch, index, data, self.partition_key(record) if self.key_path is not None else None)
         return batch

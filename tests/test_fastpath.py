@@ -30,10 +30,10 @@ MODES = [  # (partition key path, log_key, append_newline)
 ]
 
 
-def settings(key_path=None, log_key=None, newline=False, **extra):
+def settings(key_path=None, log_key=None, newline=False, invalid_utf8="replace", **extra):
     values = dict(partition_key=key_path, fixed_partition_key=None, data_keys=None, time_key=None,
                   time_key_format="%Y-%m-%dT%H:%M:%S", replace_dots=None, log_key=log_key,
-                  append_newline=newline, compression="none", max_record_bytes=1024 * 1024)
+                  append_newline=newline, compression="none", max_record_bytes=1024 * 1024, invalid_utf8=invalid_utf8)
     values.update(extra)
     return SimpleNamespace(**values)
 
@@ -48,7 +48,8 @@ def reference(data, key_path, log_key, newline):
     out = []
     for timestamp, record in chunk.events:
         try:
-            payload, status = shaper.payload(timestamp, record), fastpath.STATUS_OK
+            payload, altered = shaper.payload(timestamp, record)
+            status = fastpath.STATUS_REPLACED if altered else fastpath.STATUS_OK
         except ShapeError:
             payload, status = b"", fastpath.STATUS_NO_LOG_KEY
         key = shaper.partition_key(record) if key_path is not None else None
@@ -397,3 +398,157 @@ def test_plugin_sends_fast_payloads_and_dead_letters_whole_records(kinesis, host
     [line] = [json.loads(x) for x in dead.read_text().splitlines()]
     assert line["reason"] == "log_key 'log' is not in the record" and line["format"] == "msgpack"
     assert msgpack.unpackb(base64.b64decode(line["data"])) == {"other": b"no log key \xff"}
+
+
+# ---- issue 9: floats, ext codes, invalid UTF-8 ------------------------------------------
+
+def float_payloads(values):
+    """The fast path's and orjson's text of each float, as lists."""
+    data = msgpack.packb([0, {"f": values}])
+    [(payload, _, _)] = fastpath.chunk_payloads(data)
+    want = orjson.dumps({"f": values})
+    return payload[6:-2].split(b","), want[6:-2].split(b",")
+
+
+def test_floats_every_power_of_two_and_its_neighbours_byte_identical():
+    """The shortest digits of a power of two can be the second-nearest ones
+    (2^-24: 5.960464477539063e-8, not ...0625e-8): every one of them, both
+    signs, three neighbours each way, and those of powers of ten."""
+    values = []
+    for v in [math.ldexp(1.0, e) for e in range(-1074, 1024)] + [10.0 ** e for e in range(-307, 309)]:
+        up = down = v
+        values.append(v)
+        for _ in range(3):
+            up, down = math.nextafter(up, math.inf), math.nextafter(down, 0.0)
+            values += [up, down]
+    values = [v for v in values if math.isfinite(v)]
+    values += [-v for v in values]
+    fast, want = float_payloads(values)
+    assert fast == want
+    assert b"5.960464477539063e-8" in fast
+
+
+def test_floats_random_bit_patterns_byte_identical():
+    rng = random.Random(24)
+    doubles = [struct.unpack(">d", rng.randbytes(8))[0] for _ in range(300_000)]
+    singles = [struct.unpack(">f", rng.randbytes(4))[0] for _ in range(100_000)]
+    for values in (doubles, singles):
+        values = [v for v in values if math.isfinite(v)]
+        fast, want = float_payloads(values)
+        assert fast == want
+
+
+@pytest.mark.parametrize("code", [-1, -2, -36, -128])
+@pytest.mark.parametrize("where", ["metadata-value", "metadata-key", "metadata-array", "record"])
+def test_negative_ext_codes_decline(code, where):
+    """msgpack refuses ext codes below 0 (-1 is its Timestamp): the fast path
+    must not accept a chunk Python cannot decode (the issue's reproducer:
+    92920081a16dd4dc0181a162a179 with log_key log)."""
+    ext = b"\xd6" + struct.pack(">b", code) + b"\x00\x00\x00\x01"  # 4 bytes: a valid Timestamp for -1
+    head = {"metadata-value": b"\x92\x00\x81\xa1m" + ext, "metadata-key": b"\x92\x00\x81" + ext + b"\x01",
+            "metadata-array": b"\x93\x00\xc0" + ext, "record": b"\x92\x00\x80"}[where]
+    body = b"\x81\xa1m" + ext if where == "record" else b"\x81\xa1b\xa1y"
+    data = make_chunk([{"log": "fine"}]) + b"\x92" + head + body
+    for key_path, log_key, newline in MODES:
+        assert fastpath.chunk_payloads(data, key_path, log_key, newline) is None
+    assert fastpath.chunk_payloads(bytes.fromhex("92920081a16dd4dc0181a162a179"), None, "log") is None
+
+
+def test_replaced_status_bit_only_where_text_was_replaced():
+    records = [{"log": "valid ✓"}, {"log": b"\xff bin"}, {"other": b"fine bin", "log": "x"},
+               {"log": "ok", "deep": [{"k": b"\xc3\x28"}]}, {"log": b"valid bin \xe2\x9c\x93"}]
+    data = make_chunk(records)
+    plain = [status for _, _, status in fastpath.chunk_payloads(data)]
+    assert plain == [0, fastpath.STATUS_REPLACED, 0, fastpath.STATUS_REPLACED, 0]
+    # log_key: a bin value is sent raw (nothing replaced); other fields are not sent
+    assert [s for _, _, s in fastpath.chunk_payloads(data, log_key="log")] == [0, 0, 0, 0, 0]
+    strings = b"".join(msgpack.packb([0, r], use_bin_type=False) for r in records)  # invalid str values
+    assert [s for _, _, s in fastpath.chunk_payloads(strings, log_key="log")] == [0, 2, 0, 0, 0]
+    # base64: Python writes base64 text, so any bin value or invalid string declines
+    assert fastpath.chunk_payloads(data, invalid_utf8="base64") is None
+    assert fastpath.chunk_payloads(strings, log_key="log", invalid_utf8="base64") is None
+    assert fastpath.chunk_payloads(make_chunk(CORPUS[:4]), invalid_utf8="base64") is not None
+
+
+@pytest.mark.parametrize("mode", ["replace", "base64", "dead_letter"])
+def test_invalid_utf8_modes_fast_and_python_agree(mode):
+    """Random records full of bin values and invalid strings, through
+    tests/differential.py's oracle (payloads, keys, rejections, counts)."""
+    from tests import differential
+    rng = random.Random(len(mode))
+    accepted = 0
+    valid = make_chunk(CORPUS[:4] + CORPUS[6:])  # no bin value, no invalid string
+    for data in [valid] + [random_chunk(rng, 30, floats=True)[0] for _ in range(30)]:
+        for key_path, log_key, newline in MODES:
+            settings = differential.config.Settings(partition_key=key_path, log_key=log_key,
+                                                    append_newline=newline, invalid_utf8=mode)
+            accepted += differential.compare(settings, data)
+    assert accepted >= (len(MODES) if mode == "base64" else 100)
+
+
+def test_invalid_utf8_python_path():
+    """What each mode makes of a bin value and an invalid string (str keys too)."""
+    records = [{"s": "bad \udcff str", "b": b"\xc3\x28 bin", "ok": b"text", "k\udcfe": 1}, {"fine": "✓"}]
+    shaped = {mode: Shaper(settings(invalid_utf8=mode)).shape([(0, r) for r in records])
+              for mode in ("replace", "base64", "dead_letter")}
+    assert [e[0] for e in shaped["replace"].entries] == [
+        '{"s":"bad \ufffd str","b":"\ufffd( bin","ok":"text","k\ufffd":1}'.encode(), '{"fine":"✓"}'.encode()]
+    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
+    assert shaped["base64"].entries[0][0] == orjson.dumps(
+        {"s": b64(b"bad \xff str"), "b": b64(b"\xc3\x28 bin"), "ok": b64(b"text"), b64(b"k\xfe"): 1})
+    assert [r[:2] for r in shaped["dead_letter"].rejected] == [(0, "record has invalid UTF-8 (invalid_utf8 dead_letter)")]
+    assert [e[2] for e in shaped["dead_letter"].entries] == [1]
+    assert [shaped[m].invalid_utf8 for m in ("replace", "base64", "dead_letter")] == [1, 1, 1]
+
+
+@pytest.mark.parametrize("mode", ["replace", "base64", "dead_letter"])
+def test_invalid_utf8_through_the_plugin(mode, kinesis, host, tmp_path):
+    from tests.test_ops import free_port, sample, scrape
+    stream = kinesis.create_stream()
+    dead = tmp_path / "dead.jsonl"
+    port = free_port()
+    h = host()
+    assert h.init(**base_options(kinesis, stream, dead_letter_file=dead, invalid_utf8=mode, metrics_port=port)) == 1
+    good = {"log": "valid ✓", "b": b"valid bin"}
+    bad = {"log": b"latin-1 \xe9t\xe9", "n": 1}
+    for use_bin in (True, False):  # as a bin value, then as an invalid str
+        data = b"".join(msgpack.packb([0, r], use_bin_type=use_bin) for r in (good, bad))
+        assert h.flush(data) == 1
+    got = [orjson.loads(x) for x in kinesis.read_all(stream).data]
+    text = {"replace": "latin-1 \ufffdt\ufffd", "base64": base64.b64encode(b"latin-1 \xe9t\xe9").decode()}
+    # base64 encodes every bin value, valid or not; a valid str stays text
+    good_b = base64.b64encode(b"valid bin").decode() if mode == "base64" else "valid bin"
+    expected = [{"log": "valid ✓", "b": good_b}, {"log": "valid ✓", "b": "valid bin"}]
+    if mode != "dead_letter":
+        expected += [{"log": text[mode], "n": 1}] * 2
+    assert sorted(map(str, got)) == sorted(map(str, expected))
+    assert sample(scrape(port), "fluentbit_kinesis_invalid_utf8_records_total") == (3 if mode == "base64" else 2)
+    warnings = [line for line in h.log().splitlines() if "records with invalid UTF-8 or bin values" in line]
+    assert len(warnings) == 1 and f"(invalid_utf8 {mode})" in warnings[0]  # rate limited: one line a minute
+    if mode == "dead_letter":
+        lines = [json.loads(x) for x in dead.read_text().splitlines()]
+        assert [line["reason"] for line in lines] == ["record has invalid UTF-8 (invalid_utf8 dead_letter)"] * 2
+        # the record as it came, bytes and all
+        assert [msgpack.unpackb(base64.b64decode(line["data"]), raw=True)[b"log"] for line in lines] == \
+            [b"latin-1 \xe9t\xe9"] * 2
+    else:
+        assert not dead.exists()
+    assert h.exit() == 1
+
+
+def test_invalid_utf8_option_validated(kinesis, host, tmp_path):
+    message = "option 'invalid_utf8': 'drop' is not valid; allowed: replace, base64, dead_letter"
+    h = host()
+    assert h.init(**base_options(kinesis, "s", invalid_utf8="drop")) == 0
+    errors = [line for line in h.log().splitlines() if "[error]" in line]
+    assert len(errors) == 1 and message in errors[0]
+    # `check` says the same offline, and shows the value when it is valid
+    import io
+    from fluentbit_kinesis.cli import run_check
+    conf = tmp_path / "fluent-bit.conf"
+    for value, expected in (("drop", message), ("dead_letter", "invalid_utf8                       dead_letter")):
+        conf.write_text(f"[OUTPUT]\n    Name kinesis\n    Match *\n    region us-east-1\n    stream s\n"
+                        f"    invalid_utf8 {value}\n")
+        out = io.StringIO()
+        assert run_check(str(conf), environ={}, out=out) == (1 if value == "drop" else 0)
+        assert expected in out.getvalue()

@@ -4,7 +4,6 @@ and the dead-letter file is 0600 and never written through a symbolic link.
 All through the ABI test host against moto."""
 import json
 import math
-import os
 import socket
 import stat
 import subprocess
