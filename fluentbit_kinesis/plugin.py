@@ -113,15 +113,13 @@ class OutputInstance:
 
     def _deliver(self, shaped, finished):
         """Packs and sends shaped records; adds every event that Kinesis
-        acknowledged to `finished`. An aggregate that landed on another shard
-        than predicted is checked against the refreshed shard map, and its
-        records are sent again if a KCL consumer would drop it (once
-        re-aggregated, then if need be one by one, which cannot misroute)."""
-        misrouted = []
-        acked_records = acked_aggregates = aggregated = 0
+        acknowledged to `finished`. An aggregate landing on another shard than
+        predicted is still whole for a KCL consumer (aggregation.py), but the
+        shard map is stale: it is read again on the next flush."""
+        acked_records = acked_aggregates = aggregated = misrouted = 0
 
         def on_acked(entries, answers):
-            nonlocal acked_records, acked_aggregates, aggregated
+            nonlocal acked_records, acked_aggregates, aggregated, misrouted
             if self.packer is None:  # one record per entry
                 finished.update([entry[3] for entry in entries])
                 acked_records += len(entries)
@@ -131,29 +129,19 @@ class OutputInstance:
                 if type(events) is int:
                     finished.add(events)
                     acked_records += 1
-                elif type(events) is AggregateEvents and answer.get("ShardId") != events.shard_id:
-                    misrouted.append((events, answer.get("ShardId")))
-                else:
-                    finished.update(events)
-                    acked_records += len(events)
-                    if type(events) is AggregateEvents:
-                        acked_aggregates += 1
-                        aggregated += len(events)
+                    continue
+                finished.update(events)
+                acked_records += len(events)
+                if type(events) is AggregateEvents:
+                    acked_aggregates += 1
+                    aggregated += len(events)
+                    misrouted += answer.get("ShardId") != events.shard_id
 
         outcome = self.delivery.send(self.packer.pack(shaped) if self.packer else plain(shaped), on_acked)
-        resend_with = (self.packer.pack, plain) if self.packer else ()  # plain cannot misroute
-        for pack in resend_with:
-            if not misrouted:
-                break
-            fine, again = self.packer.recheck(misrouted)
-            misrouted.clear()
-            finished.update(fine)
-            acked_records += len(fine)
-            if not outcome.delivered or not again:
-                break  # what is left goes out when Fluent Bit retries the chunk
-            outcome = self.delivery.send(pack(again), on_acked)
-        if misrouted:  # defensive: only aggregates are checked, and the last round has none
-            outcome.delivered = False
+        if misrouted:
+            self.shard_map.expire()
+            self.log.info(f"{misrouted} aggregates landed on another shard than predicted (stream "
+                          "resharded): still whole for KCL consumers; shard map read again next flush")
 
         with self._count_lock:
             self.records_sent += acked_records
