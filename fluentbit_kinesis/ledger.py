@@ -11,9 +11,11 @@ On disk (`ledger_path`, a directory 0700 of files 0600), one append-only file
 per instance: a line per acknowledged PutRecords request (and one when a
 chunk's dead letters are written):
 
-    CRC32 CHUNK-KEY UNIX-TIME RANGES      e.g. "1c291ca3 9f...e1 1764644000 0:499"
+    CRC32 CHUNK-KEY UNIX-TIME EVENTS      e.g. "1c291ca3 9f...e1 1764644000 0:499"
 
-The CRC covers the rest of the line; a torn last line (a crash mid-write) or
+EVENTS: comma separated "first:last" runs and single indices, or for a
+scattered set (the records of one shard's aggregates) "*HEX", a bitmap
+(bit i: event i), built without a Python step per index. The CRC covers the rest of the line; a torn last line (a crash mid-write) or
 a damaged one is skipped on load, and the lines before it stand. Writes are
 not fsynced: a killed process loses nothing written (the kernel has it); an
 operating system crash can lose the last seconds, which then are sent again
@@ -22,13 +24,13 @@ in memory are written to a new file (fsynced), the old one is kept as `.1`
 and the one before it deleted, so what no flush touched for two segments
 (chunks long delivered) expires, and so do entries older than MAX_AGE.
 """
-import bisect
 import hashlib
 import os
 import threading
 import time
 import zlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from itertools import repeat
 
 MAX_CHUNKS = 256
 SEGMENT_BYTES = 4 * 1024 * 1024
@@ -40,9 +42,11 @@ class LedgerError(Exception):
 
 
 def chunk_key(tag, data):
-    digest = hashlib.blake2b(data, digest_size=16)
+    """SHA-256 (in hardware on current x86 and ARM CPUs: faster than BLAKE2b
+    there, ~0.4 µs per 250 B record) of tag and chunk, cut to 16 bytes."""
+    digest = hashlib.sha256(data)
     digest.update(tag.encode("utf-8", "replace"))
-    return digest.digest()
+    return digest.digest()[:16]
 
 
 def to_ranges(indices):
@@ -73,7 +77,23 @@ def _format(runs):
     return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in runs)
 
 
+def _encode(indices):
+    """EVENTS of a line: one run (the usual case), a bitmap, or runs."""
+    first, last = min(indices), max(indices)
+    if last - first + 1 == len(indices):
+        return f"{first}:{last}"
+    if first < 0:  # DEAD_LETTERS_WRITTEN (-1): not on the hot path
+        return _format(to_ranges(indices))
+    bits = bytearray(b"0") * (last + 1)
+    deque(map(bits.__setitem__, indices, repeat(49)), maxlen=0)  # "1" at each index, in C
+    bits.reverse()
+    return f"*{int(bits, 2):x}"
+
+
 def _parse(text):
+    if text.startswith("*"):
+        bits = bin(int(text[1:], 16))[:1:-1]  # least significant first: bit i is event i
+        return to_ranges([i for i, bit in enumerate(bits) if bit == "1"])
     runs = []
     for part in text.split(","):
         a, _, b = part.partition(":")
@@ -81,8 +101,8 @@ def _parse(text):
     return runs
 
 
-def _line(key, when, runs):
-    body = f"{key.hex()} {int(when)} {_format(runs)}"
+def _line(key, when, events):
+    body = f"{key.hex()} {int(when)} {events}"
     return f"{zlib.crc32(body.encode()):08x} {body}\n".encode()
 
 
@@ -142,7 +162,9 @@ class Ledger:
         after a restart, never a record: it is logged, not raised."""
         if self._fd is None:
             return
-        line = _line(key, time.time(), to_ranges(indices))
+        if not indices:
+            return
+        line = _line(key, time.time(), _encode(indices))
         try:
             with self._lock:
                 os.write(self._fd, line)
@@ -215,9 +237,10 @@ class Ledger:
         replaces the old one; a crash at any step leaves files whose union
         holds everything (load reads .1, .new and the file)."""
         oldest = time.time() - MAX_AGE
-        snapshot = [_line(key, when, runs) for key, (when, runs) in self._done.items() if when >= oldest]
-        snapshot += [_line(key, time.time(), to_ranges(frozenset(live)))
-                     for key, live in list(self._flushing.items())]
+        snapshot = [_line(key, when, _format(runs)) for key, (when, runs) in self._done.items()
+                    if when >= oldest and runs]
+        snapshot += [_line(key, time.time(), _format(to_ranges(frozenset(live))))
+                     for key, live in list(self._flushing.items()) if live]
         new = self.file + ".new"
         fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
