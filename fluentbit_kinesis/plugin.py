@@ -44,7 +44,7 @@ class OutputInstance:
         self.stop = threading.Event()
         self.delivery = Delivery(self.client, settings, logger, self.stop,
                                  predict_shard=predict_shard or self.shard_map.shard_of_entry,
-                                 on_stalled=self._check_send_failure_timeout)
+                                 on_stalled=self._stalled)
         self.dead_letters = DeadLetters(settings.dead_letter_file, settings.dead_letter_max_bytes, logger)
         self.ledger = Ledger(settings.ledger_path, f"{name}-{settings.stream or settings.stream_arn}", logger=logger)
         self.random_key_warning = RateLimitedWarning(
@@ -175,6 +175,11 @@ class OutputInstance:
                     for index, reason, key, payload in shaped.rejected)
         return dead
 
+    def _stalled(self):
+        """After each failed round of a flush."""
+        self._check_send_failure_timeout()
+        _collect_failed_requests()
+
     def _check_send_failure_timeout(self):
         """As the Go plugin: failing to send for SEND_FAILURE_TIMEOUT ends the process."""
         timeout = self.settings.send_failure_timeout
@@ -190,6 +195,18 @@ class OutputInstance:
         self.reporting.close()
         self.client.pool.clear()
         self.ledger.close()
+
+
+def _collect_failed_requests():
+    """A request that fails inside urllib3 (reset, timeout, refused) leaves a
+    reference cycle (exception, traceback, frame) that holds its whole body.
+    With the collector tuned to run rarely (_tune_garbage_collector), bodies
+    piled up during an outage: +62 MB in 20 s at 1,000 lines/s; +18 MB with
+    one collection a second; +1.5 MB collecting the young generations after
+    every failed round, which costs under 5 ms (the objects loaded at start
+    are frozen, a chunk's are scanned once or twice) before a backoff of at
+    least 50 ms."""
+    gc.collect(1)
 
 
 def _short_error(exc):
