@@ -81,7 +81,11 @@ def test_restart_after_clean_exit_sends_only_the_rest(kinesis, host, tmp_path, a
     assert second.flush(chunk) == FLB_OK
     fresh = numbered_records(20, "fresh", k="y")
     assert second.flush(make_chunk(fresh)) == FLB_OK
-    assert_exactly_once(records + fresh, counted(kinesis, stream))
+    found = counted(kinesis, stream)
+    print(f"\nrestart after clean exit, aggregation {aggregation}: {len(records)} records, "
+          f"{len(delivered)} delivered before, {sum(found.values()) - len(found)} duplicated, "
+          f"{sum(1 for r in records + fresh if r['log'] not in found)} missing")
+    assert_exactly_once(records + fresh, found)
 
 
 @pytest.mark.parametrize("with_ledger", [True, False], ids=["ledger_path", "no_ledger"])
@@ -120,6 +124,9 @@ def test_restart_after_sigkill_mid_flush_duplicates_at_most_the_request_in_fligh
     found = counted(kinesis, stream)
     assert all(r["log"] in found for r in records)  # nothing lost
     duplicates = sum(found.values()) - len(records)
+    print(f"\nSIGKILL mid-flush, {'with' if with_ledger else 'without'} ledger_path: {len(records)} records, "
+          f"{before} stored before the kill, {duplicates} duplicated, 0 missing, "
+          f"{per_request} entries per request")
     if with_ledger:
         assert duplicates <= per_request
     else:
