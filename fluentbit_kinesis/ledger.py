@@ -208,7 +208,7 @@ class Ledger:
                 lines = f.read().split(b"\n")
         except FileNotFoundError:
             return
-        found = {}
+        found = OrderedDict()  # bounded as the memory is: the chunks seen last
         oldest = time.time() - MAX_AGE
         for raw in lines[:-1]:  # the last piece has no newline: empty, or torn
             try:
@@ -222,7 +222,13 @@ class Ledger:
                 continue
             if when < oldest:
                 continue
-            seen = found.setdefault(key, [when, []])
+            seen = found.get(key)
+            if seen is None:
+                seen = found[key] = [when, []]
+                if len(found) > self.max_chunks:
+                    found.popitem(last=False)
+            else:
+                found.move_to_end(key)
             seen[0] = max(seen[0], when)
             seen[1].extend(runs)
         self.skipped_lines += bool(lines[-1])

@@ -73,7 +73,7 @@ def main():
         pending = {}  # chunk path -> (next try at, tries)
         start = time.monotonic()
         server.front.faults.down_until = start + args.seconds
-        samples, flushes, made = [], 0, 0
+        samples, flushes, made, outage_peak = [], 0, 0, 0.0
         while time.monotonic() < start + args.seconds or pending:
             now = time.monotonic()
             while made < min(args.seconds, now - start):  # a chunk per second of outage
@@ -99,9 +99,10 @@ def main():
                     pending[path] = (time.monotonic() + rng.uniform(5, min(120, 5 * 2 ** tries)), tries)
             if time.monotonic() < start + args.seconds:
                 samples.append((time.monotonic() - start, rss_mb(pid), len(pending)))
+                outage_peak = rss_mb(pid, "VmHWM")  # the true peak, between samples too
             else:  # recovered: retry the rest now
                 pending = {p: (0, t) for p, (_at, t) in pending.items()}
-        peak = max(s[1] for s in samples)
+        peak = max(max(s[1] for s in samples), outage_peak)
         waiting = max(s[2] for s in samples)
         host.exit()
         host.close()
