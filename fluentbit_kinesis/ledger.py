@@ -160,9 +160,7 @@ class Ledger:
         """Appends that these events of a chunk are done (with ledger_path);
         one small line, no fsync. A failed write costs at most duplicates
         after a restart, never a record: it is logged, not raised."""
-        if self._fd is None:
-            return
-        if not indices:
+        if self._fd is None or not indices:
             return
         line = _line(key, time.time(), _encode(indices))
         try:
