@@ -23,7 +23,17 @@ bin/flb-test-host: tests/host/flb_host.c
 	@mkdir -p bin
 	$(CC) -O2 -g -Wall -o $@ $< -ldl -lpthread
 
+# kinesalite (npm), the second emulator of the resharding tests; they skip without it
+KINESALITE := .cache/kinesalite/node_modules/.bin/kinesalite
+$(KINESALITE):
+	mkdir -p .cache/kinesalite
+	npm install --prefix .cache/kinesalite --no-audit --no-fund --silent kinesalite@3.3.3
+
+kinesalite: $(KINESALITE)
+
+# with npm on the machine, the tests get kinesalite too (a failed install only skips its tests)
 test: all
+	-@command -v npm >/dev/null && $(MAKE) -s kinesalite
 	$(PY) -m pytest tests
 
 demo: all
@@ -35,7 +45,7 @@ bench: all
 clean:
 	rm -rf bin build *.egg-info fluentbit_kinesis/_fastjson.*.so
 
-.PHONY: all test demo bench clean
+.PHONY: all test demo bench clean kinesalite
 
 # Coverage-guided fuzzing, half the time each: csrc/fastjson.c under libFuzzer
 # with ASan+UBSan, then decode+shape under atheris with the differential

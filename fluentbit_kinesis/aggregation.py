@@ -11,11 +11,18 @@ KPL format: magic F3 89 9A C2, protobuf AggregatedRecord, MD5 of the protobuf.
                        repeated Record records = 3; }
     Record { uint64 partition_key_index = 1; uint64 explicit_hash_key_index = 2;
              bytes data = 3; }
-We write no explicit hash key table: every sub-record is routed by its own
-partition key, and the aggregate only holds records of one shard.
+Every sub-record carries the aggregate's own ExplicitHashKey (a table of one
+entry, explicit_hash_key_index 0 on every Record). A KCL consumer checks a
+sub-record's explicit hash key, when it has one, against the range of the
+shard the aggregate landed on; the aggregate lands where that same key
+routes it, so the check passes whatever the stream did between our
+ListShards and the PutRecords (split, merge, UpdateShardCount). Records are
+still grouped by the shard their own key hashes to, so a key's records stay
+on one shard while the map is current.
 """
 import hashlib
 import itertools
+import os
 
 from .compression import compressor
 from .shaping import RandomKey
@@ -23,6 +30,7 @@ from .shaping import RandomKey
 MAGIC = b"\xf3\x89\x9a\xc2"
 AGGREGATE_KEY = "a"  # outer partition key, as the KPL; the ExplicitHashKey routes
 _OVERHEAD = len(MAGIC) + 16 + len(AGGREGATE_KEY)  # magic, MD5, outer key
+_HASH_KEY_INDEX = b"\x10\x00"  # Record field 2, explicit_hash_key_index = 0
 
 
 def varint(n):
@@ -42,17 +50,23 @@ def varint_size(n):
     return 1 if n < 128 else 2 if n < 16384 else (n.bit_length() + 6) // 7
 
 
-def encode(partition_keys, records):
+def encode(partition_keys, records, explicit_hash_key=None):
     """A KPL aggregate. partition_keys: the key table (str); records:
-    (partition key index, data bytes) pairs."""
+    (partition key index, data bytes) pairs; explicit_hash_key (decimal str):
+    given to every record, or to none."""
     table = _VARINTS
     parts = []
     add = parts.append
     for key in partition_keys:
         raw = key.encode("utf-8")
         add(b"\x0a" + (table[len(raw)] if len(raw) < 16384 else varint(len(raw))) + raw)
-    # Record: field 1 (key index, varint), field 3 (data, length-delimited)
-    heads = [b"\x08" + (table[i] if i < 16384 else varint(i)) + b"\x1a" for i in range(len(partition_keys))]
+    hash_index = b""
+    if explicit_hash_key is not None:
+        add(b"\x12" + table[len(explicit_hash_key)] + explicit_hash_key.encode("ascii"))
+        hash_index = _HASH_KEY_INDEX
+    # Record: field 1 (key index), field 2 (hash key index), field 3 (data)
+    heads = [b"\x08" + (table[i] if i < 16384 else varint(i)) + hash_index + b"\x1a"
+             for i in range(len(partition_keys))]
     for index, data in records:
         n = len(data)
         size = table[n] if n < 16384 else varint(n)
@@ -69,21 +83,23 @@ def plain(shaped):
 
 
 class AggregateEvents(list):
-    """The event indices in one aggregate, plus what is needed to check, once
-    Kinesis says where it landed, that a KCL consumer will not drop it."""
-    __slots__ = ("shard_id", "records")
+    """The event indices in one aggregate, and the shard it was meant for: an
+    answer naming another shard shows the shard map is stale."""
+    __slots__ = ("shard_id",)
 
 
 class _Builder:
     """One open aggregate for one shard."""
-    __slots__ = ("shard", "keys", "entries", "size", "first_hash")
+    __slots__ = ("shard_id", "keys", "entries", "size", "hash_key")
 
     def __init__(self, shard, first_hash):
-        self.shard = shard
+        self.shard_id = shard.shard_id
+        # routed by the first record's hash (as the KPL), never the shard's
+        # EndingHashKey, which moto answers with HTTP 500
+        self.hash_key = str(first_hash if first_hash != shard.end else shard.start)
         self.keys = {}       # partition key -> index in the key table
         self.entries = []    # shaped entries (data, key, event index)
-        self.size = _OVERHEAD
-        self.first_hash = first_hash
+        self.size = _OVERHEAD + 2 + len(self.hash_key)  # and the hash key table
 
     def cost(self, key, data):
         """Bytes that adding this record adds to the Kinesis record."""
@@ -92,7 +108,7 @@ class _Builder:
         new_key = index is None
         if new_key:
             index = len(self.keys)
-        inner = (3 if index < 128 else 2 + varint_size(index)) + n + \
+        inner = (3 if index < 128 else 2 + varint_size(index)) + len(_HASH_KEY_INDEX) + n + \
             (1 if n < 128 else 2 if n < 16384 else varint_size(n))
         cost = (2 if inner < 128 else 3 if inner < 16384 else 1 + varint_size(inner)) + inner
         if new_key:
@@ -107,18 +123,15 @@ class _Builder:
             return (data, key, None, event)
         keys = self.keys
         events = AggregateEvents([event for _data, _key, event in entries])
-        events.shard_id, events.records = self.shard.shard_id, entries
-        data = encode(list(keys), [(keys[key], data) for data, key, _event in entries])
-        # route by the first record's hash (as the KPL): inside the shard, and
-        # where that record's key goes even after a split. Never the shard's
-        # EndingHashKey, which moto answers with HTTP 500.
-        route = self.first_hash if self.first_hash != self.shard.end else self.shard.start
-        return (data, AGGREGATE_KEY, str(route), events)
+        events.shard_id = self.shard_id
+        data = encode(list(keys), [(keys[key], data) for data, key, _event in entries], self.hash_key)
+        return (data, AGGREGATE_KEY, self.hash_key, events)
 
 
 class Aggregator:
-    """KPL aggregation that no KCL consumer drops: an aggregate holds only
-    records that hash into one shard and is routed into that shard."""
+    """KPL aggregation that no KCL consumer drops, even across a reshard: an
+    aggregate holds the records whose keys hash into one shard, and each of
+    them carries the aggregate's explicit hash key."""
 
     def __init__(self, settings, shard_map, logger):
         self.shards = shard_map
@@ -126,30 +139,29 @@ class Aggregator:
         self.limit = min(settings.aggregation_maximum_record_size, settings.max_record_bytes)
         self.skip = settings.skip_aggregation_record_size
         self._turn = itertools.count()  # spreads keyless records evenly over the shards
-        self.misrouted = 0
+        self._keyless_keys = {}  # shard id -> the key its keyless records share (one table entry)
 
     def pack(self, shaped):
         if not shaped:
             return []
         if not self.shards.maybe_refresh():
-            return plain(shaped)  # no shard map: an aggregate could be dropped
+            return plain(shaped)  # no shard map: aggregates would all go to one shard
         shards = self.shards.shards()
         route = self.shards.route  # key -> (shard, hash), cached per key
         limit, skip, turn = self.limit, self.skip, self._turn
-        keyless = [(shard, self.shards.random_key_for(shard)) for shard in shards]
+        keyless = [(shard, self._keyless_key(shard)) for shard in shards]
         open_, out = {}, []
         for entry in shaped:
             data, key, event = entry
             if type(key) is RandomKey:  # no partition key: any shard will do, in turn
                 shard, key = keyless[next(turn) % len(keyless)]
-                if key is None:  # no random key found for a tiny shard
-                    out.append((data, entry[1], None, event))
-                    continue
+                hash_key = shard.start
                 entry = (data, key, event)
-            shard, hash_key = route(key)
-            if shard is None:  # a gap in the map (mid-reshard): send it alone
-                out.append((data, key, None, event))
-                continue
+            else:
+                shard, hash_key = route(key)
+                if shard is None:  # a gap in the map (mid-reshard): send it alone
+                    out.append((data, key, None, event))
+                    continue
             builder = open_.get(shard.shard_id)
             if len(data) > skip:
                 if builder is not None:  # keep this key's records in order
@@ -176,24 +188,13 @@ class Aggregator:
         out.extend(builder.finish() for builder in open_.values())
         return out
 
-    def recheck(self, misrouted):
-        """Aggregates that landed on another shard than predicted (the stream
-        was resharded): refresh the map, then split them into event indices
-        that are fine (every sub-record inside the shard they landed on) and
-        shaped records to send again (the KCL drops their aggregate)."""
-        self.misrouted += len(misrouted)
-        self.shards.refresh(stale=True)
-        fine, again = [], []
-        for events, shard_id in misrouted:
-            shard = self.shards.shard_by_id(shard_id)
-            if shard is not None and all(self.shards.hash_of_key(key) in shard
-                                         for key in {key for _data, key, _event in events.records}):
-                fine.extend(events)
-            else:
-                again.extend(events.records)
-        self.log.warn(f"{len(misrouted)} aggregates landed on another shard than predicted "
-                      f"(stream resharded); shard map refreshed, {len(again)} records sent again")
-        return fine, again
+    def _keyless_key(self, shard):
+        key = self._keyless_keys.get(shard.shard_id)
+        if key is None:
+            if len(self._keyless_keys) > 4 * len(self.shards.shards()) + 64:
+                self._keyless_keys.clear()  # shards closed by reshards
+            key = self._keyless_keys[shard.shard_id] = os.urandom(8).hex()
+        return key
 
 
 class SimpleAggregator:

@@ -81,6 +81,15 @@ def text(option, value):
     return value
 
 
+def directory(option, value):
+    if not value.strip():
+        raise ConfigError(f"option '{option}': empty; allowed: a directory path (created if missing)")
+    if os.path.exists(value) and not os.path.isdir(value):
+        raise ConfigError(f"option '{option}': '{value}' is not a directory; "
+                          "allowed: a directory path (created if missing)")
+    return value
+
+
 def key_list(option, value):
     return [k.strip() for k in value.split(",") if k.strip()]
 
@@ -152,6 +161,8 @@ OPTIONS = [
            doc="first retry delay (Go duration); doubles per try up to 10 s, with 50-100% jitter"),
     Option("dead_letter_file", text, None, doc="JSON lines file for records that cannot be sent"),
     Option("dead_letter_max_bytes", int_in(4096), 100 * MIB, doc="dead_letter_file size before it rotates to .1"),
+    Option("ledger_path", directory, None,
+           doc="directory keeping what each chunk already delivered across restarts; off when unset"),
     Option("experimental_concurrency", int_in(0, 10), 0, doc="accepted for compatibility; use workers"),
     Option("experimental_concurrency_retries", int_in(0), None, doc="accepted; sets max_retries if unset"),
     # operations: trying a pipeline without AWS, and watching one that runs
@@ -200,6 +211,7 @@ class Settings:
     backoff_increment: float = 0.1
     dead_letter_file: Optional[str] = None
     dead_letter_max_bytes: int = 100 * MIB
+    ledger_path: Optional[str] = None
     experimental_concurrency: int = 0
     experimental_concurrency_retries: Optional[int] = None
     dry_run: bool = False

@@ -1,15 +1,14 @@
 """The stream's open shards and their hash key ranges, for shard-aware
 aggregation, per-shard pacing and per-shard metrics.
 
-A KCL consumer drops a whole KPL aggregate when any sub-record hashes outside
-the shard it landed on, so the aggregator must know which shard a partition
-key goes to. The map comes from ListShards (open shards only), is refreshed
-every REFRESH_SECONDS, and at once when a PutRecords answer shows a record on
-another shard than predicted (the stream was resharded).
+The aggregator groups records by the shard their key hashes to (so a key's
+records stay on one shard, in order). The map comes from ListShards (open
+shards only), is refreshed every REFRESH_SECONDS, and on the next flush when a
+PutRecords answer shows an aggregate on another shard than predicted (the
+stream was resharded).
 """
 import bisect
 import hashlib
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from .redact import redact
 
 REFRESH_SECONDS = 60.0
 RETRY_SECONDS = 5.0          # after a failed ListShards: do not ask on every flush
-MAX_KEY_CANDIDATES = 1 << 20  # random keys tried per shard before giving up
 _KEY_CACHE_LIMIT = 100_000
 
 
@@ -57,19 +55,14 @@ class ShardMap:
         self.refresh_seconds = refresh_seconds
         self._lock = threading.Lock()
         self._state = None          # (starts, shards), swapped whole: readers need no lock
-        self._by_id = {}
         self._next_refresh = 0.0
         self._hashes = {}           # partition key -> hash; keys repeat (pods, hosts)
         self._routes = {}           # partition key -> (shard or None, hash), for this map
-        self._random_keys = {}      # shard id -> a random key that hashes into it
         self.refreshes = 0
 
     @property
     def valid(self):
         return self._state is not None
-
-    def shard_by_id(self, shard_id):
-        return self._by_id.get(shard_id)
 
     def maybe_refresh(self):
         """Refreshes when the map is due; cheap when it is not."""
@@ -77,17 +70,18 @@ class ShardMap:
             self.refresh()
         return self.valid
 
-    def refresh(self, stale=False):
-        """Reads the shard list again. `stale`: the current map is known to be
-        wrong, so a failed ListShards leaves no map (records go unaggregated)."""
+    def expire(self):
+        """The map is known to be stale: read it again on the next flush."""
+        self._next_refresh = 0.0
+
+    def refresh(self):
+        """Reads the shard list again; a failed ListShards keeps the old map."""
         with self._lock:
             try:
-                shards, every = parse_shards(self._list_shards())
+                shards, _every = parse_shards(self._list_shards())
                 if not shards:
                     raise ValueError("no open shards")
             except Exception as exc:
-                if stale:
-                    self._state, self._by_id = None, {}
                 self._next_refresh = time.monotonic() + RETRY_SECONDS
                 state = ("kept the previous one" if self._state
                          else "sending unaggregated (and pacing all shards as one) until it works")
@@ -96,8 +90,6 @@ class ShardMap:
             old = self._state[1] if self._state else []
             self._state = ([s.start for s in shards], shards)
             self._routes = {}
-            self._by_id = every  # closed shards too: where a write raced a reshard
-            self._random_keys = {k: v for k, v in self._random_keys.items() if k in self._by_id}
             self._next_refresh = time.monotonic() + self.refresh_seconds
             self.refreshes += 1
             if old != shards:
@@ -146,17 +138,3 @@ class ShardMap:
     def shards(self):
         state = self._state
         return list(state[1]) if state else []
-
-    def random_key_for(self, shard):
-        """A random partition key whose hash falls in `shard`, cached per shard,
-        so records without a key can share one aggregate and still never fall
-        outside its shard. None if none was found (a tiny shard)."""
-        key = self._random_keys.get(shard.shard_id)
-        if key is not None:
-            return key
-        for _ in range(MAX_KEY_CANDIDATES):
-            candidate = os.urandom(8).hex()
-            if hash_of_key(candidate) in shard:
-                self._random_keys[shard.shard_id] = candidate
-                return candidate
-        return None

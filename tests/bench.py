@@ -48,6 +48,9 @@ SCENARIOS = {
     "zlib": {"compression": "zlib"},
     "gzip": {"compression": "gzip"},
     "zstd": {"compression": "zstd"},
+    # ledger_path: a fresh directory per run (LEDGER is replaced by it)
+    "plain+ledger": {"ledger_path": "LEDGER"},
+    "aggregation+ledger": {"aggregation": "true", "ledger_path": "LEDGER"},
 }
 
 
@@ -168,6 +171,9 @@ def run_once(url, options, chunk_paths, records, workers=1):
         return proc.stdout.readline().strip()
 
     assert proc.stdout.readline().startswith("registered")
+    ledger = tempfile.TemporaryDirectory() if options.get("ledger_path") == "LEDGER" else None
+    if ledger:
+        options = dict(options, ledger_path=ledger.name + "/ledger")
     settings = {"region": "us-east-1", "stream": "bench", "endpoint": url, **options}
     for key, value in settings.items():
         command(f"set 0 {key} {value}")
@@ -185,6 +191,8 @@ def run_once(url, options, chunk_paths, records, workers=1):
     proc.stdin.write("quit\n")
     proc.stdin.close()
     proc.wait(30)
+    if ledger:
+        ledger.cleanup()
     return cpu * 1e6 / records, records / wall, peak
 
 

@@ -65,7 +65,42 @@ def _route_to_open_shards():
     moto_kinesis.Stream.get_shard_for_key = get_shard_for_key
 
 
+def _keep_records_in_parent_shards():
+    """moto moves a split or merged shard's records into the new shards (and on
+    a merge keeps them in the parents too); Kinesis leaves them in the closed
+    parents, where a consumer reads them before the children. Reading a stream
+    back after a reshard needs the real layout."""
+    split, merge = moto_kinesis.Stream.split_shard, moto_kinesis.Stream.merge_shards
+    if getattr(split, "records_stay", False):
+        return
+
+    def reshard(original):
+        def wrapper(self, *args):
+            before = {shard_id: shard.records for shard_id, shard in self.shards.items()}
+            original(self, *args)
+            for shard_id, shard in self.shards.items():
+                if shard_id in before:
+                    shard.records = before[shard_id]
+                else:
+                    shard.records.clear()
+        wrapper.records_stay = True
+        return wrapper
+
+    moto_kinesis.Stream.split_shard = reshard(split)
+    moto_kinesis.Stream.merge_shards = reshard(merge)
+
+
+def _constant_time_last_sequence_number():
+    """moto lists all of a shard's sequence numbers to find the last one, on
+    every record written: quadratic, minutes for 100,000 records."""
+    def last(self):
+        return next(reversed(self.records)) if self.records else 0
+    moto_kinesis.Shard.get_max_sequence_number = last
+
+
 _route_to_open_shards()
+_keep_records_in_parent_shards()
+_constant_time_last_sequence_number()
 
 
 @dataclass

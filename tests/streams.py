@@ -1,7 +1,11 @@
 """Reading a stream back: every shard from TRIM_HORIZON with GetRecords, then
 KPL de-aggregation with the aws-kinesis-agg package's decoder, applying the
-KCL's rule: an aggregate with any sub-record whose hash falls outside the
-shard it landed on is dropped whole (and counted here as `dropped`)."""
+KCL's rule (AggregatorUtil.deaggregate): a sub-record's hash is its explicit
+hash key when the Record has an explicit_hash_key_index, else the MD5 of its
+partition key; an aggregate with any sub-record whose hash falls outside the
+shard it landed on is dropped whole (and counted here as `dropped`).
+`records` is what a KCL consumer gets; `everything` what a consumer without
+the shard check gets (Lambda with aws-kinesis-agg, Firehose)."""
 import hashlib
 from dataclasses import dataclass, field
 
@@ -34,6 +38,10 @@ class StreamContents:
     @property
     def data(self):
         return [r.data for r in self.records]
+
+    @property
+    def everything(self):
+        return self.records + self.dropped
 
 
 def hash_of(partition_key, explicit_hash_key=None):

@@ -125,6 +125,7 @@ def test_yaml_with_env_includes_and_processors(tmp_path):
     ("region r", "option 'stream' is required"),
     ("stream ${NOT_SET_ANYWHERE}\n    region r", "option 'stream' is required"),
     ("stream s", "option 'region' is required"),
+    ("stream s\n    region r\n    ledger_path /dev/null", "option 'ledger_path': '/dev/null' is not a directory"),
 ])
 def test_errors_fail_with_exit_code_1(tmp_path, lines, expected):
     path = write(tmp_path, "bad.conf", f"[OUTPUT]\n    Name kinesis\n    Match *\n    {lines}\n")
