@@ -16,6 +16,7 @@ from .aws import KinesisClient
 from .deadletter import DeadLetters
 from .delivery import Delivery
 from .dryrun import DryRunClient
+from .handoff import HandOff
 from .ledger import Ledger, chunk_key
 from .log import INFO, Logger, RateLimitedWarning
 from .shaping import Shaper
@@ -52,6 +53,9 @@ class OutputInstance:
                     "used a random partition key")
         self.retry_warning = RateLimitedWarning(
             logger, "records not delivered within a flush; Fluent Bit will retry their chunks", interval=10.0)
+        self.name = name
+        self.handoff = None  # flushes on Fluent Bit's engine thread go through it (first take)
+        self._handoff_lock = threading.Lock()
         self.records_sent = 0
         self.aggregates_sent = 0
         self.user_records_aggregated = 0
@@ -110,6 +114,38 @@ class OutputInstance:
                                f"{outcome.last_error}")
         self._check_send_failure_timeout()
         return FLB_RETRY
+
+    def take(self, data, tag):
+        """A flush on Fluent Bit's engine thread (the output's `workers` is 0):
+        the chunk goes to the hand-off queue, which delivers it in the
+        background; the engine never waits on Kinesis (see handoff.py)."""
+        if self.handoff is None:
+            with self._handoff_lock:
+                if self.handoff is None:
+                    self.log.warn("flushes run on Fluent Bit's engine thread (this output's 'workers' is 0): "
+                                  "chunks are delivered from a background queue and acknowledged to Fluent Bit "
+                                  "when delivered or after 0.2 s, whichever is first, so the engine never waits "
+                                  "on Kinesis; set 'workers 1' on this output so chunks are acknowledged only "
+                                  "once delivered")
+                    self.handoff = HandOff(self.flush, self.give_up, self.log, self.stop,
+                                           self.settings.handoff_max_bytes, self.name)
+        return self.handoff.take(data, tag)
+
+    def give_up(self, data, tag, reason):
+        """Dead-letters what is left of a chunk that will not be delivered:
+        the records no earlier try delivered, as their payloads."""
+        done = self.ledger.done(chunk_key(tag, data))
+        try:
+            chunk, shaped = self.shaper.shape_chunk(data)
+        except Exception:  # cannot even be shaped: the chunk as it is
+            self.dead_letters.write(tag, [(reason, None, None, bytes(data))])
+            self.metrics.add_dead_letters(1)
+            return
+        dead = [] if DEAD_LETTERS_WRITTEN in done else self._dead_letters(chunk, shaped)
+        dead.extend((reason, key, payload, chunk.events[index][1])
+                    for payload, key, index in shaped.entries if index not in done)
+        self.dead_letters.write(tag, dead)
+        self.metrics.add_dead_letters(len(dead))
 
     def _deliver(self, shaped, finished):
         """Packs and sends shaped records; adds every event that Kinesis
@@ -186,6 +222,10 @@ class OutputInstance:
             os._exit(1)
 
     def close(self):
+        if self.handoff is not None:
+            left = self.handoff.close()
+            if left:
+                self.log.error(f"{left} chunks not delivered before exit; their records went to the dead letters")
         self.stop.set()
         self.reporting.close()
         self.client.pool.clear()
@@ -226,7 +266,9 @@ def bind(ffi, lib):
             value = lib.fbk_get_property(handle, name.encode())
             return None if value == ffi.NULL else ffi.string(value).decode("utf-8", "replace")
 
-        name = f"kinesis.{instance_id}"
+        fluent_bit_name = lib.fbk_instance_name(handle)  # alias or kinesis.N, as Fluent Bit names it
+        name = ffi.string(fluent_bit_name).decode("utf-8", "replace") if fluent_bit_name != ffi.NULL \
+            else f"kinesis.{instance_id}"
         env_level = os.environ.get("FLB_LOG_LEVEL", "").strip().lower()
         log = _make_logger(ffi, lib, handle, config.LOG_LEVELS.get(env_level), name)
         try:
@@ -256,6 +298,13 @@ def bind(ffi, lib):
         except Exception as exc:  # never lose the chunk over a bug: Fluent Bit retries it
             instance.log.error(f"flush failed: {exc.__class__.__name__}: {_short_error(exc)}")
             return FLB_RETRY
+
+    @ffi.def_extern(error=FLB_RETRY)
+    def fbk_py_take(instance_id, data, size, tag):
+        instance = _instances.get(instance_id)
+        if instance is None:
+            return FLB_ERROR
+        return instance.take(ffi.buffer(data, size), ffi.string(tag).decode("utf-8", "replace"))
 
     @ffi.def_extern(error=FLB_ERROR)
     def fbk_py_exit(instance_id):
