@@ -11,10 +11,11 @@ import threading
 import time
 from collections import Counter
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 from .aws import THROTTLE_ERRORS, RequestError
+from .listener import Listener
 
 PREFIX = "fluentbit_kinesis_"
 MAX_ERROR_CHARS = 200
@@ -155,11 +156,10 @@ class _Listener:
         self.collector = _Collector()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(self.collector)
-        self.server, self.thread = start_http_server(port, addr=address, registry=registry)
+        self.server = Listener(address, port, lambda: (generate_latest(registry), CONTENT_TYPE_LATEST))
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 _listeners = {}  # (address, port) -> _Listener
