@@ -247,6 +247,24 @@ def _make_logger(ffi, lib, handle, settings_level, name):
     return Logger(emit, name, level)
 
 
+def _fluent_bit_metrics(ffi, lib, handle):
+    """metrics.FluentBitMetrics on the instance's cmetrics context (csrc/engine.c)."""
+    shards = {}  # shard id -> its C string, kept alive
+
+    def create(name, text, gauge, with_shard):
+        return lib.fbk_cmt_create(handle, name.encode(), text.encode(), int(gauge), int(with_shard))
+
+    def set_value(metric, gauge, value, shard):
+        label = ffi.NULL
+        if shard is not None:
+            label = shards.get(shard)
+            if label is None:
+                label = shards[shard] = ffi.new("char[]", str(shard).encode("utf-8", "replace"))
+        lib.fbk_cmt_set(handle, metric, int(gauge), float(value), label)
+
+    return metrics.FluentBitMetrics(create, set_value)
+
+
 def _tune_garbage_collector():
     """A 2 MB chunk decodes into ~100,000 objects. With the default threshold
     (700) the collector runs over a hundred times per chunk and walks all of
@@ -281,6 +299,10 @@ def bind(ffi, lib):
         except Exception as exc:
             log.error(f"cannot start: {_short_error(exc)}")
             return FLB_ERROR
+        if lib.fbk_cmt_available(handle):
+            instance.metrics.fluent_bit = _fluent_bit_metrics(ffi, lib, handle)
+            instance.metrics.publish()  # the series exist from the start, at 0
+            log.info(f"metrics: in Fluent Bit's metrics as fluentbit_kinesis_*{{name=\"{name}\"}}")
         instance.start()
         _tune_garbage_collector()
         with _instances_lock:
