@@ -28,6 +28,7 @@ from .ledger import chunk_key
 FLB_OK, FLB_RETRY = 1, 2
 WAIT_ON_ENGINE = 0.2  # seconds the engine may wait for a chunk's delivery
 DRAIN_AT_EXIT = 5.0
+STOP_AT_EXIT = 10.0  # for a request in flight to end once told to stop
 MAX_PAUSE = 10.0  # between flush rounds of a chunk that is not delivered
 MAX_FAILED_ROUNDS = 3  # rounds that raise before a chunk is given up to the dead letters
 MAX_REFUSED = 4096  # chunk keys remembered as answered RETRY because the queue was full
@@ -153,12 +154,16 @@ class HandOff:
             self.closed = True
             self.cond.notify_all()
         self.stop.set()
-        self.thread.join(30)
+        self.thread.join(STOP_AT_EXIT)
+        in_flight = self.thread.is_alive()  # a request still waiting for its answer
         with self.cond:
             left = list(self.queue)
             self.queue.clear()
             self.queued_bytes = 0
-        for chunk in left:
-            self._give_up(chunk, "not delivered before exit (flushes on the engine thread; "
-                                 "chunk already acknowledged to Fluent Bit)")
+        reason = ("not delivered before exit (flushes on the engine thread; "
+                  "chunk already acknowledged to Fluent Bit)")
+        for number, chunk in enumerate(left):
+            self._give_up(chunk, reason + ("; a request for it was unanswered at exit: "
+                                           "some of its records may be in the stream too"
+                                           if in_flight and number == 0 else ""))
         return len(left)
