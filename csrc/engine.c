@@ -144,14 +144,16 @@ static void fbk_engine_attach(struct fbk_instance *ins)
     if (!fbk_api_has_cmt(ins)) {
         return;
     }
+    ins->cmt = ins->api->output_get_cmt_instance(ins->o_ins);
+    if (!ins->cmt) {
+        return;  /* a Fluent Bit built without metrics */
+    }
     pthread_once(&cmt_api_once, fbk_cmt_resolve);
     if (!cmt_api_found) {
+        ins->cmt = NULL;
         return;
     }
-    ins->cmt = ins->api->output_get_cmt_instance(ins->o_ins);
-    if (ins->cmt) {
-        fbk_cmt_read_name(ins);
-    }
+    fbk_cmt_read_name(ins);
 }
 
 /* ---- called from Python ---------------------------------------------------- */

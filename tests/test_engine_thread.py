@@ -19,7 +19,7 @@ RECOMMENDATION = "set 'workers 1' on this output"
 
 
 def engine_stats(h):
-    flushes, over, longest = (int(x) for x in h.command("stats").split()[1:])
+    flushes, over, longest, _cmt_calls = (int(x) for x in h.command("stats").split()[1:])
     return flushes, over, longest
 
 

@@ -10,8 +10,9 @@
  *   flush N TAG FILE         -> "flush RC"
  *   pflush N TAG FILE [N TAG FILE ...]   concurrent flushes -> "pflush RC RC ..."
  *   exit N                   -> "exit RC"
- *   stats                    -> "stats FLUSHES OVER MAX_MS": flushes run on the engine
- *                               thread, how many of them held it over the bound, the longest
+ *   stats                    -> "stats FLUSHES OVER MAX_MS CMT_CALLS": flushes run on the
+ *                               engine thread, how many of them held it over the bound, the
+ *                               longest; calls of output_get_cmt_instance
  *   unregister               -> "unregister"
  *   quit
  * Plugin log lines go to stderr in Fluent Bit's format.
@@ -91,12 +92,13 @@ static size_t coroutine_stack = DEFAULT_STACK;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int engine_thread_flushes;
 static long block_bound_ms = 1000;
-static long engine_flushes, engine_over_bound, engine_max_ms;
+static long engine_flushes, engine_over_bound, engine_max_ms, cmt_calls;
 
 /* Fluent Bit 2.0+ exports this and puts it in flb_api; no cmetrics context here */
 void *flb_output_get_cmt_instance(void *o_ins)
 {
     (void)o_ins;
+    cmt_calls++;
     return NULL;
 }
 
@@ -391,7 +393,7 @@ int main(int argc, char **argv)
             cmd_exit(line + 5);
         }
         else if (strcmp(line, "stats") == 0) {
-            printf("stats %ld %ld %ld\n", engine_flushes, engine_over_bound, engine_max_ms);
+            printf("stats %ld %ld %ld %ld\n", engine_flushes, engine_over_bound, engine_max_ms, cmt_calls);
         }
         else if (strcmp(line, "unregister") == 0) {
             if (plugin_unregister) {
