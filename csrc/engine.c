@@ -99,7 +99,7 @@ static void fbk_cmt_resolve(void)
  * has one field (reading the third is reading past its end), so decide from
  * a fact: the process exports flb_output_get_cmt_instance (2.0+, which puts
  * exactly that function in the field), and the field holds it. */
-int fbk_api_has_cmt(struct fbk_instance *ins)
+static int fbk_api_has_cmt(struct fbk_instance *ins)
 {
     void *getter = dlsym(RTLD_DEFAULT, "flb_output_get_cmt_instance");
     return getter && ins->api && (void *)ins->api->output_get_cmt_instance == getter;
