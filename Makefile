@@ -16,12 +16,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-bin/kinesis.so: $(VENV)/.installed csrc/shim.c fluentbit_kinesis/build.py csrc/fastjson.c
+bin/kinesis.so: $(VENV)/.installed csrc/shim.c csrc/engine.c fluentbit_kinesis/build.py csrc/fastjson.c
 	$(PY) -m fluentbit_kinesis.build $@
 
 bin/flb-test-host: tests/host/flb_host.c
 	@mkdir -p bin
-	$(CC) -O2 -g -Wall -o $@ $< -ldl -lpthread
+	$(CC) -O2 -g -Wall -rdynamic -o $@ $< -ldl -lpthread
 
 # kinesalite (npm), the second emulator of the resharding tests; they skip without it
 KINESALITE := .cache/kinesalite/node_modules/.bin/kinesalite

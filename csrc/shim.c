@@ -62,12 +62,27 @@ struct fbk_instance {
     int id;
     struct flb_api *api;
     void *o_ins;
+    /* set by fbk_engine_attach (csrc/engine.c) */
+    pthread_t init_thread;      /* Fluent Bit's engine thread: it calls Init */
+    int has_init_thread;
+    void *cmt;                  /* the instance's cmetrics context (2.0+), or NULL */
+    char name[128];             /* Fluent Bit's name for it (alias or kinesis.N), or "" */
+    struct fbk_instance *next_known;
 };
 
 /* Implemented in Python (fluentbit_kinesis/plugin.py) through cffi. */
 int fbk_py_init(void *handle, int id);
 int fbk_py_flush(int id, const void *data, size_t size, const char *tag);
 int fbk_py_exit(int id);
+int fbk_py_take(int id, const void *data, size_t size, const char *tag);
+
+/* csrc/engine.c */
+static void fbk_thread_setup(void);
+static int fbk_on_engine_thread(struct fbk_instance *ins);
+static void fbk_engine_attach(struct fbk_instance *ins);
+static void fbk_remember_instance(struct fbk_instance *ins);
+static void fbk_forget_instance(struct fbk_instance *ins);
+static struct fbk_instance *fbk_known_instance(void *pointer);
 
 static int next_instance_id;
 static pthread_mutex_t instance_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -94,7 +109,8 @@ void fbk_log(void *handle, int level, const char *message)
 
 /* ---- running Python on a real stack ------------------------------------ */
 
-enum fbk_call_kind { CALL_INIT, CALL_FLUSH, CALL_EXIT };
+/* CALL_TAKE: a flush on the engine thread, which must not wait on Kinesis */
+enum fbk_call_kind { CALL_INIT, CALL_FLUSH, CALL_TAKE, CALL_EXIT };
 
 struct fbk_call {
     enum fbk_call_kind kind;
@@ -108,12 +124,16 @@ struct fbk_call {
 static void *fbk_call_main(void *arg)
 {
     struct fbk_call *call = arg;
+    fbk_thread_setup();
     switch (call->kind) {
     case CALL_INIT:
         call->rc = fbk_py_init(call->ins, call->ins->id);
         break;
     case CALL_FLUSH:
         call->rc = fbk_py_flush(call->ins->id, call->data, call->size, call->tag);
+        break;
+    case CALL_TAKE:
+        call->rc = fbk_py_take(call->ins->id, call->data, call->size, call->tag);
         break;
     case CALL_EXIT:
         call->rc = fbk_py_exit(call->ins->id);
@@ -176,6 +196,24 @@ static void fbk_set_program_name(void)
 #endif
 }
 
+/* Init called again for a context that still holds a live instance of ours
+ * (a host that re-inits an output): stop that instance first, so it is not
+ * left running with nobody to flush or exit it. */
+static void fbk_stop_previous(struct flb_plugin_proxy_context *context)
+{
+    struct fbk_instance *old = context ? fbk_known_instance(context->remote_context) : NULL;
+    struct fbk_call call = {0};
+    if (!old) {
+        return;
+    }
+    fbk_log(old, 2, "Init called again for this output: the instance it replaces is stopped first");
+    fbk_forget_instance(old);
+    context->remote_context = NULL;
+    call.kind = CALL_EXIT;
+    call.ins = old;
+    fbk_run(&call);
+}
+
 /* ---- the ABI ----------------------------------------------------------- */
 
 FBK_EXPORT int FLBPluginRegister(struct flb_plugin_proxy_def *def)
@@ -200,12 +238,15 @@ FBK_EXPORT int FLBPluginInit(void *plugin)
     if (!ins) {
         return FLB_ERROR;
     }
+    fbk_stop_previous(p->context);
     /* copy out now: Fluent Bit overwrites this struct for the next instance */
     ins->api = p->api;
     ins->o_ins = p->o_ins;
     pthread_mutex_lock(&instance_lock);
     ins->id = next_instance_id++;
     pthread_mutex_unlock(&instance_lock);
+
+    fbk_engine_attach(ins);
 
     call.kind = CALL_INIT;
     call.ins = ins;
@@ -214,6 +255,7 @@ FBK_EXPORT int FLBPluginInit(void *plugin)
         free(ins);
         return FLB_ERROR;
     }
+    fbk_remember_instance(ins);
     p->context->remote_context = ins;
     return FLB_OK;
 }
@@ -224,7 +266,7 @@ FBK_EXPORT int FLBPluginFlushCtx(void *ctx, const void *data, size_t size, char 
     if (!ctx) {
         return FLB_ERROR;
     }
-    call.kind = CALL_FLUSH;
+    call.kind = fbk_on_engine_thread(ctx) ? CALL_TAKE : CALL_FLUSH;
     call.ins = ctx;
     call.data = data;
     call.size = size;
@@ -240,6 +282,7 @@ FBK_EXPORT int FLBPluginExitCtx(void *ctx)
     }
     call.kind = CALL_EXIT;
     call.ins = ctx;
+    fbk_forget_instance(ctx);
     int rc = fbk_run(&call);
     /* ctx is not freed: a late log line from Python must never touch freed
      * memory, and it is a few bytes once per instance at shutdown. */

@@ -18,7 +18,8 @@ from pathlib import Path
 import cffi
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-SHIM_SOURCE = PACKAGE_DIR / "csrc" / "shim.c"
+# the shim's C files, compiled as one unit in this order (engine.c uses shim.c's structs)
+SHIM_FILES = ("shim.c", "engine.c")
 FASTJSON_SOURCE = PACKAGE_DIR.parent / "csrc" / "fastjson.c"  # a checkout or an sdist: built at install time
 
 FASTJSON_API = """
@@ -33,12 +34,17 @@ EMBEDDING_API = """
     int fbk_py_init(void *handle, int id);
     int fbk_py_flush(int id, const void *data, size_t size, const char *tag);
     int fbk_py_exit(int id);
+    int fbk_py_take(int id, const void *data, size_t size, const char *tag);
 """
 
 CALLBACKS = """
     const char *fbk_get_property(void *handle, const char *key);
     int fbk_log_check(void *handle, int level);
     void fbk_log(void *handle, int level, const char *message);
+    const char *fbk_instance_name(void *handle);
+    int fbk_cmt_available(void *handle);
+    void *fbk_cmt_create(void *handle, const char *name, const char *help, int gauge, int with_shard);
+    int fbk_cmt_set(void *handle, void *metric, int gauge, double value, const char *shard);
 """
 
 INIT_CODE = """
@@ -53,11 +59,12 @@ plugin.bind(ffi, lib)
 """
 
 
-def shim_source() -> Path:
+def shim_source() -> str:
     """The shim's C source: packaged beside this file, or csrc/ in a checkout."""
-    if SHIM_SOURCE.exists():
-        return SHIM_SOURCE
-    return PACKAGE_DIR.parent / "csrc" / "shim.c"
+    folder = PACKAGE_DIR / "csrc"
+    if not (folder / SHIM_FILES[0]).exists():
+        folder = PACKAGE_DIR.parent / "csrc"
+    return "\n".join((folder / name).read_text() for name in SHIM_FILES)
 
 
 def build(output: Path) -> Path:
@@ -69,7 +76,7 @@ def build(output: Path) -> Path:
     ffi = cffi.FFI()
     ffi.embedding_api(EMBEDDING_API)
     ffi.cdef(CALLBACKS)
-    ffi.set_source("_fluentbit_kinesis_shim", shim_source().read_text(),
+    ffi.set_source("_fluentbit_kinesis_shim", shim_source(),
                    extra_compile_args=["-O2", "-Wall"],
                    define_macros=[("FBK_PYTHON_EXECUTABLE", json.dumps(sys.executable))],
                    extra_link_args=["-ldl", "-lpthread",

@@ -163,6 +163,8 @@ OPTIONS = [
     Option("dead_letter_max_bytes", int_in(4096), 100 * MIB, doc="dead_letter_file size before it rotates to .1"),
     Option("ledger_path", directory, None,
            doc="directory keeping what each chunk already delivered across restarts; off when unset"),
+    Option("handoff_max_bytes", int_in(MIB), 64 * MIB,
+           doc="with workers 0: bytes of chunks queued for delivery off the engine thread"),
     Option("experimental_concurrency", int_in(0, 10), 0, doc="accepted for compatibility; use workers"),
     Option("experimental_concurrency_retries", int_in(0), None, doc="accepted; sets max_retries if unset"),
     # operations: trying a pipeline without AWS, and watching one that runs
@@ -212,6 +214,7 @@ class Settings:
     dead_letter_file: Optional[str] = None
     dead_letter_max_bytes: int = 100 * MIB
     ledger_path: Optional[str] = None
+    handoff_max_bytes: int = 64 * MIB
     experimental_concurrency: int = 0
     experimental_concurrency_retries: Optional[int] = None
     dry_run: bool = False

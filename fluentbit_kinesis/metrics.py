@@ -1,5 +1,7 @@
-"""What each instance did, for operators: counters, a Prometheus listener
-(opt-in, `metrics_port`) and a summary line every `metrics_log_interval`.
+"""What each instance did, for operators: counters, shown in Fluent Bit's own
+metrics (/api/v2/metrics/prometheus, Fluent Bit 2.0+), on a Prometheus
+listener (opt-in, `metrics_port`; for 1.9) and in a summary line every
+`metrics_log_interval`.
 
 Counting needs no changes to delivery: CountingClient wraps the Kinesis
 client (calls, acknowledged entries, bytes, user records) and the flush hands
@@ -11,10 +13,11 @@ import threading
 import time
 from collections import Counter
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 from .aws import THROTTLE_ERRORS, RequestError
+from .listener import Listener
 from .redact import redact
 
 PREFIX = "fluentbit_kinesis_"
@@ -37,6 +40,7 @@ class InstanceMetrics:
         self.invalid_utf8_records = 0  # invalid UTF-8 or bin values replaced, encoded or dead-lettered
         self.last_error = ""
         self.last_error_time = 0.0
+        self.fluent_bit = None  # FluentBitMetrics when Fluent Bit's metrics can be reached
 
     def call_done(self, entries, answer, shard_of=None):
         acked, _, failed, failed_answers = answer.outcomes(entries)
@@ -65,6 +69,12 @@ class InstanceMetrics:
             self.retries += outcome.attempts
             if outcome.last_error:
                 self._set_error(outcome.last_error)
+        self.publish()
+
+    def publish(self):
+        """Copies the counters into Fluent Bit's metrics (after each flush)."""
+        if self.fluent_bit is not None:
+            self.fluent_bit.publish(self)
 
     def add_dead_letters(self, count):
         with self._lock:
@@ -90,6 +100,50 @@ class InstanceMetrics:
                     f"({self.bytes_sent} bytes, {self.aggregation_ratio:.1f} per Kinesis record) in "
                     f"{self.put_records_calls} PutRecords calls; {self.retries} retries, {throttled} throttled, "
                     f"{self.dead_lettered} dead-lettered, {self.invalid_utf8_records} with invalid UTF-8; last error: {self.last_error or 'none'}")
+
+
+# (attribute, name, help): the same names as on metrics_port
+_COUNTERS = (
+    ("records_sent", "records_sent_total", "User records acknowledged by Kinesis"),
+    ("kinesis_records_sent", "kinesis_records_sent_total", "PutRecords entries acknowledged (an aggregate counts once)"),
+    ("bytes_sent", "bytes_sent_total", "Bytes (data and partition key) of acknowledged entries"),
+    ("put_records_calls", "put_records_calls_total", "PutRecords calls made"),
+    ("failed_calls", "put_records_failed_calls_total", "PutRecords calls that failed as a whole"),
+    ("retries", "retries_total", "Retry rounds of failed entries within flushes"),
+    ("dead_lettered", "dead_lettered_records_total", "Records that could not be sent and were dead-lettered"),
+)
+
+
+class FluentBitMetrics:
+    """The instance's counters in Fluent Bit's own metrics context, as
+    fluentbit_kinesis_*{name="kinesis.0"} (the name Fluent Bit gives the
+    output, or its alias). `create(name, help, gauge, with_shard)` and
+    `set(metric, gauge, value, shard or None)` reach cmetrics through the shim.
+    Counters are set to our totals, so they are exact whatever the order of
+    publishes (cmetrics refuses a counter going down)."""
+
+    def __init__(self, create, set_value):
+        self.set_value = set_value
+        self._lock = threading.Lock()
+        self.counters = [(attr, create(name, text, False, False)) for attr, name, text in _COUNTERS]
+        self.throttled = create("throttled_entries_total", "Entries throttled, by shard (\"request\": whole call)",
+                                False, True)
+        self.ratio = create("aggregation_ratio", "User records per Kinesis record", True, False)
+        self.error_time = create("last_error_timestamp_seconds", "Unix time of the last error; 0: none", True, False)
+
+    def publish(self, m):
+        with m._lock:
+            values = [(metric, getattr(m, attr)) for attr, metric in self.counters]
+            throttled = sorted(m.throttled.items())
+            ratio, error_time = m.aggregation_ratio, m.last_error_time
+        with self._lock:
+            for metric, value in values:
+                self.set_value(metric, False, value, None)
+            # a shard's series is made at its first throttle (the shards are not known up front)
+            for shard, count in throttled:
+                self.set_value(self.throttled, False, count, shard)
+            self.set_value(self.ratio, True, ratio, None)
+            self.set_value(self.error_time, True, error_time, None)
 
 
 def _user_records(entry):
@@ -162,11 +216,10 @@ class _Listener:
         self.collector = _Collector()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(self.collector)
-        self.server, self.thread = start_http_server(port, addr=address, registry=registry)
+        self.server = Listener(address, port, lambda: (generate_latest(registry), CONTENT_TYPE_LATEST))
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 _listeners = {}  # (address, port) -> _Listener
@@ -208,6 +261,7 @@ class Reporting:
             self.log.info(self.metrics.summary())
 
     def close(self):
+        self.metrics.publish()
         if self.thread is not None:
             self.stop_event.set()
             self.thread.join(5)

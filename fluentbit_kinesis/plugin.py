@@ -16,6 +16,7 @@ from .aws import KinesisClient
 from .deadletter import DeadLetter, DeadLetters
 from .delivery import Delivery
 from .dryrun import DryRunClient
+from .handoff import HandOff
 from .ledger import Ledger, chunk_key
 from .log import INFO, Logger, RateLimitedWarning
 from .redact import redact
@@ -58,6 +59,9 @@ class OutputInstance:
                     f"(invalid_utf8 {settings.invalid_utf8})")
         self.retry_warning = RateLimitedWarning(
             logger, "records not delivered within a flush; Fluent Bit will retry their chunks", interval=10.0)
+        self.name = name
+        self.handoff = None  # flushes on Fluent Bit's engine thread go through it (first take)
+        self._handoff_lock = threading.Lock()
         self.records_sent = 0
         self.aggregates_sent = 0
         self.user_records_aggregated = 0
@@ -129,6 +133,33 @@ class OutputInstance:
                                f"{outcome.last_error}")
         self._check_send_failure_timeout()
         return FLB_RETRY
+
+    def take(self, data, tag):
+        """A flush on Fluent Bit's engine thread (the output's `workers` is 0):
+        the chunk goes to the hand-off queue, which delivers it in the
+        background; the engine never waits on Kinesis (see handoff.py)."""
+        if self.handoff is None:
+            with self._handoff_lock:
+                if self.handoff is None:
+                    self.log.warn("flushes run on Fluent Bit's engine thread (this output's 'workers' is 0): "
+                                  "chunks are delivered from a background queue and acknowledged to Fluent Bit "
+                                  "when delivered or after 0.2 s, whichever is first, so the engine never waits "
+                                  "on Kinesis; set 'workers 1' on this output so chunks are acknowledged only "
+                                  "once delivered")
+                    self.handoff = HandOff(self.flush, self.give_up, self.log, self.stop,
+                                           self.settings.handoff_max_bytes, self.name)
+        return self.handoff.take(data, tag)
+
+    def give_up(self, data, tag, reason):
+        """Dead-letters what is left of a chunk that will not be delivered:
+        the records no earlier try delivered, as their payloads."""
+        done = self.ledger.done(chunk_key(tag, data))
+        chunk, shaped = self.shaper.shape_chunk(data)  # never raises
+        dead = [] if DEAD_LETTERS_WRITTEN in done else list(self._dead_letters(chunk, shaped))
+        dead.extend(DeadLetter(reason, key, payload) for payload, key, index in shaped.entries if index not in done)
+        records = sum(item.count for item in dead)
+        self.dead_letters.write(tag, dead, records)
+        self.metrics.add_dead_letters(records)
 
     def _deliver(self, shaped, finished, chunk_id):
         """Packs and sends shaped records; adds every event that Kinesis
@@ -205,6 +236,10 @@ class OutputInstance:
             os._exit(1)
 
     def close(self):
+        if self.handoff is not None:
+            left = self.handoff.close()
+            if left:
+                self.log.error(f"{left} chunks not delivered before exit; their records went to the dead letters")
         self.stop.set()
         self.reporting.close()
         self.client.pool.clear()
@@ -238,6 +273,24 @@ def _make_logger(ffi, lib, handle, settings_level, name):
     return Logger(emit, name, level)
 
 
+def _fluent_bit_metrics(ffi, lib, handle):
+    """metrics.FluentBitMetrics on the instance's cmetrics context (csrc/engine.c)."""
+    shards = {}  # shard id -> its C string, kept alive
+
+    def create(name, text, gauge, with_shard):
+        return lib.fbk_cmt_create(handle, name.encode(), text.encode(), int(gauge), int(with_shard))
+
+    def set_value(metric, gauge, value, shard):
+        label = ffi.NULL
+        if shard is not None:
+            label = shards.get(shard)
+            if label is None:
+                label = shards[shard] = ffi.new("char[]", str(shard).encode("utf-8", "replace"))
+        lib.fbk_cmt_set(handle, metric, int(gauge), float(value), label)
+
+    return metrics.FluentBitMetrics(create, set_value)
+
+
 def _tune_garbage_collector():
     """A 2 MB chunk decodes into ~100,000 objects. With the default threshold
     (700) the collector runs over a hundred times per chunk and walks all of
@@ -257,7 +310,9 @@ def bind(ffi, lib):
             value = lib.fbk_get_property(handle, name.encode())
             return None if value == ffi.NULL else ffi.string(value).decode("utf-8", "replace")
 
-        name = f"kinesis.{instance_id}"
+        fluent_bit_name = lib.fbk_instance_name(handle)  # alias or kinesis.N, as Fluent Bit names it
+        name = ffi.string(fluent_bit_name).decode("utf-8", "replace") if fluent_bit_name != ffi.NULL \
+            else f"kinesis.{instance_id}"
         env_level = os.environ.get("FLB_LOG_LEVEL", "").strip().lower()
         log = _make_logger(ffi, lib, handle, config.LOG_LEVELS.get(env_level), name)
         try:
@@ -270,6 +325,10 @@ def bind(ffi, lib):
         except Exception as exc:
             log.error(f"cannot start: {_short_error(exc)}")
             return FLB_ERROR
+        if lib.fbk_cmt_available(handle):
+            instance.metrics.fluent_bit = _fluent_bit_metrics(ffi, lib, handle)
+            instance.metrics.publish()  # the series exist from the start, at 0
+            log.info(f"metrics: in Fluent Bit's metrics as fluentbit_kinesis_*{{name=\"{name}\"}}")
         instance.start()
         _tune_garbage_collector()
         with _instances_lock:
@@ -287,6 +346,13 @@ def bind(ffi, lib):
         except Exception as exc:  # never lose the chunk over a bug: Fluent Bit retries it
             instance.log.error(f"flush failed: {exc.__class__.__name__}: {_short_error(exc)}")
             return FLB_RETRY
+
+    @ffi.def_extern(error=FLB_RETRY)
+    def fbk_py_take(instance_id, data, size, tag):
+        instance = _instances.get(instance_id)
+        if instance is None:
+            return FLB_ERROR
+        return instance.take(ffi.buffer(data, size), ffi.string(tag).decode("utf-8", "replace"))
 
     @ffi.def_extern(error=FLB_ERROR)
     def fbk_py_exit(instance_id):

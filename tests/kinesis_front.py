@@ -9,6 +9,9 @@ Faults are set on `front.faults` (a Faults) by a test:
   reset_rate                                 connection reset, nothing answered
   delay                                      seconds to wait before answering (then stored)
   down_until                                 monotonic time until which every request is reset
+  hang_until                                 monotonic time until which every PutRecords is
+                                             accepted and never answered (held until then,
+                                             then reset; nothing stored)
   shard_rate, shard_ranges                   per-shard records/s limit: entries over it are
                                              throttled, as a real provisioned shard does
   script                                     fault names consumed one per PutRecords call:
@@ -112,6 +115,7 @@ class Faults:
     reset_rate: float = 0.0
     delay: float = 0.0
     down_until: float = 0.0
+    hang_until: float = 0.0
     script: list = field(default_factory=list)
     list_shards_down: bool = False
     quote_request: tuple = None
@@ -207,6 +211,8 @@ class KinesisFront:
             return f.script.pop(0)
         if time.monotonic() < f.down_until:
             return "reset"
+        if time.monotonic() < f.hang_until:
+            return "hang"
         roll = self.rng.random()
         for name, rate in (("reset", f.reset_rate), ("5xx", f.request_5xx_rate),
                            ("throttle", f.request_throttle_rate)):
@@ -221,13 +227,15 @@ class KinesisFront:
         with self.lock:
             fault = self._fault()
         delay = self.faults.slow_delay if fault in ("slow", "slow-lost") else self.faults.delay
+        if fault == "hang":
+            delay = max(0.0, self.faults.hang_until - time.monotonic())
         if delay:
             time.sleep(delay)  # outside the lock: other requests go on meanwhile
         request = json.loads(body)
         with self.lock:
             self.counters.put_records_calls += 1
             self.counters.entries_received += len(request["Records"])
-            if fault in ("reset", "slow-lost"):
+            if fault in ("reset", "slow-lost", "hang"):
                 self.counters.resets += 1
                 _reset_connection(environ)
             if fault == "5xx":

@@ -7,9 +7,13 @@ E2E_RECORDS sets the line count (default 100,000)."""
 import collections
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
+import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -182,3 +186,149 @@ def test_sigkill_and_restart_with_filesystem_storage(fluent_bit, kinesis, tmp_pa
     assert missing == 0
     if with_ledger:
         assert duplicated <= 1000
+
+
+# ---- Fluent Bit's own metrics endpoint, and the engine thread -------------------
+
+def fluent_bit_version(binary):
+    text = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout
+    match = re.search(r"v(\d+)\.(\d+)", text)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fluent_bit_metrics(port):
+    """{sample name with labels: value} from /api/v2/metrics/prometheus."""
+    url = f"http://127.0.0.1:{port}/api/v2/metrics/prometheus"
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    samples = {}
+    for line in text.splitlines():
+        match = re.match(r"^(\w+)(\{[^}]*\})? (\S+)", line)
+        if match and not line.startswith("#"):
+            samples[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+    return samples
+
+
+def test_plugin_metrics_on_fluent_bits_endpoint(fluent_bit, kinesis, tmp_path):
+    if fluent_bit_version(fluent_bit) < (2, 0):
+        pytest.skip("Fluent Bit before 2.0 gives plugins no metrics context (metrics_port serves them)")
+    s1, s2 = kinesis.create_stream(shards=2), kinesis.create_stream()
+    port = free_port()
+    (tmp_path / "plugins.conf").write_text(f"[PLUGINS]\n    Path {PLUGIN}\n")
+    (tmp_path / "fluent-bit.conf").write_text(
+        "[SERVICE]\n    flush 1\n    grace 5\n    plugins_file plugins.conf\n"
+        f"    http_server on\n    http_listen 127.0.0.1\n    http_port {port}\n"
+        "[INPUT]\n    name dummy\n    rate 50\n"
+        "[OUTPUT]\n    name null\n    match *\n"  # kinesis.1 then is Fluent Bit's name for the next output
+        + output_section(kinesis, s1, alias="to_s1", workers=1, aggregation="true")
+        + output_section(kinesis, s2))
+    log_path = tmp_path / "fluent-bit.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([fluent_bit, "-c", "fluent-bit.conf"], stdout=log, stderr=subprocess.STDOUT,
+                                cwd=tmp_path)
+        try:
+            deadline = time.monotonic() + 60
+            samples = {}
+            while time.monotonic() < deadline:
+                time.sleep(1)
+                assert proc.poll() is None, log_path.read_text()[-3000:]
+                try:
+                    samples = fluent_bit_metrics(port)
+                except OSError:
+                    continue
+                if samples.get('fluentbit_kinesis_records_sent_total{name="kinesis.2"}', 0) >= 100 and \
+                        samples.get('fluentbit_kinesis_records_sent_total{name="to_s1"}', 0) >= 100:
+                    break
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(60)
+    log = log_path.read_text(errors="replace")
+    assert rc == 0, log[-3000:]
+    assert samples.get('fluentbit_kinesis_records_sent_total{name="to_s1"}', 0) >= 100, sorted(samples)
+    assert samples.get('fluentbit_kinesis_records_sent_total{name="kinesis.2"}', 0) >= 100, sorted(samples)
+    assert samples['fluentbit_kinesis_aggregation_ratio{name="to_s1"}'] > 1
+    assert samples['fluentbit_kinesis_aggregation_ratio{name="kinesis.2"}'] == 1
+    for family in ("bytes_sent_total", "put_records_calls_total", "retries_total", "dead_lettered_records_total"):
+        assert f'fluentbit_kinesis_{family}{{name="to_s1"}}' in samples, family
+    assert 'fluentbit_output_proc_records_total{name="to_s1"}' in samples  # named as Fluent Bit's own
+
+
+def lines_in(path):
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
+
+
+@pytest.mark.parametrize("fault", ["down_until", "hang_until"])
+def test_outage_with_default_workers_keeps_the_other_output_running(fluent_bit, kinesis, tmp_path, fault):
+    """OUTAGE_SECONDS (default 30) of the endpoint down (connections reset) or
+    never answering, `workers` left at 0: the `file` output of the same Fluent
+    Bit keeps >= 90% of its rate, and every line reaches the stream exactly once."""
+    outage = float(os.environ.get("OUTAGE_SECONDS", "30"))
+    rate, before = 200, 10.0
+    stream = kinesis.create_stream(shards=2)
+    source, copy = tmp_path / "app.log", tmp_path / "out" / "copy.log"
+    copy.parent.mkdir()
+    (tmp_path / "plugins.conf").write_text(f"[PLUGINS]\n    Path {PLUGIN}\n")
+    (tmp_path / "fluent-bit.conf").write_text(
+        "[SERVICE]\n    flush 1\n    grace 10\n    plugins_file plugins.conf\n"
+        f"[INPUT]\n    name tail\n    path {source}\n    refresh_interval 1\n"
+        f"[OUTPUT]\n    name file\n    match *\n    path {copy.parent}\n    file {copy.name}\n    format plain\n"
+        + output_section(kinesis, stream, http_request_timeout=2))
+    written = 0
+    stop = threading.Event()
+
+    def writer():  # `rate` numbered lines a second
+        nonlocal written
+        with open(source, "a") as out:
+            while not stop.is_set():
+                for _ in range(rate // 10):
+                    out.write(f"e2e-{written:07d} GET /x 200\n")
+                    written += 1
+                out.flush()
+                time.sleep(0.1)
+
+    log_path = tmp_path / "fluent-bit.log"
+    source.touch()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([fluent_bit, "-c", "fluent-bit.conf"], stdout=log, stderr=subprocess.STDOUT,
+                                cwd=tmp_path)
+        thread = threading.Thread(target=writer, daemon=True)
+        try:
+            time.sleep(3)
+            thread.start()
+            time.sleep(5)
+            start = lines_in(copy)
+            time.sleep(before)
+            normal = (lines_in(copy) - start) / before
+            setattr(kinesis.front.faults, fault, time.monotonic() + outage)
+            start = lines_in(copy)
+            time.sleep(outage)
+            during = (lines_in(copy) - start) / outage
+            time.sleep(5)
+            stop.set()
+            thread.join()
+            deadline = time.monotonic() + 120
+            while len(kinesis.read_all(stream).data) < written and time.monotonic() < deadline:
+                time.sleep(1)
+        finally:
+            stop.set()
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(60)
+    log = log_path.read_text(errors="replace")
+    print(f"other output: {normal:.1f} lines/s before, {during:.1f} lines/s during a {outage:g} s {fault} "
+          f"({100 * during / normal:.0f}%)")
+    assert rc == 0, log[-3000:]
+    assert kinesis.front.counters.resets > 0
+    assert during >= 0.9 * normal, (normal, during)
+    contents = kinesis.read_all(stream)
+    seen = collections.Counter(json.loads(d)["log"].split()[0] for d in contents.data)
+    assert (sum(1 for i in range(written) if seen[f"e2e-{i:07d}"] != 1), len(contents.data)) == (0, written)
+    assert "set 'workers 1' on this output" in log

@@ -142,3 +142,18 @@ def test_metrics_port_in_use_is_one_error_line_not_a_failed_start(kinesis, host)
     errors = [line for line in h.log().splitlines() if "[error]" in line]
     assert len(errors) == 1 and f"metrics: cannot listen on 127.0.0.1:{port}" in errors[0]
     assert len(kinesis.read_all(stream).data) == 5
+
+
+def test_no_cmetrics_context_is_fine(kinesis, host):
+    """The host's api hands out output_get_cmt_instance (as Fluent Bit 2.0+
+    does) but it returns NULL: the plugin asks once per instance, then keeps
+    its own names and serves metrics_port as usual."""
+    stream = kinesis.create_stream()
+    port = free_port()
+    h = host()
+    assert h.init(**base_options(kinesis, stream, metrics_port=port)) == FLB_OK
+    assert h.flush(make_chunk(numbered_records(5))) == FLB_OK
+    assert int(h.command("stats").split()[4]) == 1
+    assert sample(scrape(port), "fluentbit_kinesis_records_sent_total", instance="kinesis.0") == 5
+    assert h.exit() == FLB_OK
+    assert "in Fluent Bit's metrics" not in h.log()

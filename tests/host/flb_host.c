@@ -10,9 +10,18 @@
  *   flush N TAG FILE         -> "flush RC"
  *   pflush N TAG FILE [N TAG FILE ...]   concurrent flushes -> "pflush RC RC ..."
  *   exit N                   -> "exit RC"
+ *   stats                    -> "stats FLUSHES OVER MAX_MS CMT_CALLS": flushes run on the
+ *                               engine thread, how many of them held it over the bound, the
+ *                               longest; calls of output_get_cmt_instance
  *   unregister               -> "unregister"
  *   quit
  * Plugin log lines go to stderr in Fluent Bit's format.
+ *
+ * FLB_HOST_ENGINE_THREAD=1 runs flushes as Fluent Bit does with an output's
+ * default `workers 0`: on the thread that called Init (the "engine"), one at
+ * a time; FLB_HOST_BLOCK_BOUND_MS (default 1000) is the bound `stats` counts
+ * against. The process exports flb_output_get_cmt_instance (as Fluent Bit
+ * 2.0+ does) and hands it out in the api; it returns NULL (no cmetrics here).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -81,6 +90,17 @@ static int (*plugin_exit_ctx)(void *);
 static void (*plugin_unregister)(void *);
 static size_t coroutine_stack = DEFAULT_STACK;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int engine_thread_flushes;
+static long block_bound_ms = 1000;
+static long engine_flushes, engine_over_bound, engine_max_ms, cmt_calls;
+
+/* Fluent Bit 2.0+ exports this and puts it in flb_api; no cmetrics context here */
+void *flb_output_get_cmt_instance(void *o_ins)
+{
+    (void)o_ins;
+    cmt_calls++;
+    return NULL;
+}
 
 static const char *get_property(const char *key, void *o_ins)
 {
@@ -151,6 +171,25 @@ static void *flush_thread(void *arg)
     swapcontext(&job->caller, &job->coroutine);
     free(stack);
     return NULL;
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* A flush on the engine (this, the main) thread, timed: all the time it takes,
+ * the engine runs no input and no other output. */
+static void flush_on_engine(struct flush_job *job)
+{
+    long start = now_ms(), took;
+    flush_thread(job);
+    took = now_ms() - start;
+    engine_flushes++;
+    engine_over_bound += took > block_bound_ms;
+    engine_max_ms = took > engine_max_ms ? took : engine_max_ms;
 }
 
 static int load_file(const char *path, void **data, size_t *size)
@@ -249,6 +288,10 @@ static void cmd_flush(char *rest, int concurrent)
         tok = strtok(NULL, " ");
     }
     for (int i = 0; i < count; i++) {
+        if (engine_thread_flushes) {
+            flush_on_engine(&jobs[i]);
+            continue;
+        }
         pthread_create(&threads[i], NULL, flush_thread, &jobs[i]);
         if (!concurrent) {
             pthread_join(threads[i], NULL);
@@ -256,7 +299,7 @@ static void cmd_flush(char *rest, int concurrent)
     }
     printf(concurrent ? "pflush" : "flush");
     for (int i = 0; i < count; i++) {
-        if (concurrent) {
+        if (concurrent && !engine_thread_flushes) {
             pthread_join(threads[i], NULL);
         }
         printf(" %d", jobs[i].rc);
@@ -293,6 +336,12 @@ int main(int argc, char **argv)
     if (getenv("FLB_HOST_STACK")) {
         coroutine_stack = strtoul(getenv("FLB_HOST_STACK"), NULL, 10);
     }
+    if (getenv("FLB_HOST_ENGINE_THREAD")) {
+        engine_thread_flushes = atoi(getenv("FLB_HOST_ENGINE_THREAD"));
+    }
+    if (getenv("FLB_HOST_BLOCK_BOUND_MS")) {
+        block_bound_ms = atol(getenv("FLB_HOST_BLOCK_BOUND_MS"));
+    }
     handle = dlopen(argv[1], RTLD_LAZY); /* as flb_plugin_proxy does: no RTLD_GLOBAL */
     if (!handle) {
         fprintf(stderr, "dlopen: %s\n", dlerror());
@@ -319,6 +368,7 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     api.output_get_property = get_property;
+    api.output_get_cmt_instance = flb_output_get_cmt_instance;
     api.log_print = log_print;
     api.output_log_check = log_check;
     for (int i = 0; i < MAX_INSTANCES; i++) {
@@ -341,6 +391,9 @@ int main(int argc, char **argv)
         }
         else if (strncmp(line, "exit ", 5) == 0) {
             cmd_exit(line + 5);
+        }
+        else if (strcmp(line, "stats") == 0) {
+            printf("stats %ld %ld %ld %ld\n", engine_flushes, engine_over_bound, engine_max_ms, cmt_calls);
         }
         else if (strcmp(line, "unregister") == 0) {
             if (plugin_unregister) {
