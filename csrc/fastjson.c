@@ -303,13 +303,15 @@ static int put_u64(struct ctx *c, uint64_t v, int negative)
 
 /* v (> 0, finite) correctly rounded to `prec` significant digits: the
  * digits as an integer in *mantissa, the power of ten of the first one in
- * *exp10. -1 on anything but d.ddde[+-]x (e.g. a locale's decimal comma). */
-static int round_digits(double v, int prec, uint64_t *mantissa, int *exp10)
+ * *exp10, the double they read back as in *rounded. -1 on anything but
+ * d.ddde[+-]x (e.g. a locale's decimal comma). */
+static int round_digits(double v, int prec, uint64_t *mantissa, int *exp10, double *rounded)
 {
     char sci[40];
     uint64_t m = 0;
     const char *q = sci;
     snprintf(sci, sizeof sci, "%.*e", prec - 1, v);
+    *rounded = prec < 17 ? strtod(sci, NULL) : v; /* 17 digits always read back */
     for (; *q && *q != 'e'; q++) {
         if (*q >= '0' && *q <= '9')
             m = m * 10 + (uint64_t)(*q - '0');
@@ -334,9 +336,9 @@ static double decimal_value(uint64_t mantissa, int exp10, int prec)
 /* The shortest digits that read back as the same double and, of those, the
  * closest to it (as orjson's shortest round-trip algorithm). The correctly
  * rounded 15 digits read back whenever 15 or fewer can (trailing zeros go);
- * with 16, a power of two's interval is lopsided, so the nearest 16 digits
- * may not read back while the next ones up (or down) do (2^-24); 17 always
- * do. Subnormals have fewer digits: every count from 1 is tried. Laid out as
+ * with 16, a power of two's interval is lopsided (half as wide below), so
+ * the nearest 16 digits may not read back while the next ones up do (2^-24);
+ * 17 always do. Subnormals have fewer digits: every count from 1 is tried. Laid out as
  * orjson does: plain decimal for exponents -5 <= e < 16, else d.ddde+X (e-X).
  * NaN and infinities are null. */
 static int put_double(struct ctx *c, double v)
@@ -359,11 +361,17 @@ static int put_double(struct ctx *c, double v)
         return put(c, out, (size_t)n + 3);
     }
     for (prec = v < 2.2250738585072014e-308 ? 1 : 15; prec <= 17; prec++) {
-        if (round_digits(v, prec, &m, &exp10) != 0)
+        double rounded;
+        if (round_digits(v, prec, &m, &exp10, &rounded) != 0)
             return FJ_DECLINE;
-        double rounded = decimal_value(m, exp10, prec);
-        if (prec == 17 || rounded == v)
+        if (rounded == v)
             break;
+        /* the other neighbour can only read back where the interval is
+         * lopsided: a power of two (no mantissa bits), and from 16 digits */
+        uint64_t bits;
+        memcpy(&bits, &v, 8);
+        if (prec < 16 || (bits & 0xfffffffffffffull) != 0)
+            continue;
         /* the other neighbour at this precision: up if the rounding went down */
         uint64_t other = m;
         int other_exp = exp10;
@@ -379,9 +387,15 @@ static int put_double(struct ctx *c, double v)
         }
     }
     char digits[20];
-    int nd = snprintf(digits, sizeof digits, "%llu", (unsigned long long)m);
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
+    int nd = 0;
+    while (m % 10 == 0 && m >= 10) /* trailing zeros go */
+        m /= 10;
+    uint64_t rest = m;
+    do
+        nd++;
+    while (rest /= 10);
+    for (int k = nd - 1; k >= 0; k--, m /= 10)
+        digits[k] = (char)('0' + m % 10);
     if (exp10 >= 16 || exp10 < -5) {
         out[n++] = digits[0];
         if (nd > 1) {
