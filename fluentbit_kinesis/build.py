@@ -39,6 +39,7 @@ CALLBACKS = """
     const char *fbk_get_property(void *handle, const char *key);
     int fbk_log_check(void *handle, int level);
     void fbk_log(void *handle, int level, const char *message);
+    int fbk_api_generation(void *handle);
 """
 
 INIT_CODE = """
@@ -71,7 +72,9 @@ def build(output: Path) -> Path:
     ffi.cdef(CALLBACKS)
     ffi.set_source("_fluentbit_kinesis_shim", shim_source().read_text(),
                    extra_compile_args=["-O2", "-Wall"],
-                   define_macros=[("FBK_PYTHON_EXECUTABLE", json.dumps(sys.executable))],
+                   define_macros=[("FBK_PYTHON_EXECUTABLE", json.dumps(sys.executable)),
+                                  ("FBK_PYTHON_STDLIB", json.dumps(sysconfig.get_path("stdlib"))),
+                                  ("FBK_PYTHON_PLATLIBDIR", json.dumps(sys.platlibdir))],
                    extra_link_args=["-ldl", "-lpthread",
                                     "-Wl,-rpath," + sysconfig.get_config_var("LIBDIR")])
     site_dirs = [d for d in site.getsitepackages() if os.path.isdir(d)]

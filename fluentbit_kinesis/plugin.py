@@ -200,10 +200,13 @@ def _make_logger(ffi, lib, handle, settings_level, name):
     def emit(level, text):
         lib.fbk_log(handle, level, text.encode("utf-8", "replace"))
 
+    checks = [lib.fbk_log_check(handle, lvl) for lvl in range(1, 6)]
     if settings_level is not None:
         level = settings_level
+    elif -1 in checks:  # Fluent Bit 1.9 cannot tell an instance's level: its default
+        level = INFO
     else:
-        level = max((lvl for lvl in range(1, 6) if lib.fbk_log_check(handle, lvl)), default=INFO)
+        level = max((lvl for lvl, enabled in zip(range(1, 6), checks) if enabled), default=0)
     return Logger(emit, name, level)
 
 
