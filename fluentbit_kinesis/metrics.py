@@ -33,6 +33,7 @@ class InstanceMetrics:
         self.retries = 0               # retry rounds within flushes
         self.throttled = Counter()     # shard id (or "request") -> throttled entries
         self.dead_lettered = 0
+        self.unaggregated = 0          # records sent plain while aggregation could not be used
         self.last_error = ""
         self.last_error_time = 0.0
 
@@ -67,6 +68,10 @@ class InstanceMetrics:
     def add_dead_letters(self, count):
         with self._lock:
             self.dead_lettered += count
+
+    def add_unaggregated(self, count):
+        with self._lock:
+            self.unaggregated += count
 
     def _set_error(self, text):
         self.last_error = text[:MAX_ERROR_CHARS]
@@ -130,6 +135,7 @@ class _Collector:
             "failed_calls": CounterMetricFamily(PREFIX + "put_records_failed_calls", "PutRecords calls that failed as a whole", labels=labels),
             "retries": CounterMetricFamily(PREFIX + "retries", "Retry rounds of failed entries within flushes", labels=labels),
             "dead_lettered": CounterMetricFamily(PREFIX + "dead_lettered_records", "Records that could not be sent and were dead-lettered", labels=labels),
+            "unaggregated": CounterMetricFamily(PREFIX + "records_unaggregated", "Records sent unaggregated because aggregation could not be used (no shard map)", labels=labels),
         }
         throttled = CounterMetricFamily(PREFIX + "throttled_entries", "Entries throttled, by shard (\"request\": whole call)", labels=labels + ["shard"])
         ratio = GaugeMetricFamily(PREFIX + "aggregation_ratio", "User records per Kinesis record", labels=labels)

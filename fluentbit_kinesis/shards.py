@@ -37,13 +37,14 @@ def hash_of_key(key):
 
 def parse_shards(listed):
     """(open shards by start, every shard by id) from a ListShards answer;
-    closed shards (with an EndingSequenceNumber) no longer accept writes."""
+    closed shards (with an EndingSequenceNumber) no longer accept writes.
+    A null field counts as absent, as the answer's reader makes it."""
     every, open_ = {}, []
     for s in listed:
         shard = Shard(s["ShardId"], int(s["HashKeyRange"]["StartingHashKey"]),
                       int(s["HashKeyRange"]["EndingHashKey"]))
         every[shard.shard_id] = shard
-        if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {}):
+        if (s.get("SequenceNumberRange") or {}).get("EndingSequenceNumber") is None:
             open_.append(shard)
     return sorted(open_, key=lambda s: s.start), every
 
@@ -61,6 +62,7 @@ class ShardMap:
         self._routes = {}           # partition key -> (shard or None, hash), for this map
         self._random_keys = {}      # shard id -> a random key that hashes into it
         self.refreshes = 0
+        self.problem = None         # why the last ListShards gave no map; None: it worked
 
     @property
     def valid(self):
@@ -87,10 +89,15 @@ class ShardMap:
                 if stale:
                     self._state, self._by_id = None, {}
                 self._next_refresh = time.monotonic() + RETRY_SECONDS
-                state = ("kept the previous one" if self._state
-                         else "sending unaggregated (and pacing all shards as one) until it works")
-                self.log.warn(f"ListShards failed ({str(exc)[:200]}); no fresh shard map, {state}")
+                first = self.problem is None
+                self.problem = f"ListShards failed ({str(exc)[:200]})"
+                state = "kept the previous one" if self._state else "pacing all shards as one until it works"
+                # once per outage at warn: it is retried every RETRY_SECONDS
+                (self.log.warn if first else self.log.debug)(f"{self.problem}; no fresh shard map, {state}")
                 return False
+            if self.problem is not None:
+                self.log.info(f"shard map read again after: {self.problem}")
+                self.problem = None
             old = self._state[1] if self._state else []
             self._state = ([s.start for s in shards], shards)
             self._routes = {}

@@ -20,7 +20,9 @@ from tests.kinesis_front import FrontServer  # noqa: E402
 from tests import streams  # noqa: E402
 
 PLUGIN = ROOT / "bin" / "kinesis.so"
-HOST = ROOT / "bin" / "flb-test-host"
+HOST = ROOT / "bin" / "flb-test-host"           # Fluent Bit 2.0+: full flb_api, exported flb_* symbols
+HOST_1_9 = ROOT / "bin" / "flb-test-host-1.9"   # Fluent Bit 1.9: one-field flb_api
+HOST_BARE = ROOT / "bin" / "flb-test-host-bare"  # exports nothing: a loader that is not Fluent Bit
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_SESSION_TOKEN": "testing"}
@@ -101,8 +103,8 @@ def kinesis(front_server):
 class Host:
     """bin/flb-test-host driving bin/kinesis.so as Fluent Bit would."""
 
-    def __init__(self, tmp_path, env=None, stack=None, plugin=PLUGIN):
-        if not Path(plugin).exists() or not HOST.exists():
+    def __init__(self, tmp_path, env=None, stack=None, plugin=PLUGIN, binary=HOST):
+        if not Path(plugin).exists() or not Path(binary).exists():
             pytest.fail("bin/kinesis.so or bin/flb-test-host missing: run `make` first")
         self.tmp = Path(tmp_path)
         self.stderr_path = self.tmp / f"host-{uuid.uuid4().hex[:6]}.log"
@@ -111,7 +113,7 @@ class Host:
         if stack:
             environment["FLB_HOST_STACK"] = str(stack)
         self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([str(HOST), str(plugin)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([str(binary), str(plugin)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._stderr, env=environment, text=True, bufsize=1)
         assert self.proc.stdout.readline().strip() == "registered kinesis"
         self._chunks = 0
@@ -155,6 +157,12 @@ class Host:
         for instance, tag, data in jobs:
             parts += [str(instance), tag, str(self.write_chunk(data))]
         return [int(x) for x in self.command("pflush " + " ".join(parts)).split()[1:]]
+
+    def logs(self):
+        """The host's log counters: lines per level, and "foreign" (from a
+        thread the host did not create) and "cut" lines, which Fluent Bit
+        would lose from Log_File or truncate."""
+        return {k: int(v) for k, v in (p.split("=") for p in self.command("logs").split()[1:])}
 
     def exit(self, instance=0):
         return int(self.command(f"exit {instance}").split()[1])
