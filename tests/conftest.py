@@ -1,6 +1,7 @@
 """Shared test parts: the Kinesis front on 127.0.0.1, the ABI test host,
 chunk builders and reading a stream back."""
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -208,14 +209,40 @@ def base_options(kinesis, stream, **extra):
 
 # ---- a real Fluent Bit -------------------------------------------------------
 
-def fluent_bit_binary():
-    path = os.environ.get("FLUENT_BIT") or shutil.which("fluent-bit")
-    return path if path and os.access(path, os.X_OK) else None
+def fluent_bit_binaries():
+    """FLUENT_BIT (or `fluent-bit` on PATH) plus FLUENT_BIT_VERSIONS=path1:path2,
+    each that exists, once."""
+    paths = [os.environ.get("FLUENT_BIT") or shutil.which("fluent-bit") or ""]
+    paths += os.environ.get("FLUENT_BIT_VERSIONS", "").split(":")
+    found = []
+    for path in paths:
+        if path and os.access(path, os.X_OK) and os.path.realpath(path) not in map(os.path.realpath, found):
+            found.append(path)
+    return found
 
 
-@pytest.fixture
-def fluent_bit():
-    path = fluent_bit_binary()
-    if not path:
-        pytest.skip("no real Fluent Bit: set FLUENT_BIT=/path/to/fluent-bit or put fluent-bit on PATH")
-    return path
+def fluent_bit_version(path):
+    """(major, minor, patch) from `fluent-bit --version` ("Fluent Bit v4.2.8")."""
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    match = re.search(r"Fluent Bit v(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(x) for x in match.groups()) if match else None
+
+
+def _fluent_bit_id(path):
+    version = fluent_bit_version(path)
+    return "v" + ".".join(map(str, version)) if version else os.path.basename(path)
+
+
+_BINARIES = fluent_bit_binaries()
+
+
+@pytest.fixture(params=_BINARIES or [None], ids=[_fluent_bit_id(p) for p in _BINARIES] or ["none"])
+def fluent_bit(request):
+    """Each real Fluent Bit given, in turn; skipped when there is none."""
+    if not request.param:
+        pytest.skip("no real Fluent Bit: set FLUENT_BIT=/path/to/fluent-bit (and FLUENT_BIT_VERSIONS=p1:p2) "
+                    "or put fluent-bit on PATH")
+    return request.param

@@ -1,7 +1,9 @@
-"""End to end under a real Fluent Bit (FLUENT_BIT=/path or `fluent-bit` on
-PATH; skipped otherwise): tail a file of numbered lines into moto through
-bin/kinesis.so, read every shard back, and check each line arrived exactly
-once and that Fluent Bit shut down cleanly.
+"""End to end under real Fluent Bit builds (FLUENT_BIT=/path or `fluent-bit`
+on PATH, plus FLUENT_BIT_VERSIONS=path1:path2; each test runs under each, ids
+by version; skipped when there is none): tail a file of numbered lines into
+moto through bin/kinesis.so, read every shard back, and check each line
+arrived exactly once, that Fluent Bit shut down cleanly, and that the
+plugin's lines are in Fluent Bit's log file.
 
 E2E_RECORDS sets the line count (default 100,000)."""
 import collections
@@ -11,8 +13,9 @@ import signal
 import subprocess
 import time
 
+import pytest
 
-from tests.conftest import PLUGIN, REGION
+from tests.conftest import PLUGIN, REGION, fluent_bit_version
 
 RECORDS = int(os.environ.get("E2E_RECORDS", "100000"))
 
@@ -68,14 +71,26 @@ def assert_clean_exit(rc, log):
     assert "stopped after" in log  # our ExitCtx ran
 
 
-def test_one_instance(fluent_bit, kinesis, tmp_path):
+def plugin_lines(text):
+    return [line for line in text.splitlines() if "[output:kinesis:" in line]
+
+
+def test_one_instance_logs_in_log_file(fluent_bit, kinesis, tmp_path):
     stream = kinesis.create_stream(shards=2)
     write_lines(tmp_path / "app.log", RECORDS)
-    args = ["-e", str(PLUGIN), "-f", "1", "-i", "tail", "-p", f"path={tmp_path / 'app.log'}",
+    log_file = tmp_path / "log-file.log"
+    args = ["-e", str(PLUGIN), "-f", "1", "-l", str(log_file), "-i", "tail", "-p", f"path={tmp_path / 'app.log'}",
             "-p", "read_from_head=true", "-o", "kinesis", "-m", "*", "-p", f"region={REGION}",
-            "-p", f"stream={stream}", "-p", f"endpoint={kinesis.url}"]
-    rc, log = run_fluent_bit(fluent_bit, args, kinesis, RECORDS, tmp_path)
+            "-p", f"stream={stream}", "-p", f"endpoint={kinesis.url}", "-p", "metrics_log_interval=1"]
+    rc, output = run_fluent_bit(fluent_bit, args, kinesis, RECORDS, tmp_path)
+    assert rc == 0, output[-3000:]
+    log = log_file.read_text(errors="replace")
     assert_clean_exit(rc, log)
+    lines = plugin_lines(log)
+    assert any("ready: stream=" in line for line in lines)
+    assert any("metrics: " in line for line in lines)  # from the plugin's background thread
+    assert any(f"stopped after {RECORDS} records" in line for line in lines)
+    assert plugin_lines(output) == [], output[-3000:]  # nothing past Log_File
     assert_lines_once(kinesis, stream, RECORDS)
 
 
@@ -93,6 +108,8 @@ def test_two_instances_and_workers(fluent_bit, kinesis, tmp_path):
 
 
 def test_yaml_config_with_plugins_list(fluent_bit, kinesis, tmp_path):
+    if (fluent_bit_version(fluent_bit) or (99,)) < (3, 2):
+        pytest.skip("YAML `plugins:` needs Fluent Bit 3.2+")
     stream = kinesis.create_stream()
     count = min(RECORDS, 5000)
     write_lines(tmp_path / "app.log", count)
