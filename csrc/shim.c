@@ -258,6 +258,93 @@ static void fbk_log_call_done(int *done)
     pthread_mutex_unlock(&log_queue_lock);
 }
 
+/* ---- a printer for lines logged while no call runs -------------------------
+ * A background thread's line (metrics summaries, say) may come while no call
+ * waits in fbk_run. This printer thread prints it at once, under the engine
+ * thread's worker context: Fluent Bit keeps that context in the exported
+ * thread-local pointer flb_worker_ctx, and flb_worker_get() reads it. The
+ * printer adopts it only when every fact checks out at run time: the symbol
+ * holds flb_worker_get()'s answer on the engine thread, it is per thread (its
+ * address differs on the printer's thread, where it starts empty), and after
+ * setting it flb_worker_get() answers the engine's context on the printer's
+ * thread too. Otherwise the printer ends and lines wait for the next call.
+ * The engine's context lives until Fluent Bit's logger is destroyed, after
+ * every ExitCtx; the printer stops at the last ExitCtx. */
+
+struct fbk_printer {
+    pthread_t thread;
+    int running;
+    int stop;          /* under log_queue_lock */
+    int instances;     /* initialized and not yet exited */
+    void *worker;      /* the engine thread's worker context */
+    void **engine_slot;
+};
+
+static struct fbk_printer printer;
+
+static void *fbk_printer_main(void *arg)
+{
+    void *(*worker_get)(void) = (void *(*)(void))dlsym(RTLD_DEFAULT, "flb_worker_get");
+    void **slot = dlsym(RTLD_DEFAULT, "flb_worker_ctx");
+    (void)arg;
+
+    if (!worker_get || !slot || slot == printer.engine_slot || *slot != NULL) {
+        return NULL;
+    }
+    *slot = printer.worker;
+    if (worker_get() != printer.worker) {
+        *slot = NULL;
+        return NULL;
+    }
+    pthread_mutex_lock(&log_queue_lock);
+    while (!printer.stop) {
+        if (log_head) {
+            pthread_mutex_unlock(&log_queue_lock);
+            fbk_drain_log();
+            pthread_mutex_lock(&log_queue_lock);
+            continue;
+        }
+        pthread_cond_wait(&log_queue_cond, &log_queue_lock);
+    }
+    pthread_mutex_unlock(&log_queue_lock);
+    *slot = NULL;
+    return NULL;
+}
+
+/* On the engine thread, after an instance's Init succeeded. */
+static void fbk_printer_instance_started(void)
+{
+    void *(*worker_get)(void) = (void *(*)(void))dlsym(RTLD_DEFAULT, "flb_worker_get");
+    void **slot = dlsym(RTLD_DEFAULT, "flb_worker_ctx");
+
+    printer.instances++;
+    if (printer.running || !worker_get || !slot) {
+        return;
+    }
+    printer.worker = worker_get();
+    printer.engine_slot = slot;
+    if (!printer.worker || *slot != printer.worker) {
+        return;
+    }
+    printer.stop = 0;
+    printer.running = pthread_create(&printer.thread, NULL, fbk_printer_main, NULL) == 0;
+}
+
+/* On the engine thread, after an instance's Exit. */
+static void fbk_printer_instance_exited(void)
+{
+    if (--printer.instances > 0 || !printer.running) {
+        return;
+    }
+    pthread_mutex_lock(&log_queue_lock);
+    printer.stop = 1;
+    pthread_cond_broadcast(&log_queue_cond);
+    pthread_mutex_unlock(&log_queue_lock);
+    pthread_join(printer.thread, NULL);
+    printer.running = 0;
+    fbk_drain_log();
+}
+
 /* ---- running Python on a real stack ------------------------------------ */
 
 enum fbk_call_kind { CALL_INIT, CALL_FLUSH, CALL_EXIT };
@@ -466,6 +553,7 @@ FBK_EXPORT int FLBPluginInit(void *plugin)
         return FLB_ERROR;
     }
     p->context->remote_context = ins;
+    fbk_printer_instance_started();
     return FLB_OK;
 }
 
@@ -492,6 +580,7 @@ FBK_EXPORT int FLBPluginExitCtx(void *ctx)
     call.kind = CALL_EXIT;
     call.ins = ctx;
     int rc = fbk_run(&call);
+    fbk_printer_instance_exited();
     /* ctx is not freed: a late log line from Python must never touch freed
      * memory, and it is a few bytes once per instance at shutdown. */
     return rc;

@@ -5,8 +5,11 @@ Fluent Bit symbols (bin/flb-test-host-bare); where plugin log lines land;
 a broken Python environment; endpoints that write JSON nulls."""
 import json
 import re
+import time
 
-from tests.conftest import HOST_1_9, HOST_BARE, base_options, make_chunk, numbered_records
+import pytest
+
+from tests.conftest import HOST, HOST_1_9, HOST_BARE, base_options, make_chunk, numbered_records
 from tests.test_aggregation import assert_all_once, pod_records
 from tests.test_ops import free_port, sample, scrape
 
@@ -91,8 +94,7 @@ def test_every_line_goes_through_a_fluent_bit_thread_in_order(kinesis, host, tmp
     records = numbered_records(2000)
     for i in range(4):
         assert h.flush(make_chunk(records[i * 500:(i + 1) * 500])) == FLB_OK
-        h.command("logs")
-        __import__("time").sleep(0.3)  # the summary thread logs meanwhile
+        time.sleep(0.3)  # the summary thread logs meanwhile
     assert h.flush_concurrently([(0, "a", make_chunk(numbered_records(100, "p"))),
                                  (0, "b", make_chunk(numbered_records(100, "q")))]) == [FLB_OK, FLB_OK]
     assert h.exit() == FLB_OK
@@ -104,6 +106,23 @@ def test_every_line_goes_through_a_fluent_bit_thread_in_order(kinesis, host, tmp
     assert "stopped after 2200 records" in lines[-1] or any("stopped after 2200" in x for x in lines[-3:])
     assert counts["info"] == sum(" info] " in line for line in log_file.read_text().splitlines())
     assert "HOST-ERROR" not in h.log() and plugin_lines(h.log()) == []
+
+
+@pytest.mark.parametrize("binary", [HOST, HOST_1_9], ids=["2.0+", "1.9"])
+def test_background_lines_while_no_call_runs_land_at_once(kinesis, host, tmp_path, binary):
+    """The metrics thread logs while Fluent Bit makes no call: the plugin's
+    printer thread, under the engine's worker context, writes it at once."""
+    log_file = tmp_path / "fluent-bit.log"
+    h = host(binary=binary, env={"FLB_HOST_LOG_FILE": str(log_file)})
+    assert h.init(**base_options(kinesis, kinesis.create_stream(), metrics_log_interval="0.2")) == FLB_OK
+    deadline = time.monotonic() + 30
+    while sum("metrics: " in line for line in plugin_lines(log_file.read_text())) < 3:
+        assert time.monotonic() < deadline, log_file.read_text()
+        time.sleep(0.1)
+    counts = h.logs()
+    assert counts["foreign"] == 0 and counts["adopted"] >= 3
+    assert h.exit() == FLB_OK
+    assert "stopped after 0 records" in plugin_lines(log_file.read_text())[-1]
 
 
 def test_a_message_longer_than_fluent_bits_buffer_is_split_never_cut(kinesis, host, tmp_path):

@@ -10,17 +10,20 @@
  *   flush N TAG FILE         -> "flush RC"
  *   pflush N TAG FILE [N TAG FILE ...]   concurrent flushes -> "pflush RC RC ..."
  *   exit N                   -> "exit RC"
- *   logs                     -> "logs error=N warn=N info=N debug=N trace=N foreign=N cut=N"
+ *   logs                     -> "logs error=N warn=N info=N debug=N trace=N foreign=N adopted=N cut=N"
  *   unregister               -> "unregister"
  *   quit
  *
- * Logging as Fluent Bit does it: the host exports flb_log_print (and, as 2.0+
- * does, flb_output_log_check) from its dynamic symbol table. A line printed on
- * a thread the host created goes to FLB_HOST_LOG_FILE (Fluent Bit's Log_File)
- * or stderr, in Fluent Bit's format, and is counted (logger metrics); a line
- * from any other thread is what Fluent Bit would write to stderr, bypassing
- * Log_File and the counters: it is counted as "foreign" and marked
- * "HOST-ERROR". So is a line cut by Fluent Bit's 4 KiB message buffer.
+ * Logging as Fluent Bit does it: the host exports flb_log_print, the
+ * thread-local worker context flb_worker_ctx and flb_worker_get() (and, as
+ * 2.0+ does, flb_output_log_check) from its dynamic symbol table; the threads
+ * it creates have a worker context. A line printed on a thread with a worker
+ * context goes to FLB_HOST_LOG_FILE (Fluent Bit's Log_File) or stderr, in
+ * Fluent Bit's format, and is counted (logger metrics), as "adopted" too when
+ * the thread is not one the host created; a line from a thread without one
+ * is what Fluent Bit would write to stderr, bypassing Log_File and the
+ * counters: it is counted as "foreign" and marked "HOST-ERROR". So is a line
+ * cut by Fluent Bit's 4 KiB message buffer.
  *
  * Built with -DIMITATE_FLB_1_9 it is Fluent Bit 1.9: struct flb_api holds only
  * output_get_property (8 bytes, followed here by an unreadable page, so any
@@ -96,8 +99,21 @@ static void (*plugin_unregister)(void *);
 static size_t coroutine_stack = DEFAULT_STACK;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread int host_thread; /* set on every thread the host creates */
+static int host_worker;           /* what a worker context points to */
+__thread void *flb_worker_ctx;    /* as Fluent Bit's FLB_TLS_DEFINE(struct flb_worker, flb_worker_ctx) */
 static FILE *log_file;
-static unsigned long lines_by_level[6], foreign_lines, cut_lines;
+static unsigned long lines_by_level[6], foreign_lines, adopted_lines, cut_lines;
+
+void *flb_worker_get(void)
+{
+    return flb_worker_ctx;
+}
+
+static void host_thread_start(void)
+{
+    host_thread = 1;
+    flb_worker_ctx = &host_worker;
+}
 #define FLB_LOG_MESSAGE_BYTES (4096 - sizeof(size_t)) /* struct log_message's buffer */
 
 static const char *get_property(const char *key, void *o_ins)
@@ -137,11 +153,12 @@ void flb_log_print(int level, const char *file, int line, const char *fmt, ...)
     body = vsnprintf(message + header, sizeof(message) - 2 - header, fmt, args);
     va_end(args);
     pthread_mutex_lock(&log_lock);
-    if (!host_thread) {
+    if (!flb_worker_ctx) {
         foreign_lines++;
-        fprintf(stderr, "HOST-ERROR: log line from a thread the host did not create: %s\n", message);
+        fprintf(stderr, "HOST-ERROR: log line from a thread without a worker context: %s\n", message);
     }
     else {
+        adopted_lines += !host_thread;
         if (body >= (int)(sizeof(message) - 2 - header)) {
             cut_lines++;
             fprintf(stderr, "HOST-ERROR: log line cut at %zu bytes\n", sizeof(message));
@@ -177,7 +194,7 @@ static void *flush_thread(void *arg)
 {
     struct flush_job *job = arg;
     void *stack = malloc(coroutine_stack);
-    host_thread = 1;
+    host_thread_start();
     unsigned long p = (unsigned long)job;
 
     getcontext(&job->coroutine);
@@ -348,7 +365,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s plugin.so\n", argv[0]);
         return 2;
     }
-    host_thread = 1;
+    host_thread_start();
     if (getenv("FLB_HOST_LOG_FILE")) {
         log_file = fopen(getenv("FLB_HOST_LOG_FILE"), "a");
     }
@@ -404,9 +421,9 @@ int main(int argc, char **argv)
         }
         else if (strcmp(line, "logs") == 0) {
             pthread_mutex_lock(&log_lock);
-            printf("logs error=%lu warn=%lu info=%lu debug=%lu trace=%lu foreign=%lu cut=%lu\n",
+            printf("logs error=%lu warn=%lu info=%lu debug=%lu trace=%lu foreign=%lu adopted=%lu cut=%lu\n",
                    lines_by_level[1], lines_by_level[2], lines_by_level[3], lines_by_level[4],
-                   lines_by_level[5], foreign_lines, cut_lines);
+                   lines_by_level[5], foreign_lines, adopted_lines, cut_lines);
             pthread_mutex_unlock(&log_lock);
         }
         else if (strcmp(line, "unregister") == 0) {
