@@ -84,7 +84,9 @@ def build(output: Path) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         built = ffi.compile(tmpdir=tmp, target="kinesis.*", verbose=False)
-        shutil.copy(built, output)
+        # a new file, not rewritten in place: a running Fluent Bit keeps its mapped copy
+        shutil.copy(built, output.with_name(output.name + ".tmp"))
+        os.replace(output.with_name(output.name + ".tmp"), output)
     return output
 
 

@@ -232,6 +232,9 @@ def bind(ffi, lib):
         name = f"kinesis.{instance_id}"
         env_level = os.environ.get("FLB_LOG_LEVEL", "").strip().lower()
         log = _make_logger(ffi, lib, handle, config.LOG_LEVELS.get(env_level), name)
+        if lib.fbk_api_generation(handle) < 2 and not env_level:
+            log.info("this Fluent Bit (before 2.0) cannot tell the plugin its log_level: "
+                     "it logs at info; FLB_LOG_LEVEL=debug (or error, warn) changes that")
         try:
             settings = config.load(get_property)
         except config.ConfigError as exc:

@@ -11,11 +11,14 @@ import json
 import os
 import signal
 import subprocess
+import re
 import time
+import urllib.request
 
 import pytest
 
 from tests.conftest import PLUGIN, REGION, fluent_bit_version
+from tests.test_ops import free_port
 
 RECORDS = int(os.environ.get("E2E_RECORDS", "100000"))
 
@@ -39,7 +42,7 @@ def classic_config(tmp_path, log_file, outputs):
             "    buffer_chunk_size 256k\n    buffer_max_size 256k\n" + "".join(outputs))
 
 
-def run_fluent_bit(binary, args, kinesis, expected_entries, tmp_path, timeout=900):
+def run_fluent_bit(binary, args, kinesis, expected_entries, tmp_path, timeout=900, before_stop=None):
     log_path = tmp_path / "fluent-bit.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([binary, *args], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
@@ -50,6 +53,8 @@ def run_fluent_bit(binary, args, kinesis, expected_entries, tmp_path, timeout=90
                 assert time.monotonic() < deadline, "timed out waiting for the records"
                 time.sleep(0.5)
             time.sleep(2)
+            if before_stop:
+                before_stop()
         finally:
             proc.send_signal(signal.SIGTERM)
             rc = proc.wait(60)
@@ -75,14 +80,29 @@ def plugin_lines(text):
     return [line for line in text.splitlines() if "[output:kinesis:" in line]
 
 
+def logger_counts(port):
+    """Fluent Bit's own logger metrics (4.x): lines counted per level."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/metrics/prometheus", timeout=10).read().decode()
+    return {m.group(1): float(m.group(2)) for m in
+            re.finditer(r'^fluentbit_logger_logs_total\{message_type="(\w+)"\} (\S+)$', text, re.M)}
+
+
 def test_one_instance_logs_in_log_file(fluent_bit, kinesis, tmp_path):
     stream = kinesis.create_stream(shards=2)
     write_lines(tmp_path / "app.log", RECORDS)
     log_file = tmp_path / "log-file.log"
-    args = ["-e", str(PLUGIN), "-f", "1", "-l", str(log_file), "-i", "tail", "-p", f"path={tmp_path / 'app.log'}",
+    port = free_port()
+    args = ["-e", str(PLUGIN), "-f", "1", "-l", str(log_file), "-H", "-P", str(port),
+            "-i", "tail", "-p", f"path={tmp_path / 'app.log'}",
             "-p", "read_from_head=true", "-o", "kinesis", "-m", "*", "-p", f"region={REGION}",
             "-p", f"stream={stream}", "-p", f"endpoint={kinesis.url}", "-p", "metrics_log_interval=1"]
-    rc, output = run_fluent_bit(fluent_bit, args, kinesis, RECORDS, tmp_path)
+    counted = {}
+
+    def count_lines():
+        if (fluent_bit_version(fluent_bit) or (0,)) >= (4, 0):  # logger metrics are 4.x's
+            counted.update(logger_counts(port), lines=log_file.read_text().count(" info] [output:kinesis:"))
+
+    rc, output = run_fluent_bit(fluent_bit, args, kinesis, RECORDS, tmp_path, before_stop=count_lines)
     assert rc == 0, output[-3000:]
     log = log_file.read_text(errors="replace")
     assert_clean_exit(rc, log)
@@ -91,6 +111,8 @@ def test_one_instance_logs_in_log_file(fluent_bit, kinesis, tmp_path):
     assert any("metrics: " in line for line in lines)  # from the plugin's background thread
     assert any(f"stopped after {RECORDS} records" in line for line in lines)
     assert plugin_lines(output) == [], output[-3000:]  # nothing past Log_File
+    if counted:  # each of our info lines counted with Fluent Bit's own
+        assert counted["info"] >= counted["lines"] > 10, counted
     assert_lines_once(kinesis, stream, RECORDS)
 
 
