@@ -124,9 +124,13 @@ def test_two_instances_and_workers(fluent_bit, kinesis, tmp_path):
                                                  output_section(kinesis, s2, partition_key="log")])
     (tmp_path / "fluent-bit.conf").write_text(config)
     rc, log = run_fluent_bit(fluent_bit, ["-c", "fluent-bit.conf"], kinesis, 2 * RECORDS, tmp_path)
-    assert_clean_exit(rc, log)
     assert_lines_once(kinesis, s1, RECORDS)
     assert_lines_once(kinesis, s2, RECORDS)
+    if (fluent_bit_version(fluent_bit) or (99,)) < (2, 0, 7) and rc != 0:
+        # its flb_proxy_cb_exit runs the shared plugin's ExitCtx once (the last
+        # instance's), destroys the proxy, then reads it again for the next instance
+        pytest.xfail("Fluent Bit before 2.0.7 crashes at shutdown with two instances of an external plugin")
+    assert_clean_exit(rc, log)
 
 
 def test_yaml_config_with_plugins_list(fluent_bit, kinesis, tmp_path):
