@@ -8,7 +8,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CC     ?= cc
 
-all: bin/kinesis.so bin/flb-test-host
+HOSTS  := bin/flb-test-host bin/flb-test-host-1.9 bin/flb-test-host-bare
+
+all: bin/kinesis.so $(HOSTS)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +21,19 @@ $(VENV)/.installed: pyproject.toml
 bin/kinesis.so: $(VENV)/.installed csrc/shim.c csrc/engine.c fluentbit_kinesis/build.py csrc/fastjson.c
 	$(PY) -m fluentbit_kinesis.build $@
 
+# the test host exports its flb_* functions as Fluent Bit does (-rdynamic);
+# -1.9 imitates Fluent Bit 1.9's one-field API; -bare exports nothing
 bin/flb-test-host: tests/host/flb_host.c
 	@mkdir -p bin
 	$(CC) -O2 -g -Wall -rdynamic -o $@ $< -ldl -lpthread
+
+bin/flb-test-host-1.9: tests/host/flb_host.c
+	@mkdir -p bin
+	$(CC) -O2 -g -Wall -rdynamic -DIMITATE_FLB_1_9 -o $@ $< -ldl -lpthread
+
+bin/flb-test-host-bare: tests/host/flb_host.c
+	@mkdir -p bin
+	$(CC) -O2 -g -Wall -o $@ $< -ldl -lpthread
 
 # kinesalite (npm), the second emulator of the resharding tests; they skip without it
 KINESALITE := .cache/kinesalite/node_modules/.bin/kinesalite

@@ -102,7 +102,7 @@ static void fbk_cmt_resolve(void)
 static int fbk_api_has_cmt(struct fbk_instance *ins)
 {
     void *getter = dlsym(RTLD_DEFAULT, "flb_output_get_cmt_instance");
-    return getter && ins->api && (void *)ins->api->output_get_cmt_instance == getter;
+    return getter && ins->api_generation >= 2 && (void *)ins->api->output_get_cmt_instance == getter;
 }
 
 /* Fluent Bit's name for the instance (its alias, or "kinesis.N" with N counted

@@ -133,9 +133,11 @@ class Aggregator:
     aggregate holds the records whose keys hash into one shard, and each of
     them carries the aggregate's explicit hash key."""
 
-    def __init__(self, settings, shard_map, logger):
+    def __init__(self, settings, shard_map, logger, count_unaggregated=None):
         self.shards = shard_map
         self.log = logger
+        self.count_unaggregated = count_unaggregated or (lambda count: None)
+        self.unusable = False  # said at warn: aggregation is on but cannot be used
         self.limit = min(settings.aggregation_maximum_record_size, settings.max_record_bytes)
         self.skip = settings.skip_aggregation_record_size
         self._turn = itertools.count()  # spreads keyless records evenly over the shards
@@ -145,7 +147,10 @@ class Aggregator:
         if not shaped:
             return []
         if not self.shards.maybe_refresh():
-            return plain(shaped)  # no shard map: aggregates would all go to one shard
+            return self._unaggregated(shaped)
+        if self.unusable:
+            self.unusable = False
+            self.log.info("aggregation: in use again, the shard map is read")
         shards = self.shards.shards()
         route = self.shards.route  # key -> (shard, hash), cached per key
         limit, skip, turn = self.limit, self.skip, self._turn
@@ -195,6 +200,17 @@ class Aggregator:
                 self._keyless_keys.clear()  # shards closed by reshards
             key = self._keyless_keys[shard.shard_id] = os.urandom(8).hex()
         return key
+
+    def _unaggregated(self, shaped):
+        """Without a shard map an aggregate could be dropped by a KCL
+        consumer: the records go plain, counted, said once per outage."""
+        if not self.unusable:
+            self.unusable = True
+            self.log.warn(f"aggregation is on but cannot be used: {self.shards.problem or 'no shard map'}; "
+                          "records are sent unaggregated until the shard map is read "
+                          "(counted in records_unaggregated)")
+        self.count_unaggregated(len(shaped))
+        return plain(shaped)
 
 
 class SimpleAggregator:

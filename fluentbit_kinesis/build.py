@@ -45,6 +45,7 @@ CALLBACKS = """
     int fbk_cmt_available(void *handle);
     void *fbk_cmt_create(void *handle, const char *name, const char *help, int gauge, int with_shard);
     int fbk_cmt_set(void *handle, void *metric, int gauge, double value, const char *shard);
+    int fbk_api_generation(void *handle);
 """
 
 INIT_CODE = """
@@ -78,7 +79,9 @@ def build(output: Path) -> Path:
     ffi.cdef(CALLBACKS)
     ffi.set_source("_fluentbit_kinesis_shim", shim_source(),
                    extra_compile_args=["-O2", "-Wall"],
-                   define_macros=[("FBK_PYTHON_EXECUTABLE", json.dumps(sys.executable))],
+                   define_macros=[("FBK_PYTHON_EXECUTABLE", json.dumps(sys.executable)),
+                                  ("FBK_PYTHON_STDLIB", json.dumps(sysconfig.get_path("stdlib"))),
+                                  ("FBK_PYTHON_PLATLIBDIR", json.dumps(sys.platlibdir))],
                    extra_link_args=["-ldl", "-lpthread",
                                     "-Wl,-rpath," + sysconfig.get_config_var("LIBDIR")])
     site_dirs = [d for d in site.getsitepackages() if os.path.isdir(d)]
@@ -88,7 +91,9 @@ def build(output: Path) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         built = ffi.compile(tmpdir=tmp, target="kinesis.*", verbose=False)
-        shutil.copy(built, output)
+        # a new file, not rewritten in place: a running Fluent Bit keeps its mapped copy
+        shutil.copy(built, output.with_name(output.name + ".tmp"))
+        os.replace(output.with_name(output.name + ".tmp"), output)
     return output
 
 

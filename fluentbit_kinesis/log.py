@@ -1,13 +1,40 @@
 """Logging through Fluent Bit's own log function, at its levels.
 
 A message is only formatted when its level is enabled: the instance's
-`log_level` (through output_log_check) or FLB_LOG_LEVEL when set."""
+`log_level` (through output_log_check) or FLB_LOG_LEVEL when set.
+
+Fluent Bit formats a line into a 4 KiB buffer and cuts what does not fit, so
+a message is sent as one line per line of text, each with the instance's
+name, and a line too long for the buffer as numbered parts ("(part 1/2)"),
+each cut at a character boundary."""
 import threading
 import time
 
 from .redact import redact
 
 ERROR, WARN, INFO, DEBUG, TRACE = 1, 2, 3, 4, 5
+# Fluent Bit's buffer is 4096 - 8 bytes, its header ("[date time.ms] [level] ",
+# terminal colours included) under 60: this leaves room for both
+MAX_LINE_BYTES = 3900
+
+
+def split_message(text, limit=MAX_LINE_BYTES):
+    """The lines Fluent Bit can print whole for `text`, in order."""
+    lines = []
+    for line in text.splitlines() or [""]:
+        data = line.encode("utf-8", "replace")
+        if len(data) <= limit:
+            lines.append(line)
+            continue
+        parts, budget = [], limit - len(" (part 999/999)")
+        while data:
+            cut = min(budget, len(data))
+            while cut < len(data) and (data[cut] & 0xC0) == 0x80:  # not inside a character
+                cut -= 1
+            parts.append(data[:cut].decode("utf-8"))
+            data = data[cut:]
+        lines.extend(f"{part} (part {i}/{len(parts)})" for i, part in enumerate(parts, 1))
+    return lines
 
 
 class Logger:
@@ -20,8 +47,9 @@ class Logger:
         return level <= self.level
 
     def log(self, level, message):
-        if level <= self.level:  # the last guard: no credential in any line, whoever wrote it
-            self._emit(level, self.prefix + redact(message, limit=None))
+        if level <= self.level:  # redact: the last guard, no credential in any line, whoever wrote it
+            for line in split_message(redact(message, limit=None), MAX_LINE_BYTES - len(self.prefix.encode())):
+                self._emit(level, self.prefix + line)
 
     def error(self, message):
         self.log(ERROR, message)

@@ -38,6 +38,7 @@ class InstanceMetrics:
         self.throttled = Counter()     # shard id (or "request") -> throttled entries
         self.dead_lettered = 0
         self.invalid_utf8_records = 0  # invalid UTF-8 or bin values replaced, encoded or dead-lettered
+        self.unaggregated = 0          # records sent plain while aggregation could not be used
         self.last_error = ""
         self.last_error_time = 0.0
         self.fluent_bit = None  # FluentBitMetrics when Fluent Bit's metrics can be reached
@@ -84,6 +85,10 @@ class InstanceMetrics:
         with self._lock:
             self.invalid_utf8_records += count
 
+    def add_unaggregated(self, count):
+        with self._lock:
+            self.unaggregated += count
+
     def _set_error(self, text):
         self.last_error = redact(text, limit=MAX_ERROR_CHARS)
         self.last_error_time = time.time()
@@ -111,6 +116,10 @@ _COUNTERS = (
     ("failed_calls", "put_records_failed_calls_total", "PutRecords calls that failed as a whole"),
     ("retries", "retries_total", "Retry rounds of failed entries within flushes"),
     ("dead_lettered", "dead_lettered_records_total", "Records that could not be sent and were dead-lettered"),
+    ("invalid_utf8_records", "invalid_utf8_records_total",
+     "Records whose invalid UTF-8 or bin values were replaced, base64-encoded or dead-lettered (invalid_utf8)"),
+    ("unaggregated", "records_unaggregated_total",
+     "Records sent unaggregated because aggregation could not be used (no shard map)"),
 )
 
 
@@ -182,16 +191,8 @@ class _Collector:
 
     def collect(self):
         labels = ["instance", "stream"]
-        families = {
-            "records_sent": CounterMetricFamily(PREFIX + "records_sent", "User records acknowledged by Kinesis", labels=labels),
-            "kinesis_records_sent": CounterMetricFamily(PREFIX + "kinesis_records_sent", "PutRecords entries acknowledged (an aggregate counts once)", labels=labels),
-            "bytes_sent": CounterMetricFamily(PREFIX + "bytes_sent", "Bytes (data and partition key) of acknowledged entries", labels=labels),
-            "put_records_calls": CounterMetricFamily(PREFIX + "put_records_calls", "PutRecords calls made", labels=labels),
-            "failed_calls": CounterMetricFamily(PREFIX + "put_records_failed_calls", "PutRecords calls that failed as a whole", labels=labels),
-            "retries": CounterMetricFamily(PREFIX + "retries", "Retry rounds of failed entries within flushes", labels=labels),
-            "dead_lettered": CounterMetricFamily(PREFIX + "dead_lettered_records", "Records that could not be sent and were dead-lettered", labels=labels),
-            "invalid_utf8_records": CounterMetricFamily(PREFIX + "invalid_utf8_records", "Records whose invalid UTF-8 or bin values were replaced, base64-encoded or dead-lettered (invalid_utf8)", labels=labels),
-        }
+        families = {attribute: CounterMetricFamily(PREFIX + name.removesuffix("_total"), help_text, labels=labels)
+                    for attribute, name, help_text in _COUNTERS}
         throttled = CounterMetricFamily(PREFIX + "throttled_entries", "Entries throttled, by shard (\"request\": whole call)", labels=labels + ["shard"])
         ratio = GaugeMetricFamily(PREFIX + "aggregation_ratio", "User records per Kinesis record", labels=labels)
         error_time = GaugeMetricFamily(PREFIX + "last_error_timestamp_seconds", "Unix time of the last error; 0: none", labels=labels)

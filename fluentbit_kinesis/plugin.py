@@ -70,7 +70,7 @@ class OutputInstance:
     def _stages(self, settings):
         """The shaper, and what turns its records into Kinesis entries."""
         if settings.aggregation:
-            return Shaper(settings), Aggregator(settings, self.shard_map, self.log)
+            return Shaper(settings), Aggregator(settings, self.shard_map, self.log, self.metrics.add_unaggregated)
         if settings.simple_aggregation:  # compresses whole packs, not each record
             return Shaper(dataclasses.replace(settings, compression="none")), SimpleAggregator(settings, self.log)
         return Shaper(settings), None
@@ -266,10 +266,13 @@ def _make_logger(ffi, lib, handle, settings_level, name):
     def emit(level, text):
         lib.fbk_log(handle, level, text.encode("utf-8", "replace"))
 
+    checks = [lib.fbk_log_check(handle, lvl) for lvl in range(1, 6)]
     if settings_level is not None:
         level = settings_level
+    elif -1 in checks:  # Fluent Bit 1.9 cannot tell an instance's level: its default
+        level = INFO
     else:
-        level = max((lvl for lvl in range(1, 6) if lib.fbk_log_check(handle, lvl)), default=INFO)
+        level = max((lvl for lvl, enabled in zip(range(1, 6), checks) if enabled), default=0)
     return Logger(emit, name, level)
 
 
@@ -315,6 +318,9 @@ def bind(ffi, lib):
             else f"kinesis.{instance_id}"
         env_level = os.environ.get("FLB_LOG_LEVEL", "").strip().lower()
         log = _make_logger(ffi, lib, handle, config.LOG_LEVELS.get(env_level), name)
+        if lib.fbk_api_generation(handle) < 2 and not env_level:
+            log.info("this Fluent Bit (before 2.0) cannot tell the plugin its log_level: "
+                     "it logs at info; FLB_LOG_LEVEL=debug (or error, warn) changes that")
         try:
             settings = config.load(get_property)
         except config.ConfigError as exc:

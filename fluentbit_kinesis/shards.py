@@ -37,13 +37,14 @@ def hash_of_key(key):
 
 def parse_shards(listed):
     """(open shards by start, every shard by id) from a ListShards answer;
-    closed shards (with an EndingSequenceNumber) no longer accept writes."""
+    closed shards (with an EndingSequenceNumber) no longer accept writes.
+    A null field counts as absent, as the answer's reader makes it."""
     every, open_ = {}, []
     for s in listed:
         shard = Shard(s["ShardId"], int(s["HashKeyRange"]["StartingHashKey"]),
                       int(s["HashKeyRange"]["EndingHashKey"]))
         every[shard.shard_id] = shard
-        if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {}):
+        if (s.get("SequenceNumberRange") or {}).get("EndingSequenceNumber") is None:
             open_.append(shard)
     return sorted(open_, key=lambda s: s.start), every
 
@@ -59,6 +60,7 @@ class ShardMap:
         self._hashes = {}           # partition key -> hash; keys repeat (pods, hosts)
         self._routes = {}           # partition key -> (shard or None, hash), for this map
         self.refreshes = 0
+        self.problem = None         # why the last ListShards gave no map; None: it worked
 
     @property
     def valid(self):
@@ -83,10 +85,15 @@ class ShardMap:
                     raise ValueError("no open shards")
             except Exception as exc:
                 self._next_refresh = time.monotonic() + RETRY_SECONDS
-                state = ("kept the previous one" if self._state
-                         else "sending unaggregated (and pacing all shards as one) until it works")
-                self.log.warn(f"ListShards failed ({redact(exc, limit=200)}); no fresh shard map, {state}")
+                first = self.problem is None
+                self.problem = f"ListShards failed ({redact(exc, limit=200)})"
+                state = "kept the previous one" if self._state else "pacing all shards as one until it works"
+                # once per outage at warn: it is retried every RETRY_SECONDS
+                (self.log.warn if first else self.log.debug)(f"{self.problem}; no fresh shard map, {state}")
                 return False
+            if self.problem is not None:
+                self.log.info(f"shard map read again after: {self.problem}")
+                self.problem = None
             old = self._state[1] if self._state else []
             self._state = ([s.start for s in shards], shards)
             self._routes = {}

@@ -1,6 +1,7 @@
 """Shared test parts: the Kinesis front on 127.0.0.1, the ABI test host,
 chunk builders and reading a stream back."""
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -20,7 +21,9 @@ from tests.kinesis_front import FrontServer  # noqa: E402
 from tests import streams  # noqa: E402
 
 PLUGIN = ROOT / "bin" / "kinesis.so"
-HOST = ROOT / "bin" / "flb-test-host"
+HOST = ROOT / "bin" / "flb-test-host"           # Fluent Bit 2.0+: full flb_api, exported flb_* symbols
+HOST_1_9 = ROOT / "bin" / "flb-test-host-1.9"   # Fluent Bit 1.9: one-field flb_api
+HOST_BARE = ROOT / "bin" / "flb-test-host-bare"  # exports nothing: a loader that is not Fluent Bit
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_SESSION_TOKEN": "testing"}
@@ -101,8 +104,8 @@ def kinesis(front_server):
 class Host:
     """bin/flb-test-host driving bin/kinesis.so as Fluent Bit would."""
 
-    def __init__(self, tmp_path, env=None, stack=None, plugin=PLUGIN):
-        if not Path(plugin).exists() or not HOST.exists():
+    def __init__(self, tmp_path, env=None, stack=None, plugin=PLUGIN, binary=HOST):
+        if not Path(plugin).exists() or not Path(binary).exists():
             pytest.fail("bin/kinesis.so or bin/flb-test-host missing: run `make` first")
         self.tmp = Path(tmp_path)
         self.stderr_path = self.tmp / f"host-{uuid.uuid4().hex[:6]}.log"
@@ -111,7 +114,7 @@ class Host:
         if stack:
             environment["FLB_HOST_STACK"] = str(stack)
         self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([str(HOST), str(plugin)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([str(binary), str(plugin)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._stderr, env=environment, text=True, bufsize=1)
         assert self.proc.stdout.readline().strip() == "registered kinesis"
         self._chunks = 0
@@ -155,6 +158,12 @@ class Host:
         for instance, tag, data in jobs:
             parts += [str(instance), tag, str(self.write_chunk(data))]
         return [int(x) for x in self.command("pflush " + " ".join(parts)).split()[1:]]
+
+    def logs(self):
+        """The host's log counters: lines per level, and "foreign" (from a
+        thread the host did not create) and "cut" lines, which Fluent Bit
+        would lose from Log_File or truncate."""
+        return {k: int(v) for k, v in (p.split("=") for p in self.command("logs").split()[1:])}
 
     def exit(self, instance=0):
         return int(self.command(f"exit {instance}").split()[1])
@@ -200,14 +209,40 @@ def base_options(kinesis, stream, **extra):
 
 # ---- a real Fluent Bit -------------------------------------------------------
 
-def fluent_bit_binary():
-    path = os.environ.get("FLUENT_BIT") or shutil.which("fluent-bit")
-    return path if path and os.access(path, os.X_OK) else None
+def fluent_bit_binaries():
+    """FLUENT_BIT (or `fluent-bit` on PATH) plus FLUENT_BIT_VERSIONS=path1:path2,
+    each that exists, once."""
+    paths = [os.environ.get("FLUENT_BIT") or shutil.which("fluent-bit") or ""]
+    paths += os.environ.get("FLUENT_BIT_VERSIONS", "").split(":")
+    found = []
+    for path in paths:
+        if path and os.access(path, os.X_OK) and os.path.realpath(path) not in map(os.path.realpath, found):
+            found.append(path)
+    return found
 
 
-@pytest.fixture
-def fluent_bit():
-    path = fluent_bit_binary()
-    if not path:
-        pytest.skip("no real Fluent Bit: set FLUENT_BIT=/path/to/fluent-bit or put fluent-bit on PATH")
-    return path
+def fluent_bit_version(path):
+    """(major, minor, patch) from `fluent-bit --version` ("Fluent Bit v4.2.8")."""
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    match = re.search(r"Fluent Bit v(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(x) for x in match.groups()) if match else None
+
+
+def _fluent_bit_id(path):
+    version = fluent_bit_version(path)
+    return "v" + ".".join(map(str, version)) if version else os.path.basename(path)
+
+
+_BINARIES = fluent_bit_binaries()
+
+
+@pytest.fixture(params=_BINARIES or [None], ids=[_fluent_bit_id(p) for p in _BINARIES] or ["none"])
+def fluent_bit(request):
+    """Each real Fluent Bit given, in turn; skipped when there is none."""
+    if not request.param:
+        pytest.skip("no real Fluent Bit: set FLUENT_BIT=/path/to/fluent-bit (and FLUENT_BIT_VERSIONS=p1:p2) "
+                    "or put fluent-bit on PATH")
+    return request.param

@@ -22,6 +22,10 @@ Faults are set on `front.faults` (a Faults) by a test:
   quote_request                              (status, error type): every call is answered so, with
                                              a message quoting the request's canonical string and
                                              headers, token included, as AWS's InvalidSignatureException does
+  answer_nulls                               absent fields written as JSON null, as kinesis-mock
+                                             does: ListShards' "EndingSequenceNumber": null for
+                                             open shards, PutRecords' "ErrorCode": null for
+                                             stored records, "NextToken": null
 
 Counters say what happened; `entries_stored_late` counts entries stored by a
 slow answer, the only way the plugin can legitimately produce a duplicate
@@ -119,6 +123,7 @@ class Faults:
     script: list = field(default_factory=list)
     list_shards_down: bool = False
     quote_request: tuple = None
+    answer_nulls: bool = False
     slow_delay: float = 5.0
     shard_rate: dict = field(default_factory=dict)     # shard id -> records per second
     shard_ranges: list = field(default_factory=list)   # (shard id, low, high) hash ranges
@@ -200,6 +205,16 @@ class KinesisFront:
         if target.endswith(".ListShards") and self.faults.list_shards_down:
             return _json_response(start_response, "500 Internal Server Error",
                                   {"__type": "InternalFailure", "message": "injected"})
+        if target.endswith(".ListShards") and self.faults.answer_nulls:
+            with self.lock:
+                status, answer = self._forward(environ, json.loads(environ["wsgi.input"].read(
+                    int(environ.get("CONTENT_LENGTH") or 0)) or b"{}"))
+            answer.setdefault("NextToken", None)
+            for shard in answer.get("Shards", []):
+                shard.setdefault("ParentShardId", None)
+                shard.setdefault("AdjacentParentShardId", None)
+                shard.setdefault("SequenceNumberRange", {}).setdefault("EndingSequenceNumber", None)
+            return _json_response(start_response, status, answer)
         if not target.endswith(".PutRecords"):
             with self.lock:
                 return list(self.app(environ, start_response))
@@ -280,6 +295,8 @@ class KinesisFront:
         for fail in failures:
             if fail is None:
                 merged.append(next(it))
+                if f.answer_nulls:
+                    merged[-1].update(ErrorCode=None, ErrorMessage=None)
             else:
                 self.counters.entries_failed += 1
                 merged.append({"ErrorCode": fail, "ErrorMessage": "injected"})

@@ -1,7 +1,9 @@
-"""End to end under a real Fluent Bit (FLUENT_BIT=/path or `fluent-bit` on
-PATH; skipped otherwise): tail a file of numbered lines into moto through
-bin/kinesis.so, read every shard back, and check each line arrived exactly
-once and that Fluent Bit shut down cleanly.
+"""End to end under real Fluent Bit builds (FLUENT_BIT=/path or `fluent-bit`
+on PATH, plus FLUENT_BIT_VERSIONS=path1:path2; each test runs under each, ids
+by version; skipped when there is none): tail a file of numbered lines into
+moto through bin/kinesis.so, read every shard back, and check each line
+arrived exactly once, that Fluent Bit shut down cleanly, and that the
+plugin's lines are in Fluent Bit's log file.
 
 E2E_RECORDS sets the line count (default 100,000)."""
 import collections
@@ -9,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -17,7 +18,8 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import PLUGIN, REGION
+from tests.conftest import PLUGIN, REGION, fluent_bit_version
+from tests.test_ops import free_port
 
 RECORDS = int(os.environ.get("E2E_RECORDS", "100000"))
 
@@ -41,7 +43,7 @@ def classic_config(tmp_path, log_file, outputs):
             "    buffer_chunk_size 256k\n    buffer_max_size 256k\n" + "".join(outputs))
 
 
-def run_fluent_bit(binary, args, kinesis, expected_entries, tmp_path, timeout=900):
+def run_fluent_bit(binary, args, kinesis, expected_entries, tmp_path, timeout=900, before_stop=None):
     log_path = tmp_path / "fluent-bit.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([binary, *args], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
@@ -52,6 +54,8 @@ def run_fluent_bit(binary, args, kinesis, expected_entries, tmp_path, timeout=90
                 assert time.monotonic() < deadline, "timed out waiting for the records"
                 time.sleep(0.5)
             time.sleep(2)
+            if before_stop:
+                before_stop()
         finally:
             proc.send_signal(signal.SIGTERM)
             rc = proc.wait(60)
@@ -73,14 +77,50 @@ def assert_clean_exit(rc, log):
     assert "stopped after" in log  # our ExitCtx ran
 
 
-def test_one_instance(fluent_bit, kinesis, tmp_path):
+def plugin_lines(text):
+    return [line for line in text.splitlines() if "[output:kinesis:" in line]
+
+
+def logger_counts(port):
+    """Fluent Bit's own logger metrics (4.x): lines counted per level."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/metrics/prometheus", timeout=10).read().decode()
+    return {m.group(1): float(m.group(2)) for m in
+            re.finditer(r'^fluentbit_logger_logs_total\{message_type="(\w+)"\} (\S+)$', text, re.M)}
+
+
+def test_one_instance_logs_in_log_file(fluent_bit, kinesis, tmp_path):
     stream = kinesis.create_stream(shards=2)
     write_lines(tmp_path / "app.log", RECORDS)
-    args = ["-e", str(PLUGIN), "-f", "1", "-i", "tail", "-p", f"path={tmp_path / 'app.log'}",
+    log_file = tmp_path / "log-file.log"
+    port = free_port()
+    args = ["-e", str(PLUGIN), "-f", "1", "-l", str(log_file), "-H", "-P", str(port),
+            "-i", "tail", "-p", f"path={tmp_path / 'app.log'}",
             "-p", "read_from_head=true", "-o", "kinesis", "-m", "*", "-p", f"region={REGION}",
-            "-p", f"stream={stream}", "-p", f"endpoint={kinesis.url}"]
-    rc, log = run_fluent_bit(fluent_bit, args, kinesis, RECORDS, tmp_path)
+            "-p", f"stream={stream}", "-p", f"endpoint={kinesis.url}", "-p", "metrics_log_interval=1"]
+    counted = {}
+
+    def count_lines():
+        """Our info lines in Log_File against Fluent Bit's count of info lines,
+        which its metrics page shows as of its last collection: a few seconds late."""
+        if (fluent_bit_version(fluent_bit) or (0,)) < (4, 0):  # logger metrics are 4.x's
+            return
+        deadline = time.monotonic() + 30
+        while not counted or counted["info"] < counted["lines"] and time.monotonic() < deadline:
+            time.sleep(1)
+            lines = log_file.read_text().count(" info] [output:kinesis:")
+            counted.update(logger_counts(port), lines=lines)
+
+    rc, output = run_fluent_bit(fluent_bit, args, kinesis, RECORDS, tmp_path, before_stop=count_lines)
+    assert rc == 0, output[-3000:]
+    log = log_file.read_text(errors="replace")
     assert_clean_exit(rc, log)
+    lines = plugin_lines(log)
+    assert any("ready: stream=" in line for line in lines)
+    assert any("metrics: " in line for line in lines)  # from the plugin's background thread
+    assert any(f"stopped after {RECORDS} records" in line for line in lines)
+    assert plugin_lines(output) == [], output[-3000:]  # nothing past Log_File
+    if counted:  # each of our info lines counted with Fluent Bit's own
+        assert counted["info"] >= counted["lines"] > 10, counted
     assert_lines_once(kinesis, stream, RECORDS)
 
 
@@ -92,12 +132,18 @@ def test_two_instances_and_workers(fluent_bit, kinesis, tmp_path):
                                                  output_section(kinesis, s2, partition_key="log")])
     (tmp_path / "fluent-bit.conf").write_text(config)
     rc, log = run_fluent_bit(fluent_bit, ["-c", "fluent-bit.conf"], kinesis, 2 * RECORDS, tmp_path)
-    assert_clean_exit(rc, log)
     assert_lines_once(kinesis, s1, RECORDS)
     assert_lines_once(kinesis, s2, RECORDS)
+    if (fluent_bit_version(fluent_bit) or (99,)) < (2, 0, 7) and rc != 0:
+        # its flb_proxy_cb_exit runs the shared plugin's ExitCtx once (the last
+        # instance's), destroys the proxy, then reads it again for the next instance
+        pytest.xfail("Fluent Bit before 2.0.7 crashes at shutdown with two instances of an external plugin")
+    assert_clean_exit(rc, log)
 
 
 def test_yaml_config_with_plugins_list(fluent_bit, kinesis, tmp_path):
+    if (fluent_bit_version(fluent_bit) or (99,)) < (3, 2):
+        pytest.skip("YAML `plugins:` needs Fluent Bit 3.2+")
     stream = kinesis.create_stream()
     count = min(RECORDS, 5000)
     write_lines(tmp_path / "app.log", count)
@@ -190,18 +236,6 @@ def test_sigkill_and_restart_with_filesystem_storage(fluent_bit, kinesis, tmp_pa
 
 # ---- Fluent Bit's own metrics endpoint, and the engine thread -------------------
 
-def fluent_bit_version(binary):
-    text = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout
-    match = re.search(r"v(\d+)\.(\d+)", text)
-    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def fluent_bit_metrics(port):
     """{sample name with labels: value} from /api/v2/metrics/prometheus."""
     url = f"http://127.0.0.1:{port}/api/v2/metrics/prometheus"
@@ -215,7 +249,7 @@ def fluent_bit_metrics(port):
 
 
 def test_plugin_metrics_on_fluent_bits_endpoint(fluent_bit, kinesis, tmp_path):
-    if fluent_bit_version(fluent_bit) < (2, 0):
+    if (fluent_bit_version(fluent_bit) or (0,)) < (2, 0):
         pytest.skip("Fluent Bit before 2.0 gives plugins no metrics context (metrics_port serves them)")
     s1, s2 = kinesis.create_stream(shards=2), kinesis.create_stream()
     port = free_port()

@@ -13,9 +13,24 @@
  *   stats                    -> "stats FLUSHES OVER MAX_MS CMT_CALLS": flushes run on the
  *                               engine thread, how many of them held it over the bound, the
  *                               longest; calls of output_get_cmt_instance
+ *   logs                     -> "logs error=N warn=N info=N debug=N trace=N foreign=N adopted=N cut=N"
  *   unregister               -> "unregister"
  *   quit
- * Plugin log lines go to stderr in Fluent Bit's format.
+ *
+ * Logging as Fluent Bit does it: the host exports flb_log_print, the
+ * thread-local worker context flb_worker_ctx and flb_worker_get() (and, as
+ * 2.0+ does, flb_output_log_check) from its dynamic symbol table; the threads
+ * it creates have a worker context. A line printed on a thread with a worker
+ * context goes to FLB_HOST_LOG_FILE (Fluent Bit's Log_File) or stderr, in
+ * Fluent Bit's format, and is counted (logger metrics), as "adopted" too when
+ * the thread is not one the host created; a line from a thread without one
+ * is what Fluent Bit would write to stderr, bypassing Log_File and the
+ * counters: it is counted as "foreign" and marked "HOST-ERROR". So is a line
+ * cut by Fluent Bit's 4 KiB message buffer.
+ *
+ * Built with -DIMITATE_FLB_1_9 it is Fluent Bit 1.9: struct flb_api holds only
+ * output_get_property (8 bytes, followed here by an unreadable page, so any
+ * read past it crashes), and flb_output_log_check does not exist.
  *
  * FLB_HOST_ENGINE_THREAD=1 runs flushes as Fluent Bit does with an output's
  * default `workers 0`: on the thread that called Init (the "engine"), one at
@@ -28,6 +43,8 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +99,7 @@ struct instance {
 };
 
 static struct instance instances[MAX_INSTANCES];
-static struct api api;
+static struct api *api;
 static struct init_arg shared_init_arg; /* one for all instances, as in Fluent Bit */
 static int (*plugin_init)(void *);
 static int (*plugin_flush_ctx)(void *, const void *, size_t, char *);
@@ -94,6 +111,7 @@ static int engine_thread_flushes;
 static long block_bound_ms = 1000;
 static long engine_flushes, engine_over_bound, engine_max_ms, cmt_calls;
 
+#ifndef IMITATE_FLB_1_9
 /* Fluent Bit 2.0+ exports this and puts it in flb_api; no cmetrics context here */
 void *flb_output_get_cmt_instance(void *o_ins)
 {
@@ -101,6 +119,24 @@ void *flb_output_get_cmt_instance(void *o_ins)
     cmt_calls++;
     return NULL;
 }
+#endif
+static __thread int host_thread; /* set on every thread the host creates */
+static int host_worker;           /* what a worker context points to */
+__thread void *flb_worker_ctx;    /* as Fluent Bit's FLB_TLS_DEFINE(struct flb_worker, flb_worker_ctx) */
+static FILE *log_file;
+static unsigned long lines_by_level[6], foreign_lines, adopted_lines, cut_lines;
+
+void *flb_worker_get(void)
+{
+    return flb_worker_ctx;
+}
+
+static void host_thread_start(void)
+{
+    host_thread = 1;
+    flb_worker_ctx = &host_worker;
+}
+#define FLB_LOG_MESSAGE_BYTES (4096 - sizeof(size_t)) /* struct log_message's buffer */
 
 static const char *get_property(const char *key, void *o_ins)
 {
@@ -113,26 +149,46 @@ static const char *get_property(const char *key, void *o_ins)
     return NULL;
 }
 
-static int log_check(void *o_ins, int level)
+#ifndef IMITATE_FLB_1_9
+int flb_output_log_check(void *o_ins, int level)
 {
     return ((struct instance *)o_ins)->log_level >= level;
 }
+#endif
 
-static void log_print(int level, const char *file, int line, const char *fmt, ...)
+void flb_log_print(int level, const char *file, int line, const char *fmt, ...)
 {
-    static const char *names[] = {"", "error", " warn", " info", "debug", "trace"};
+    static const char *names[] = {"", "error", "warn", "info", "debug", "trace"};
+    char message[FLB_LOG_MESSAGE_BYTES];
     char stamp[32];
+    struct tm tm;
     time_t now = time(NULL);
     va_list args;
+    int header, body;
     (void)file;
     (void)line;
-    strftime(stamp, sizeof(stamp), "%Y/%m/%d %H:%M:%S", localtime(&now));
-    pthread_mutex_lock(&log_lock);
-    fprintf(stderr, "[%s] [%s] ", stamp, (level >= 1 && level <= 5) ? names[level] : "?????");
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y/%m/%d %H:%M:%S", &tm);
+    header = snprintf(message, sizeof(message), "[%s] [%5s] ", stamp,
+                      (level >= 1 && level <= 5) ? names[level] : "");
     va_start(args, fmt);
-    vfprintf(stderr, fmt, args);
+    body = vsnprintf(message + header, sizeof(message) - 2 - header, fmt, args);
     va_end(args);
-    fputc('\n', stderr);
+    pthread_mutex_lock(&log_lock);
+    if (!flb_worker_ctx) {
+        foreign_lines++;
+        fprintf(stderr, "HOST-ERROR: log line from a thread without a worker context: %s\n", message);
+    }
+    else {
+        adopted_lines += !host_thread;
+        if (body >= (int)(sizeof(message) - 2 - header)) {
+            cut_lines++;
+            fprintf(stderr, "HOST-ERROR: log line cut at %zu bytes\n", sizeof(message));
+        }
+        lines_by_level[(level >= 1 && level <= 5) ? level : 0]++;
+        fprintf(log_file ? log_file : stderr, "%s\n", message);
+        fflush(log_file ? log_file : stderr);
+    }
     fflush(stderr);
     pthread_mutex_unlock(&log_lock);
 }
@@ -160,6 +216,7 @@ static void *flush_thread(void *arg)
 {
     struct flush_job *job = arg;
     void *stack = malloc(coroutine_stack);
+    host_thread_start();
     unsigned long p = (unsigned long)job;
 
     getcontext(&job->coroutine);
@@ -255,7 +312,7 @@ static void cmd_init(char *rest)
     }
     /* Fluent Bit reuses and overwrites one structure for every instance */
     shared_init_arg.name = "kinesis";
-    shared_init_arg.api = &api;
+    shared_init_arg.api = api;
     shared_init_arg.o_ins = &instances[n];
     shared_init_arg.context = &instances[n].context;
     rc = plugin_init(&shared_init_arg);
@@ -322,6 +379,27 @@ static void cmd_exit(char *rest)
     printf("exit %d\n", rc);
 }
 
+static struct api *make_api(void)
+{
+#ifdef IMITATE_FLB_1_9
+    /* Fluent Bit 1.9: malloc(sizeof(struct flb_api)) of one field, 8 bytes;
+     * here the bytes after it are an unreadable page */
+    long page = sysconf(_SC_PAGESIZE);
+    char *pages = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct api *one_field = (struct api *)(pages + page - sizeof(void *));
+    mprotect(pages + page, page, PROT_NONE);
+    one_field->output_get_property = get_property;
+    return one_field;
+#else
+    static struct api full;
+    full.output_get_property = get_property;
+    full.log_print = flb_log_print;
+    full.output_log_check = flb_output_log_check;
+    full.output_get_cmt_instance = flb_output_get_cmt_instance;
+    return &full;
+#endif
+}
+
 int main(int argc, char **argv)
 {
     char line[8192];
@@ -332,6 +410,10 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fprintf(stderr, "usage: %s plugin.so\n", argv[0]);
         return 2;
+    }
+    host_thread_start();
+    if (getenv("FLB_HOST_LOG_FILE")) {
+        log_file = fopen(getenv("FLB_HOST_LOG_FILE"), "a");
     }
     if (getenv("FLB_HOST_STACK")) {
         coroutine_stack = strtoul(getenv("FLB_HOST_STACK"), NULL, 10);
@@ -367,10 +449,7 @@ int main(int argc, char **argv)
     printf("registered %s\n", def.name);
     fflush(stdout);
 
-    api.output_get_property = get_property;
-    api.output_get_cmt_instance = flb_output_get_cmt_instance;
-    api.log_print = log_print;
-    api.output_log_check = log_check;
+    api = make_api();
     for (int i = 0; i < MAX_INSTANCES; i++) {
         instances[i].log_level = 3;
     }
@@ -394,6 +473,13 @@ int main(int argc, char **argv)
         }
         else if (strcmp(line, "stats") == 0) {
             printf("stats %ld %ld %ld %ld\n", engine_flushes, engine_over_bound, engine_max_ms, cmt_calls);
+        }
+        else if (strcmp(line, "logs") == 0) {
+            pthread_mutex_lock(&log_lock);
+            printf("logs error=%lu warn=%lu info=%lu debug=%lu trace=%lu foreign=%lu adopted=%lu cut=%lu\n",
+                   lines_by_level[1], lines_by_level[2], lines_by_level[3], lines_by_level[4],
+                   lines_by_level[5], foreign_lines, adopted_lines, cut_lines);
+            pthread_mutex_unlock(&log_lock);
         }
         else if (strcmp(line, "unregister") == 0) {
             if (plugin_unregister) {
