@@ -17,8 +17,15 @@ RETRY would drop it under the default Retry_Limit).
 
 At exit the queue is drained for up to DRAIN_AT_EXIT; what is still
 undelivered then goes to the dead letters with the reason.
+
+With `ledger_path` the queue is also kept on disk (Spool): a chunk answered
+OK is in a file before the flush returns and until it is delivered, so a kill
+(SIGKILL, OOM) or an exit during an outage loses nothing: the next start
+delivers what the spool holds, and the ledger skips what was already sent.
 """
+import os
 import random
+import struct
 import threading
 import time
 from collections import OrderedDict, deque
@@ -35,20 +42,74 @@ MAX_REFUSED = 4096  # chunk keys remembered as answered RETRY because the queue 
 
 
 class _Chunk:
-    __slots__ = ("data", "tag", "done")
+    __slots__ = ("data", "tag", "done", "spooled")
 
-    def __init__(self, data, tag):
+    def __init__(self, data, tag, spooled=None):
         self.data = data
         self.tag = tag
         self.done = threading.Event()
+        self.spooled = spooled  # its file in the spool, if any
+
+
+class Spool:
+    """One file per queued chunk (0600, in a 0700 directory): a 4-byte tag
+    length, the tag, the chunk. Written to a temporary name and renamed, so a
+    kill mid-write leaves no half chunk under a real name. Not fsynced: a
+    process kill keeps the page cache; a power cut may lose the newest files."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        self._serial = 0
+
+    def keep(self, chunk):
+        self._serial += 1
+        name = os.path.join(self.directory, f"{chunk_key(chunk.tag, chunk.data).hex()}-{os.getpid()}-{self._serial}")
+        tag = chunk.tag.encode("utf-8", "surrogateescape")
+        fd = os.open(name + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(struct.pack(">I", len(tag)) + tag + chunk.data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(name + ".tmp", name)
+        return name
+
+    def drop(self, name):
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
+
+    def left(self):
+        """_Chunks of the files an earlier run left, oldest first; torn temporaries are removed."""
+        entries = []
+        for entry in os.scandir(self.directory):
+            if entry.name.endswith(".tmp"):
+                self.drop(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                entries.append((entry.stat(follow_symlinks=False).st_mtime, entry.path))
+        chunks = []
+        for _mtime, path in sorted(entries):
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                blob = f.read()
+            size = struct.unpack(">I", blob[:4])[0] if len(blob) >= 4 else -1
+            if size < 0 or 4 + size > len(blob):
+                self.drop(path)  # not one of ours, or damaged: nothing to deliver
+                continue
+            chunks.append(_Chunk(blob[4 + size:], blob[4:4 + size].decode("utf-8", "surrogateescape"), path))
+        return chunks
 
 
 class HandOff:
     """flush(data, tag) -> FLB_OK / FLB_RETRY delivers a chunk (the instance's
     own flush); give_up(data, tag, reason) dead-letters what is left of it."""
 
-    def __init__(self, flush, give_up, logger, stop_event, max_bytes, name="kinesis"):
+    def __init__(self, flush, give_up, logger, stop_event, max_bytes, name="kinesis", spool=None):
         self.flush = flush
+        self.spool = spool
         self.give_up = give_up
         self.log = logger
         self.stop = stop_event
@@ -59,6 +120,12 @@ class HandOff:
         self.cond = threading.Condition()
         self.closed = False
         self.full_warned = 0.0
+        if spool is not None:  # what an earlier run acknowledged but did not deliver
+            for chunk in spool.left():
+                self.queue.append(chunk)
+                self.queued_bytes += len(chunk.data)
+            if self.queue:
+                logger.info(f"hand-off spool {spool.directory}: {len(self.queue)} chunks from before, delivering them")
         self.thread = threading.Thread(target=self._run, name=f"{name}-handoff", daemon=True)
         self.thread.start()
 
@@ -80,6 +147,13 @@ class HandOff:
                     self.cond.wait(1.0)
                 self.refused.pop(key, None)
                 if self.closed:
+                    return FLB_RETRY
+            if self.spool is not None:
+                try:
+                    chunk.spooled = self.spool.keep(chunk)
+                except OSError as exc:  # not acknowledged unless it can be kept
+                    self.log.error(f"cannot keep a chunk in the hand-off spool {self.spool.directory}: "
+                                   f"{exc.strerror or exc}; answered RETRY")
                     return FLB_RETRY
             idle = not self.queue
             self.queue.append(chunk)
@@ -116,6 +190,8 @@ class HandOff:
                 self.queue.popleft()
                 self.queued_bytes -= len(chunk.data)
                 self.cond.notify_all()
+            if chunk.spooled:
+                self.spool.drop(chunk.spooled)
             chunk.done.set()
 
     def _deliver(self, chunk):
@@ -146,7 +222,8 @@ class HandOff:
 
     def close(self, drain=DRAIN_AT_EXIT):
         """Waits up to `drain` seconds for the queue to empty, then stops the
-        thread and dead-letters what is still undelivered."""
+        thread and dead-letters what is still undelivered (with a spool: keeps
+        it there for the next start). Returns the chunks dead-lettered."""
         deadline = time.monotonic() + drain
         with self.cond:
             while self.queue and time.monotonic() < deadline:
@@ -160,6 +237,10 @@ class HandOff:
             left = list(self.queue)
             self.queue.clear()
             self.queued_bytes = 0
+        if self.spool is not None and left:
+            self.log.warn(f"{len(left)} chunks not delivered before exit are kept in the hand-off spool "
+                          f"{self.spool.directory}; the next start delivers them")
+            return 0
         reason = ("not delivered before exit (flushes on the engine thread; "
                   "chunk already acknowledged to Fluent Bit)")
         for number, chunk in enumerate(left):

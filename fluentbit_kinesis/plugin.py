@@ -16,7 +16,7 @@ from .aws import KinesisClient
 from .deadletter import DeadLetter, DeadLetters
 from .delivery import Delivery
 from .dryrun import DryRunClient
-from .handoff import HandOff
+from .handoff import HandOff, Spool
 from .ledger import Ledger, chunk_key
 from .log import INFO, Logger, RateLimitedWarning
 from .redact import redact
@@ -79,6 +79,8 @@ class OutputInstance:
         """Checks the stream once; a failure is one clear line, not a failed start,
         so the plugin keeps retrying when the stream or credentials appear later."""
         self.reporting = metrics.Reporting(self.metrics, self.settings, self.log, threading.Event())
+        if self.settings.ledger_path and _has_files(self._spool_directory()):
+            self._start_handoff(warn=False)  # chunks a killed run acknowledged: deliver them now
         if self.settings.dry_run:
             self.log.info("dry_run: records are prepared but not sent; AWS is not contacted")
             return
@@ -139,16 +141,27 @@ class OutputInstance:
         the chunk goes to the hand-off queue, which delivers it in the
         background; the engine never waits on Kinesis (see handoff.py)."""
         if self.handoff is None:
-            with self._handoff_lock:
-                if self.handoff is None:
-                    self.log.warn("flushes run on Fluent Bit's engine thread (this output's 'workers' is 0): "
-                                  "chunks are delivered from a background queue and acknowledged to Fluent Bit "
-                                  "when delivered or after 0.2 s, whichever is first, so the engine never waits "
-                                  "on Kinesis; set 'workers 1' on this output so chunks are acknowledged only "
-                                  "once delivered")
-                    self.handoff = HandOff(self.flush, self.give_up, self.log, self.stop,
-                                           self.settings.handoff_max_bytes, self.name)
+            self._start_handoff(warn=True)
         return self.handoff.take(data, tag)
+
+    def _start_handoff(self, warn):
+        with self._handoff_lock:
+            if self.handoff is not None:
+                return
+            if warn:
+                kept = ("kept in the hand-off spool until delivered (ledger_path)" if self.settings.ledger_path
+                        else "held in memory only: a kill loses them; set ledger_path to keep them on disk")
+                self.log.warn("flushes run on Fluent Bit's engine thread (this output's 'workers' is 0): "
+                              "chunks are delivered from a background queue and acknowledged to Fluent Bit "
+                              "when delivered or after 0.2 s, whichever is first, so the engine never waits "
+                              f"on Kinesis; queued chunks are {kept}; set 'workers 1' on this output so "
+                              "chunks are acknowledged only once delivered")
+            spool = Spool(self._spool_directory()) if self.settings.ledger_path else None
+            self.handoff = HandOff(self.flush, self.give_up, self.log, self.stop,
+                                   self.settings.handoff_max_bytes, self.name, spool)
+
+    def _spool_directory(self):
+        return self.ledger.file[:-len(".ledger")] + ".spool"
 
     def give_up(self, data, tag, reason):
         """Dead-letters what is left of a chunk that will not be delivered:
@@ -244,6 +257,14 @@ class OutputInstance:
         self.reporting.close()
         self.client.pool.clear()
         self.ledger.close()
+
+
+def _has_files(directory):
+    try:
+        with os.scandir(directory) as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False
 
 
 def _collect_failed_requests():

@@ -8,6 +8,8 @@ record must be in the stream exactly once (or, at exit, in the dead letters).
 """
 import time
 
+import pytest
+
 from tests import reliability_report as rr
 from tests.conftest import make_chunk, numbered_records
 from tests.test_reliability import assert_exact
@@ -105,6 +107,38 @@ def test_exit_during_an_outage_dead_letters_what_was_not_delivered(kinesis, host
     figures = rr.count(rr.Figures("exit"), [r["log"] for r in records], kinesis, stream, dead)
     assert_exact(figures, dead_lettered=300)
     assert "not delivered before exit" in dead.read_text()
+
+
+@pytest.mark.parametrize("stop", ["sigkill", "exit"])
+def test_with_ledger_path_acknowledged_chunks_survive_a_kill_or_an_exit(kinesis, host, tmp_path, stop):
+    """With ledger_path a chunk answered OK on the engine thread is kept on
+    disk until delivered: the host is killed (or exits) during an outage, and
+    a new one on the same ledger_path delivers it at start, with no flush."""
+    stream = kinesis.create_stream(shards=2)
+    ledger = tmp_path / "ledger"
+    options = rr.options(kinesis, stream, max_retries=1, http_request_timeout=1, ledger_path=ledger)
+    records = numbered_records(300, "spool")
+    kinesis.front.faults.down_until = time.monotonic() + 3600
+    first = host(env=ENGINE)
+    assert first.init(**options) == FLB_OK
+    for i in range(3):
+        assert first.flush(make_chunk(records[i * 100:(i + 1) * 100])) == FLB_OK
+    spooled = list(ledger.glob("*.spool/*"))
+    assert len(spooled) == 3 and all(p.stat().st_mode & 0o777 == 0o600 for p in spooled)
+    if stop == "sigkill":
+        first.proc.kill()
+        first.proc.wait()
+    else:
+        assert first.exit() == FLB_OK  # drains 5 s into the outage, then keeps the rest
+        assert "kept in the hand-off spool" in first.log()
+    assert len(list(ledger.glob("*.spool/*"))) == 3
+    kinesis.front.faults.down_until = 0.0
+    second = host(env=ENGINE)
+    assert second.init(**options) == FLB_OK
+    wait_for_stream(kinesis, stream, len(records))
+    assert second.exit() == FLB_OK
+    assert list(ledger.glob("*.spool/*")) == []
+    assert_exact(rr.count(rr.Figures("spool"), [r["log"] for r in records], kinesis, stream))
 
 
 def test_flushes_off_the_engine_thread_are_not_handed_off(kinesis, host):
