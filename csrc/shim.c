@@ -248,7 +248,8 @@ static void fbk_drain_log(void)
     pthread_mutex_unlock(&log_print_lock);
 }
 
-/* Waits for `*done` (set by fbk_log_call_done), printing lines as they come. */
+/* Waits for `*done` (set under log_queue_lock, as fbk_log_call_done does),
+ * printing lines as they come. */
 static void fbk_wait_printing_log(int *done)
 {
     pthread_mutex_lock(&log_queue_lock);
@@ -312,17 +313,7 @@ static void *fbk_printer_main(void *arg)
         *slot = NULL;
         return NULL;
     }
-    pthread_mutex_lock(&log_queue_lock);
-    while (!printer.stop) {
-        if (log_head) {
-            pthread_mutex_unlock(&log_queue_lock);
-            fbk_drain_log();
-            pthread_mutex_lock(&log_queue_lock);
-            continue;
-        }
-        pthread_cond_wait(&log_queue_cond, &log_queue_lock);
-    }
-    pthread_mutex_unlock(&log_queue_lock);
+    fbk_wait_printing_log(&printer.stop);
     *slot = NULL;
     return NULL;
 }
