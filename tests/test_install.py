@@ -121,6 +121,9 @@ def test_pip_install_then_build_then_load(tmp_path, host, kinesis):
 def test_default_config_starts_a_real_fluent_bit(fluent_bit, tmp_path, name):
     """The image's configs under Fluent Bit itself, with the image's paths moved to
     this checkout and the image's environment (dry_run: no AWS)."""
+    from tests.conftest import fluent_bit_version
+    if (fluent_bit_version(fluent_bit) or (99,)) < (4, 2):
+        pytest.skip("the image's configs use ${VAR:-default}: 4.2.8 and 5.1.1 expand it, 3.2.10 and older do not")
     import socket
     import time
     from tests.conftest import PLUGIN
