@@ -13,8 +13,6 @@ import threading
 import time
 from collections import Counter
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 from .aws import THROTTLE_ERRORS, RequestError
 from .listener import Listener
@@ -181,7 +179,7 @@ class CountingClient:
         return answer
 
 
-# ---- Prometheus ----------------------------------------------------------------
+# ---- Prometheus (metrics_port) ---------------------------------------------------
 
 class _Collector:
     """Samples every attached instance at scrape time."""
@@ -190,6 +188,8 @@ class _Collector:
         self.instances = []
 
     def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+
         labels = ["instance", "stream"]
         families = {attribute: CounterMetricFamily(PREFIX + name.removesuffix("_total"), help_text, labels=labels)
                     for attribute, name, help_text in _COUNTERS}
@@ -214,6 +214,9 @@ class _Collector:
 
 class _Listener:
     def __init__(self, address, port):
+        # imported only with metrics_port: 1 MB that most instances never use
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
         self.collector = _Collector()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(self.collector)
