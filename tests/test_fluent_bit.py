@@ -120,7 +120,7 @@ def test_one_instance_logs_in_log_file(fluent_bit, kinesis, tmp_path):
     assert any(f"stopped after {RECORDS} records" in line for line in lines)
     assert plugin_lines(output) == [], output[-3000:]  # nothing past Log_File
     if counted:  # each of our info lines counted with Fluent Bit's own
-        assert counted["info"] >= counted["lines"] > 10, counted
+        assert counted["info"] >= counted["lines"] > 3, counted  # a few lines, whatever E2E_RECORDS
     assert_lines_once(kinesis, stream, RECORDS)
 
 
