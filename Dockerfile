@@ -10,7 +10,7 @@
 # Debian release the official image was built on (DEBIAN below). For another
 # Fluent Bit version pick that version's release: trixie for 4.2.8 and 5.x,
 # bookworm for 3.2 to 4.2.0 (where the t64 package names lose their "t64").
-# tests/test_image.py checks the package list against a local Fluent Bit build.
+# tests/tools/test_image.py checks the package list against a local Fluent Bit build.
 #
 # Every plugin step here is a command the test suite runs outside Docker too:
 # `pip install .`, `fluentbit-kinesis build --output`, `fluentbit-kinesis check`.
@@ -26,7 +26,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
         build-essential python3 python3-dev python3-venv libpython3-dev \
     && rm -rf /var/lib/apt/lists/*
 
-# the plugin: same commands as tests/test_install.py
+# the plugin: same commands as tests/tools/test_install.py
 COPY pyproject.toml setup.py MANIFEST.in README.md* /src/plugin/
 COPY csrc /src/plugin/csrc
 COPY fluentbit_kinesis /src/plugin/fluentbit_kinesis

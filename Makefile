@@ -18,20 +18,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-bin/kinesis.so: $(VENV)/.installed csrc/shim.c csrc/engine.c fluentbit_kinesis/build.py csrc/fastjson.c
-	$(PY) -m fluentbit_kinesis.build $@
+bin/kinesis.so: $(VENV)/.installed csrc/shim.c csrc/engine.c fluentbit_kinesis/tools/build.py csrc/fastjson.c
+	$(PY) -m fluentbit_kinesis.tools.build $@
 
 # the test host exports its flb_* functions as Fluent Bit does (-rdynamic);
 # -1.9 imitates Fluent Bit 1.9's one-field API; -bare exports nothing
-bin/flb-test-host: tests/host/flb_host.c
+bin/flb-test-host: tests/support/host/flb_host.c
 	@mkdir -p bin
 	$(CC) -O2 -g -Wall -rdynamic -o $@ $< -ldl -lpthread
 
-bin/flb-test-host-1.9: tests/host/flb_host.c
+bin/flb-test-host-1.9: tests/support/host/flb_host.c
 	@mkdir -p bin
 	$(CC) -O2 -g -Wall -rdynamic -DIMITATE_FLB_1_9 -o $@ $< -ldl -lpthread
 
-bin/flb-test-host-bare: tests/host/flb_host.c
+bin/flb-test-host-bare: tests/support/host/flb_host.c
 	@mkdir -p bin
 	$(CC) -O2 -g -Wall -o $@ $< -ldl -lpthread
 

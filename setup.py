@@ -10,7 +10,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 CSRC = Path(__file__).resolve().parent / "csrc"
-SHIM_FILES = ("shim.c", "engine.c")  # as fluentbit_kinesis/build.py compiles them
+SHIM_FILES = ("shim.c", "engine.c")  # as fluentbit_kinesis/tools/build.py compiles them
 
 
 class BuildPyWithShim(build_py):
@@ -23,4 +23,4 @@ class BuildPyWithShim(build_py):
 
 
 setup(cmdclass={"build_py": BuildPyWithShim},
-      cffi_modules=["fluentbit_kinesis/build.py:fastjson_ffi"])
+      cffi_modules=["fluentbit_kinesis/tools/build.py:fastjson_ffi"])

@@ -23,8 +23,8 @@ from moto.server import ThreadedMotoServer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import make_chunk  # noqa: E402
-from tests.streams import read_all  # noqa: E402
+from tests.support.harness import make_chunk  # noqa: E402
+from tests.support.streams import read_all  # noqa: E402
 
 RECORDS = 200
 

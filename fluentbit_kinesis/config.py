@@ -6,11 +6,11 @@ turns into one log line.
 """
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Callable, Optional
 from urllib.parse import unquote
 
-from .redact import MASK, redact, remember_secret, url_password
+from .telemetry.redact import MASK, redact, remember_secret, url_password
 
 MIB = 1024 * 1024
 SERVICE_MAX_RECORD_BYTES = 10 * MIB
@@ -177,66 +177,25 @@ OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
 SECRET_OPTIONS = frozenset(o.name for o in OPTIONS if o.secret)
 
 
-@dataclass
-class Settings:
-    region: Optional[str] = None
-    stream: Optional[str] = None
-    stream_arn: Optional[str] = None
-    partition_key: Optional[list] = None
-    fixed_partition_key: Optional[str] = None
-    data_keys: Optional[list] = None
-    log_key: Optional[str] = None
-    append_newline: bool = False
-    invalid_utf8: str = "replace"
-    time_key: Optional[str] = None
-    time_key_format: str = "%Y-%m-%dT%H:%M:%S"
-    replace_dots: Optional[str] = None
-    aggregation: bool = False
-    aggregation_maximum_record_size: int = MIB
-    skip_aggregation_record_size: int = 20 * 1024
-    simple_aggregation: bool = False
-    compression: str = "none"
-    endpoint: Optional[str] = None
-    sts_endpoint: Optional[str] = None
-    role_arn: Optional[str] = None
-    external_id: Optional[str] = None
-    profile: Optional[str] = None
-    access_key_id: Optional[str] = None
-    secret_access_key: Optional[str] = None
-    session_token: Optional[str] = None
-    http_proxy: Optional[str] = None
-    http_request_timeout: int = 0
-    max_records_per_request: int = 500
-    max_request_bytes: int = MIB
-    max_record_bytes: int = MIB
-    max_retries: int = 8
-    backoff_increment: float = 0.1
-    dead_letter_file: Optional[str] = None
-    dead_letter_max_bytes: int = 100 * MIB
-    ledger_path: Optional[str] = None
-    handoff_max_bytes: int = 64 * MIB
-    experimental_concurrency: int = 0
-    experimental_concurrency_retries: Optional[int] = None
-    dry_run: bool = False
-    metrics_port: int = 0
-    metrics_listen: str = "127.0.0.1"
-    metrics_log_interval: float = 0.0
-    # from the environment
-    log_level: Optional[int] = None
-    send_failure_timeout: Optional[float] = None
-    explicitly_set: frozenset = field(default_factory=frozenset)
+def _masked(self):
+    """Settings as a dict for display, secrets replaced."""
+    shown = {}
+    for option in OPTIONS:
+        value = getattr(self, option.name)
+        if option.secret and value:
+            value = MASK
+        elif isinstance(value, str):
+            value = redact(value, limit=None)
+        shown[option.name] = value
+    return shown
 
-    def masked(self):
-        """Settings as a dict for display, secrets replaced."""
-        shown = {}
-        for option in OPTIONS:
-            value = getattr(self, option.name)
-            if option.secret and value:
-                value = MASK
-            elif isinstance(value, str):
-                value = redact(value, limit=None)
-            shown[option.name] = value
-        return shown
+
+# every option with its default, then what comes from the environment
+Settings = make_dataclass("Settings", [(o.name, object, field(default=o.default)) for o in OPTIONS] + [
+    ("log_level", Optional[int], None),  # FLB_LOG_LEVEL
+    ("send_failure_timeout", Optional[float], None),  # SEND_FAILURE_TIMEOUT
+    ("explicitly_set", frozenset, field(default_factory=frozenset)),
+], namespace={"masked": _masked, "__module__": __name__})
 
 
 LOG_LEVELS = {"error": 1, "warn": 2, "warning": 2, "info": 3, "debug": 4, "trace": 5}

@@ -14,8 +14,8 @@ import urllib.request
 import msgpack
 import pytest
 
-from tests import reliability_report as rr
-from tests.conftest import ROOT, base_options, event_time, make_chunk, numbered_records
+from tests.support import reliability_report as rr
+from tests.support.harness import ROOT, base_options, event_time, make_chunk, numbered_records
 
 FLB_ERROR, FLB_OK, FLB_RETRY = 0, 1, 2
 
@@ -291,7 +291,7 @@ def test_planted_secrets_appear_nowhere_under_every_error_path(kinesis, host, tm
                 role_arn arn:aws:iam::123456789012:role/x
                 http_proxy {proxy}
             """))
-        run = subprocess.run([sys.executable, "-m", "fluentbit_kinesis.cli", "check", "-c", str(conf)],
+        run = subprocess.run([sys.executable, "-m", "fluentbit_kinesis.tools.cli", "check", "-c", str(conf)],
                              capture_output=True, text=True, cwd=ROOT)
         assert run.returncode == (0 if name == "ok" else 1), run.stdout
         written[f"check ({name})"] = run.stdout + run.stderr

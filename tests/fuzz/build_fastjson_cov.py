@@ -16,7 +16,7 @@ import cffi
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from fluentbit_kinesis.build import FASTJSON_API, FASTJSON_SOURCE  # noqa: E402
+from fluentbit_kinesis.tools.build import FASTJSON_API, FASTJSON_SOURCE  # noqa: E402
 
 
 def main(target):

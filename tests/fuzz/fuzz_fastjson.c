@@ -1,6 +1,6 @@
 /* `make fuzz`, the C half: libFuzzer with AddressSanitizer and UBSan on
  * csrc/fastjson.c. An input is an options byte then a chunk, as in
- * tests/differential.py (partition key path, log_key, flags), so the corpus
+ * tests/support/differential.py (partition key path, log_key, flags), so the corpus
  * is shared. Besides memory errors it checks what fj_convert promises:
  * FJ_OK, FJ_DECLINE or FJ_NEED_ROOM; records and partition keys inside the
  * buffers; the same records when the output buffer is just big enough. */

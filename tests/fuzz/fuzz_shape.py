@@ -1,6 +1,6 @@
 """`make fuzz`, the Python half: atheris, coverage-guided on the plugin's
 Python code (and on csrc/fastjson.c when the Makefile built an instrumented
-copy), with tests/differential.py as the oracle: the fast path and the
+copy), with tests/support/differential.py as the oracle: the fast path and the
 Python path agree byte for byte, and no exception escapes.
 
     .venv/bin/python tests/fuzz/fuzz_shape.py [libFuzzer flags] CORPUS_DIR [SEED_DIRS]
@@ -35,8 +35,8 @@ def import_plugin():
         import fluentbit_kinesis
         fluentbit_kinesis.__path__.insert(0, os.environ["FUZZ_FASTJSON_DIR"])
         import fluentbit_kinesis._fastjson  # noqa: F401  (fails loudly rather than fall back)
-    with atheris.instrument_imports(include=["fluentbit_kinesis", "tests.differential"]):
-        from tests import differential
+    with atheris.instrument_imports(include=["fluentbit_kinesis", "tests.support.differential"]):
+        from tests.support import differential
 
 
 def random_value(rng, depth=0):

@@ -1,0 +1,11 @@
+"""Kinesis entries -> the stream, exactly once.
+
+client (credentials, signing, HTTP) -> sender (PutRecords with retries of
+what failed only, paced per shard by pacing, in requests cut by batching) ->
+acknowledgements -> chunk_progress and ledger (what is done, across tries and
+restarts); shards (the stream's shard map), handoff (flushes on Fluent Bit's
+engine thread), dead_letters (the file), dry_run (a client that sends
+nothing), counted_client (calls counted into telemetry).
+
+May import: ..pipeline (the types it delivers) and ..telemetry.
+"""

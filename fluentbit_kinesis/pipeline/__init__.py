@@ -1,0 +1,10 @@
+"""The data's way: a chunk's msgpack bytes -> records -> Kinesis entries.
+
+events (decode) -> shaping (payload and partition key; the native fast path
+in fastpath, the Python path as the reference; both give a ShapedChunk) ->
+compression -> aggregation (KPL aggregates, shard aware). What cannot be sent
+leaves as data (rejects.DeadLetter), never as a write.
+
+Owns no I/O and no state across chunks. May import: the standard library,
+msgpack, orjson, the compressors, and ..telemetry. Never ..delivery.
+"""

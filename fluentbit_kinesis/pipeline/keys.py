@@ -1,0 +1,53 @@
+"""Partition keys: read from the record (partition_key a->b), fixed, or made
+up at random when the record has none."""
+import itertools
+import os
+
+RANDOM_KEY_POOL = 4096
+MAX_KEY_CHARS = 256
+
+
+class RandomKey(str):
+    """A partition key made up because the record had none: aggregation may
+    replace it with any key of its choice."""
+    __slots__ = ()
+
+
+class PartitionKeys:
+    def __init__(self, settings):
+        self.path = settings.partition_key  # None: no key is read from records
+        self.fixed = settings.fixed_partition_key
+        self.random = itertools.cycle([RandomKey(os.urandom(8).hex()) for _ in range(RANDOM_KEY_POOL)]).__next__
+        # the most bytes a partition key can take: 256 characters of up to 4 bytes
+        self.max_bytes = max(4 * MAX_KEY_CHARS, len((self.fixed or "").encode()))
+
+    def of(self, record):
+        """The record's key from partition_key (a->b), or None when missing."""
+        value = record
+        for name in self.path:
+            if type(value) is not dict:
+                return None
+            value = value.get(name)
+        if type(value) is bytes:
+            value = value.decode("utf-8", "replace")
+        if type(value) is not str or not value:
+            return None
+        if not value.isascii():  # a key is text: invalid UTF-8 is replaced whatever invalid_utf8 says
+            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return value[:MAX_KEY_CHARS]
+
+    def fallback(self):
+        """The key of a record without one of its own."""
+        return self.fixed or self.random()
+
+    def for_all(self, keys, count):
+        """Keys for `count` records given what was read from them (None: none
+        read, or no partition_key): (keys, how many were made up)."""
+        if self.path is not None:
+            missing = keys.count(None)
+            if missing:
+                keys = [key if key is not None else self.random() for key in keys]
+            return keys, missing
+        if self.fixed:
+            return [self.fixed] * count, 0
+        return [self.random() for _ in range(count)], 0

@@ -1,0 +1,126 @@
+"""Builds kinesis.so: the C shim plus cffi's embedding of this Python; and
+fluentbit_kinesis._fastjson, the native fast path (csrc/fastjson.c), an
+ordinary extension module that both the plugin and plain Python import.
+
+The .so records where this interpreter finds `fluentbit_kinesis` and its
+dependencies, so Fluent Bit can load it without PYTHONPATH. At run time
+FLUENTBIT_KINESIS_PYTHONPATH (colon separated) is put in front of them.
+"""
+import json
+import os
+import shutil
+import site
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+import cffi
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # fluentbit_kinesis/
+# the shim's C files, compiled as one unit in this order (engine.c uses shim.c's structs)
+SHIM_FILES = ("shim.c", "engine.c")
+FASTJSON_SOURCE = PACKAGE_DIR.parent / "csrc" / "fastjson.c"  # a checkout or an sdist: built at install time
+
+FASTJSON_API = """
+    int fj_convert(const uint8_t *data, size_t size,
+                   const uint8_t *key_names, const uint32_t *key_lens, int key_depth,
+                   const uint8_t *log_key, int log_key_len, int flags,
+                   uint8_t *out, size_t out_cap, uint32_t *records, size_t records_cap,
+                   size_t *out_used, size_t *n_records);
+"""
+
+EMBEDDING_API = """
+    int fbk_py_init(void *handle, int id);
+    int fbk_py_flush(int id, const void *data, size_t size, const char *tag);
+    int fbk_py_exit(int id);
+    int fbk_py_take(int id, const void *data, size_t size, const char *tag);
+"""
+
+CALLBACKS = """
+    const char *fbk_get_property(void *handle, const char *key);
+    int fbk_log_check(void *handle, int level);
+    void fbk_log(void *handle, int level, const char *message);
+    const char *fbk_instance_name(void *handle);
+    int fbk_cmt_available(void *handle);
+    void *fbk_cmt_create(void *handle, const char *name, const char *help, int gauge, int with_shard);
+    int fbk_cmt_set(void *handle, void *metric, int gauge, double value, const char *shard);
+    int fbk_api_generation(void *handle);
+"""
+
+INIT_CODE = """
+import os, site, sys
+for _dir in {site_dirs!r}:
+    site.addsitedir(_dir)
+_override = [p for p in os.environ.get("FLUENTBIT_KINESIS_PYTHONPATH", "").split(":") if p]
+sys.path[:0] = _override + [{source_root!r}]
+from _fluentbit_kinesis_shim import ffi, lib
+from fluentbit_kinesis import plugin
+plugin.bind(ffi, lib)
+"""
+
+
+def shim_source() -> str:
+    """The shim's C source: packaged beside this file, or csrc/ in a checkout."""
+    folder = PACKAGE_DIR / "csrc"
+    if not (folder / SHIM_FILES[0]).exists():
+        folder = PACKAGE_DIR.parent / "csrc"
+    return "\n".join((folder / name).read_text() for name in SHIM_FILES)
+
+
+def build(output: Path) -> Path:
+    """Compiles the plugin for the running interpreter and writes it to `output`."""
+    if not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        raise SystemExit(
+            f"{sys.executable} has no shared libpython; the plugin embeds Python, "
+            "so use a Python built with --enable-shared (Debian's python3 is)")
+    ffi = cffi.FFI()
+    ffi.embedding_api(EMBEDDING_API)
+    ffi.cdef(CALLBACKS)
+    ffi.set_source("_fluentbit_kinesis_shim", shim_source(),
+                   extra_compile_args=["-O2", "-Wall"],
+                   define_macros=[("FBK_PYTHON_EXECUTABLE", json.dumps(sys.executable)),
+                                  ("FBK_PYTHON_STDLIB", json.dumps(sysconfig.get_path("stdlib"))),
+                                  ("FBK_PYTHON_PLATLIBDIR", json.dumps(sys.platlibdir))],
+                   extra_link_args=["-ldl", "-lpthread",
+                                    "-Wl,-rpath," + sysconfig.get_config_var("LIBDIR")])
+    site_dirs = [d for d in site.getsitepackages() if os.path.isdir(d)]
+    ffi.embedding_init_code(INIT_CODE.format(
+        site_dirs=site_dirs, source_root=str(PACKAGE_DIR.parent)))
+    output = Path(output).resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        built = ffi.compile(tmpdir=tmp, target="kinesis.*", verbose=False)
+        # a new file, not rewritten in place: a running Fluent Bit keeps its mapped copy
+        shutil.copy(built, output.with_name(output.name + ".tmp"))
+        os.replace(output.with_name(output.name + ".tmp"), output)
+    return output
+
+
+def fastjson_ffi():
+    """The cffi builder of fluentbit_kinesis._fastjson (setup.py uses it too)."""
+    ffi = cffi.FFI()
+    ffi.cdef(FASTJSON_API)
+    ffi.set_source("fluentbit_kinesis._fastjson", FASTJSON_SOURCE.read_text(),
+                   extra_compile_args=["-O2", "-Wall"])
+    return ffi
+
+
+def build_fastjson() -> Path:
+    """Compiles fluentbit_kinesis._fastjson in place, into the package directory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        built = Path(fastjson_ffi().compile(tmpdir=tmp, verbose=False))
+        target = PACKAGE_DIR / built.name
+        for stale in PACKAGE_DIR.glob("_fastjson.*.so"):  # another suffix would shadow or be shadowed
+            if stale != target:
+                stale.unlink()
+        shutil.copy(built, target.with_suffix(".tmp"))
+        os.replace(target.with_suffix(".tmp"), target)  # a running process keeps its mapped copy
+    return target
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "bin/kinesis.so")
+    if FASTJSON_SOURCE.exists():  # a checkout (installed packages got it from pip)
+        print(build_fastjson())
+    print(build(target))
