@@ -10,6 +10,11 @@ CC     ?= cc
 
 HOSTS  := bin/flb-test-host bin/flb-test-host-1.9 bin/flb-test-host-bare
 
+# the C files: the shim (fbk.h and its files) and the fast path (fastjson.c);
+# fluentbit_kinesis/build.py lists which go into which
+CSRC_C     := $(wildcard csrc/*.c)
+CSRC_H     := $(wildcard csrc/*.h)
+
 all: bin/kinesis.so $(HOSTS)
 
 $(VENV)/.installed: pyproject.toml
@@ -18,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-bin/kinesis.so: $(VENV)/.installed csrc/shim.c csrc/engine.c fluentbit_kinesis/build.py csrc/fastjson.c
+bin/kinesis.so: $(VENV)/.installed $(CSRC_C) $(CSRC_H) fluentbit_kinesis/build.py
 	$(PY) -m fluentbit_kinesis.build $@
 
 # the test host exports its flb_* functions as Fluent Bit does (-rdynamic);

@@ -1,6 +1,7 @@
-"""Builds kinesis.so: the C shim plus cffi's embedding of this Python; and
-fluentbit_kinesis._fastjson, the native fast path (csrc/fastjson.c), an
-ordinary extension module that both the plugin and plain Python import.
+"""Builds kinesis.so: the C shim (csrc/fbk.h and its files, each compiled on
+its own) plus cffi's embedding of this Python; and fluentbit_kinesis._fastjson,
+the native fast path (csrc/fastjson.c), an ordinary extension module that both
+the plugin and plain Python import.
 
 The .so records where this interpreter finds `fluentbit_kinesis` and its
 dependencies, so Fluent Bit can load it without PYTHONPATH. At run time
@@ -18,9 +19,11 @@ from pathlib import Path
 import cffi
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# the shim's C files, compiled as one unit in this order (engine.c uses shim.c's structs)
-SHIM_FILES = ("shim.c", "engine.c")
-FASTJSON_SOURCE = PACKAGE_DIR.parent / "csrc" / "fastjson.c"  # a checkout or an sdist: built at install time
+CHECKOUT_CSRC = PACKAGE_DIR.parent / "csrc"
+# the shim's C files, each compiled on its own; what they share is in fbk.h
+SHIM_HEADER = "fbk.h"
+SHIM_FILES = ("abi.c", "flbapi.c", "log.c", "python.c", "call.c", "engine.c")
+FASTJSON_SOURCE = CHECKOUT_CSRC / "fastjson.c"  # a checkout or an sdist: built at install time
 
 FASTJSON_API = """
     int fj_convert(const uint8_t *data, size_t size,
@@ -60,12 +63,12 @@ plugin.bind(ffi, lib)
 """
 
 
-def shim_source() -> str:
-    """The shim's C source: packaged beside this file, or csrc/ in a checkout."""
+def shim_dir() -> Path:
+    """The folder of the shim's C files: packaged beside this file, or csrc/ in a checkout."""
     folder = PACKAGE_DIR / "csrc"
-    if not (folder / SHIM_FILES[0]).exists():
-        folder = PACKAGE_DIR.parent / "csrc"
-    return "\n".join((folder / name).read_text() for name in SHIM_FILES)
+    if not (folder / SHIM_HEADER).exists():
+        folder = CHECKOUT_CSRC
+    return folder
 
 
 def build(output: Path) -> Path:
@@ -77,7 +80,11 @@ def build(output: Path) -> Path:
     ffi = cffi.FFI()
     ffi.embedding_api(EMBEDDING_API)
     ffi.cdef(CALLBACKS)
-    ffi.set_source("_fluentbit_kinesis_shim", shim_source(),
+    folder = shim_dir()
+    # absolute paths: cffi compiles in a temporary directory
+    ffi.set_source("_fluentbit_kinesis_shim", f'#include "{SHIM_HEADER}"',
+                   sources=[str(folder / name) for name in SHIM_FILES],
+                   include_dirs=[str(folder)],
                    extra_compile_args=["-O2", "-Wall"],
                    define_macros=[("FBK_PYTHON_EXECUTABLE", json.dumps(sys.executable)),
                                   ("FBK_PYTHON_STDLIB", json.dumps(sysconfig.get_path("stdlib"))),
