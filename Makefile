@@ -10,10 +10,11 @@ CC     ?= cc
 
 HOSTS  := bin/flb-test-host bin/flb-test-host-1.9 bin/flb-test-host-bare
 
-# the C files: the shim (fbk.h and its files) and the fast path (fastjson.c);
+# the C files: the shim (fbk.h and its files) and the fast path (fastjson.h and fastjson*.c);
 # fluentbit_kinesis/build.py lists which go into which
 CSRC_C     := $(wildcard csrc/*.c)
 CSRC_H     := $(wildcard csrc/*.h)
+FASTJSON_C := $(wildcard csrc/fastjson*.c)
 
 all: bin/kinesis.so $(HOSTS)
 
@@ -64,7 +65,7 @@ clean:
 
 .PHONY: all test demo bench clean kinesalite
 
-# Coverage-guided fuzzing, half the time each: csrc/fastjson.c under libFuzzer
+# Coverage-guided fuzzing, half the time each: csrc/fastjson*.c under libFuzzer
 # with ASan+UBSan, then decode+shape under atheris with the differential
 # oracle (tests/differential.py). Needs clang (installed with apt-get when
 # missing and run as root) and atheris (pip, into the venv). Findings are
@@ -80,7 +81,7 @@ fuzz: all
 	@$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q atheris
 	@mkdir -p $(FUZZ_DIR)/c $(FUZZ_DIR)/py
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $(FUZZ_DIR)/fuzz_fastjson tests/fuzz/fuzz_fastjson.c -lm
+		-o $(FUZZ_DIR)/fuzz_fastjson tests/fuzz/fuzz_fastjson.c $(FASTJSON_C) -lm
 	$(PY) tests/fuzz/build_fastjson_cov.py $(FUZZ_DIR)/fastjson-cov
 	$(FUZZ_DIR)/fuzz_fastjson $(FUZZ_FLAGS) -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) \
 		$(FUZZ_DIR)/c tests/fuzz_corpus > $(FUZZ_DIR)/c.log 2>&1; rc=$$?; \

@@ -23,4 +23,4 @@ class BuildPyWithShim(build_py):
 
 
 setup(cmdclass={"build_py": BuildPyWithShim},
-      cffi_modules=["fluentbit_kinesis/build.py:fastjson_ffi"])
+      cffi_modules=["fluentbit_kinesis/build.py:setuptools_fastjson_ffi"])
