@@ -1,5 +1,6 @@
 # make          builds bin/kinesis.so and fluentbit_kinesis/_fastjson (and the venv they use) and the test host
-# make test     runs the test suite
+# make test     runs the test suite (after csrc-check)
+# make csrc-check  compiles every csrc/*.c on its own, warnings as errors
 # make demo     runs the plugin against a local Kinesis endpoint (moto on 127.0.0.1)
 # make bench    runs the benchmarks
 # make fuzz     fuzzes the fast path (libFuzzer) and decode+shape (atheris) for FUZZ_SECONDS (600) in all
@@ -49,8 +50,22 @@ $(KINESALITE):
 
 kinesalite: $(KINESALITE)
 
+# Each C file compiles on its own, with -Wextra and warnings as errors: a file
+# that includes Python.h gets Python's include dir and the macros build.py
+# defines (from $(PYTHON), the venv's base); the others need neither.
+CSRC_PYTHON   := $(shell grep -l '^\#include <Python.h>' $(CSRC_C))
+CSRC_PY_FLAGS  = $(shell $(PYTHON) -c 'import json, shlex, sys, sysconfig; print(" ".join(shlex.quote(f) for f in ( \
+	"-I" + sysconfig.get_path("include"), "-DFBK_PYTHON_EXECUTABLE=" + json.dumps(sys.executable), \
+	"-DFBK_PYTHON_STDLIB=" + json.dumps(sysconfig.get_path("stdlib")), "-DFBK_PYTHON_PLATLIBDIR=" + json.dumps(sys.platlibdir))))')
+
+csrc-check: $(patsubst csrc/%.c,build/csrc-check/%.o,$(CSRC_C))
+
+build/csrc-check/%.o: csrc/%.c $(CSRC_H)
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror $(if $(filter $<,$(CSRC_PYTHON)),$(CSRC_PY_FLAGS)) -c $< -o $@
+
 # with npm on the machine, the tests get kinesalite too (a failed install only skips its tests)
-test: all
+test: all csrc-check
 	-@command -v npm >/dev/null && $(MAKE) -s kinesalite
 	$(PY) -m pytest tests
 
@@ -63,7 +78,7 @@ bench: all
 clean:
 	rm -rf bin build *.egg-info fluentbit_kinesis/_fastjson.*.so
 
-.PHONY: all test demo bench clean kinesalite
+.PHONY: all test demo bench clean kinesalite csrc-check
 
 # Coverage-guided fuzzing, half the time each: csrc/fastjson*.c under libFuzzer
 # with ASan+UBSan, then decode+shape under atheris with the differential
