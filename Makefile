@@ -1,5 +1,6 @@
 # make          builds bin/kinesis.so and fluentbit_kinesis/_fastjson (and the venv they use) and the test host
-# make test     runs the test suite
+# make test     runs the test suite (after csrc-check)
+# make csrc-check  compiles every csrc/*.c on its own, warnings as errors
 # make demo     runs the plugin against a local Kinesis endpoint (moto on 127.0.0.1)
 # make bench    runs the benchmarks
 # make fuzz     fuzzes the fast path (libFuzzer) and decode+shape (atheris) for FUZZ_SECONDS (600) in all
@@ -10,6 +11,12 @@ CC     ?= cc
 
 HOSTS  := bin/flb-test-host bin/flb-test-host-1.9 bin/flb-test-host-bare
 
+# the C files: the shim (fbk.h and its files) and the fast path (fastjson.h and fastjson*.c);
+# fluentbit_kinesis/tools/build.py lists which go into which
+CSRC_C     := $(wildcard csrc/*.c)
+CSRC_H     := $(wildcard csrc/*.h)
+FASTJSON_C := $(wildcard csrc/fastjson*.c)
+
 all: bin/kinesis.so $(HOSTS)
 
 $(VENV)/.installed: pyproject.toml
@@ -18,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-bin/kinesis.so: $(VENV)/.installed csrc/shim.c csrc/engine.c fluentbit_kinesis/tools/build.py csrc/fastjson.c
+bin/kinesis.so: $(VENV)/.installed $(CSRC_C) $(CSRC_H) fluentbit_kinesis/tools/build.py
 	$(PY) -m fluentbit_kinesis.tools.build $@
 
 # the test host exports its flb_* functions as Fluent Bit does (-rdynamic);
@@ -43,8 +50,22 @@ $(KINESALITE):
 
 kinesalite: $(KINESALITE)
 
+# Each C file compiles on its own, with -Wextra and warnings as errors: a file
+# that includes Python.h gets Python's include dir and the macros build.py
+# defines (from $(PYTHON), the venv's base); the others need neither.
+CSRC_PYTHON   := $(shell grep -l '^\#include <Python.h>' $(CSRC_C))
+CSRC_PY_FLAGS  = $(shell $(PYTHON) -c 'import json, shlex, sys, sysconfig; print(" ".join(shlex.quote(f) for f in ( \
+	"-I" + sysconfig.get_path("include"), "-DFBK_PYTHON_EXECUTABLE=" + json.dumps(sys.executable), \
+	"-DFBK_PYTHON_STDLIB=" + json.dumps(sysconfig.get_path("stdlib")), "-DFBK_PYTHON_PLATLIBDIR=" + json.dumps(sys.platlibdir))))')
+
+csrc-check: $(patsubst csrc/%.c,build/csrc-check/%.o,$(CSRC_C))
+
+build/csrc-check/%.o: csrc/%.c $(CSRC_H)
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror $(if $(filter $<,$(CSRC_PYTHON)),$(CSRC_PY_FLAGS)) -c $< -o $@
+
 # with npm on the machine, the tests get kinesalite too (a failed install only skips its tests)
-test: all
+test: all csrc-check
 	-@command -v npm >/dev/null && $(MAKE) -s kinesalite
 	$(PY) -m pytest tests
 
@@ -57,11 +78,11 @@ bench: all
 clean:
 	rm -rf bin build *.egg-info fluentbit_kinesis/_fastjson.*.so
 
-.PHONY: all test demo bench clean kinesalite
+.PHONY: all test demo bench clean kinesalite csrc-check
 
-# Coverage-guided fuzzing, half the time each: csrc/fastjson.c under libFuzzer
+# Coverage-guided fuzzing, half the time each: csrc/fastjson*.c under libFuzzer
 # with ASan+UBSan, then decode+shape under atheris with the differential
-# oracle (tests/differential.py). Needs clang (installed with apt-get when
+# oracle (tests/support/differential.py). Needs clang (installed with apt-get when
 # missing and run as root) and atheris (pip, into the venv). Findings are
 # written to tests/fuzz_corpus/ (crash-*), which `make test` replays; the
 # growing working corpus stays in build/fuzz/.
@@ -75,7 +96,7 @@ fuzz: all
 	@$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q atheris
 	@mkdir -p $(FUZZ_DIR)/c $(FUZZ_DIR)/py
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $(FUZZ_DIR)/fuzz_fastjson tests/fuzz/fuzz_fastjson.c -lm
+		-o $(FUZZ_DIR)/fuzz_fastjson tests/fuzz/fuzz_fastjson.c $(FASTJSON_C) -lm
 	$(PY) tests/fuzz/build_fastjson_cov.py $(FUZZ_DIR)/fastjson-cov
 	$(FUZZ_DIR)/fuzz_fastjson $(FUZZ_FLAGS) -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) \
 		$(FUZZ_DIR)/c tests/fuzz_corpus > $(FUZZ_DIR)/c.log 2>&1; rc=$$?; \

@@ -1,6 +1,8 @@
 """The package's layout (ARCHITECTURE.md) holds in the code: imports only go
 down between the subpackages, and every module and function stays short
-enough to read in one sitting."""
+enough to read in one sitting; the C side is split by concern, with one
+header for what the shim's files share."""
+import re
 import ast
 from pathlib import Path
 
@@ -92,3 +94,23 @@ def test_short_modules_and_functions(path):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
             and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
     assert not long, f"{path.relative_to(ROOT)}: functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+CSRC = ROOT / "csrc"
+
+
+@pytest.mark.parametrize("path", sorted(CSRC.glob("*.[ch]")), ids=lambda p: p.name)
+def test_short_c_files(path):
+    assert path.read_text().count("\n") <= MAX_MODULE_LINES, f"csrc/{path.name}: over {MAX_MODULE_LINES} lines"
+
+
+def test_the_shim_shares_one_header_and_architecture_names_every_c_file():
+    shim = [p for p in CSRC.glob("*.c") if not p.name.startswith("fastjson")]
+    assert len(shim) >= 5
+    for path in shim:  # the header before system headers (Python.h may come first, as Python asks)
+        includes = [name for name in re.findall(r'^#include [<"]([^>"]+)[>"]', path.read_text(), re.M)
+                    if name != "Python.h"]
+        assert includes and includes[0] == "fbk.h", path.name
+    architecture = (ROOT / "ARCHITECTURE.md").read_text()
+    missing = [p.name for p in CSRC.glob("*.[ch]") if p.name not in architecture]
+    assert not missing, f"ARCHITECTURE.md does not say what these own: {missing}"

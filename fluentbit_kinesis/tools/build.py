@@ -1,6 +1,7 @@
-"""Builds kinesis.so: the C shim plus cffi's embedding of this Python; and
-fluentbit_kinesis._fastjson, the native fast path (csrc/fastjson.c), an
-ordinary extension module that both the plugin and plain Python import.
+"""Builds kinesis.so: the C shim (csrc/fbk.h and its files) plus cffi's
+embedding of this Python; and fluentbit_kinesis._fastjson, the native fast
+path (csrc/fastjson.h and its files), an ordinary extension module that both
+the plugin and plain Python import. Each C file is compiled on its own.
 
 The .so records where this interpreter finds `fluentbit_kinesis` and its
 dependencies, so Fluent Bit can load it without PYTHONPATH. At run time
@@ -18,9 +19,14 @@ from pathlib import Path
 import cffi
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # fluentbit_kinesis/
-# the shim's C files, compiled as one unit in this order (engine.c uses shim.c's structs)
-SHIM_FILES = ("shim.c", "engine.c")
-FASTJSON_SOURCE = PACKAGE_DIR.parent / "csrc" / "fastjson.c"  # a checkout or an sdist: built at install time
+CHECKOUT_CSRC = PACKAGE_DIR.parent / "csrc"
+# the shim's C files, each compiled on its own; what they share is in fbk.h
+SHIM_HEADER = "fbk.h"
+SHIM_FILES = ("abi.c", "flbapi.c", "log.c", "python.c", "call.c", "engine.c")
+# the native fast path's, sharing fastjson.h: from a checkout or an sdist, built at install time
+FASTJSON_HEADER = "fastjson.h"
+FASTJSON_FILES = ("fastjson.c", "fastjson_msgpack.c", "fastjson_json.c", "fastjson_double.c")
+FASTJSON_SOURCES = tuple(CHECKOUT_CSRC / name for name in FASTJSON_FILES)
 
 FASTJSON_API = """
     int fj_convert(const uint8_t *data, size_t size,
@@ -60,12 +66,12 @@ plugin.bind(ffi, lib)
 """
 
 
-def shim_source() -> str:
-    """The shim's C source: packaged beside this file, or csrc/ in a checkout."""
+def shim_dir() -> Path:
+    """The folder of the shim's C files: packaged beside this file, or csrc/ in a checkout."""
     folder = PACKAGE_DIR / "csrc"
-    if not (folder / SHIM_FILES[0]).exists():
-        folder = PACKAGE_DIR.parent / "csrc"
-    return "\n".join((folder / name).read_text() for name in SHIM_FILES)
+    if not (folder / SHIM_HEADER).exists():
+        folder = CHECKOUT_CSRC
+    return folder
 
 
 def build(output: Path) -> Path:
@@ -77,7 +83,11 @@ def build(output: Path) -> Path:
     ffi = cffi.FFI()
     ffi.embedding_api(EMBEDDING_API)
     ffi.cdef(CALLBACKS)
-    ffi.set_source("_fluentbit_kinesis_shim", shim_source(),
+    folder = shim_dir()
+    # absolute paths: cffi compiles in a temporary directory
+    ffi.set_source("_fluentbit_kinesis_shim", f'#include "{SHIM_HEADER}"',
+                   sources=[str(folder / name) for name in SHIM_FILES],
+                   include_dirs=[str(folder)],
                    extra_compile_args=["-O2", "-Wall"],
                    define_macros=[("FBK_PYTHON_EXECUTABLE", json.dumps(sys.executable)),
                                   ("FBK_PYTHON_STDLIB", json.dumps(sysconfig.get_path("stdlib"))),
@@ -97,13 +107,28 @@ def build(output: Path) -> Path:
     return output
 
 
-def fastjson_ffi():
-    """The cffi builder of fluentbit_kinesis._fastjson (setup.py uses it too)."""
+def fastjson_ffi(extra_compile_args=("-O2", "-Wall"), extra_link_args=(), root=None):
+    """The cffi builder of fluentbit_kinesis._fastjson, its files named
+    relative to `root`, or absolute without one (cffi's own compile runs in a
+    temporary directory): so for build_fastjson and, with its own flags,
+    tests/fuzz/build_fastjson_cov.py; setup.py's is setuptools_fastjson_ffi."""
+    def name(path):
+        return os.path.relpath(path, root) if root else str(path)
     ffi = cffi.FFI()
     ffi.cdef(FASTJSON_API)
-    ffi.set_source("fluentbit_kinesis._fastjson", FASTJSON_SOURCE.read_text(),
-                   extra_compile_args=["-O2", "-Wall"])
+    ffi.set_source("fluentbit_kinesis._fastjson", f'#include "{FASTJSON_HEADER}"',
+                   sources=[name(path) for path in FASTJSON_SOURCES],
+                   include_dirs=[name(CHECKOUT_CSRC)],
+                   extra_compile_args=list(extra_compile_args),
+                   extra_link_args=list(extra_link_args))
     return ffi
+
+
+def setuptools_fastjson_ffi():
+    """fastjson_ffi for setup.py's cffi_modules: setuptools runs in the source
+    tree and wants its paths relative to it (an absolute one fails the build
+    of a wheel from the sdist)."""
+    return fastjson_ffi(root=CHECKOUT_CSRC.parent)
 
 
 def build_fastjson() -> Path:
@@ -121,6 +146,6 @@ def build_fastjson() -> Path:
 
 if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "bin/kinesis.so")
-    if FASTJSON_SOURCE.exists():  # a checkout (installed packages got it from pip)
+    if FASTJSON_SOURCES[0].exists():  # a checkout (installed packages got it from pip)
         print(build_fastjson())
     print(build(target))

@@ -12,26 +12,24 @@ import tempfile
 from pathlib import Path
 
 import atheris
-import cffi
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from fluentbit_kinesis.tools.build import FASTJSON_API, FASTJSON_SOURCE  # noqa: E402
+from fluentbit_kinesis.tools.build import fastjson_ffi  # noqa: E402
 
 
 def main(target):
     os.environ["CC"] = "clang"
     os.environ["LDSHARED"] = "clang -shared"
-    ffi = cffi.FFI()
-    ffi.cdef(FASTJSON_API)
-    # linked to atheris's libFuzzer: the coverage symbols resolve inside that
-    # copy, the one atheris loads itself (same file, so the same handle); and
-    # to its custom mutator hook, which libFuzzer looks up when it is loaded
+    # the same sources as the package's build (build.py's FASTJSON_FILES),
+    # instrumented, and linked to atheris's libFuzzer: the coverage symbols
+    # resolve inside that copy, the one atheris loads itself (same file, so
+    # the same handle); and to its custom mutator hook, which libFuzzer looks
+    # up when it is loaded
     here = Path(atheris.__file__).parent
     libraries = [str(next(here.glob(name))) for name in ("custom_mutator.*.so", "core_with_libfuzzer.*.so")]
-    ffi.set_source("fluentbit_kinesis._fastjson", FASTJSON_SOURCE.read_text(),
-                   extra_compile_args=["-O1", "-g", "-fsanitize=fuzzer-no-link"],
-                   extra_link_args=libraries + [f"-Wl,-rpath,{here}", "-Wl,--no-as-needed"])
+    ffi = fastjson_ffi(extra_compile_args=["-O1", "-g", "-fsanitize=fuzzer-no-link"],
+                       extra_link_args=libraries + [f"-Wl,-rpath,{here}", "-Wl,--no-as-needed"])
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         built = Path(ffi.compile(tmpdir=tmp))

@@ -92,8 +92,11 @@ def test_pip_install_then_build_then_load(tmp_path, host, kinesis):
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     subprocess.run([str(bin_dir / "pip"), "install", "-q", str(source)], check=True, env=clean, cwd=tmp_path)
     site = next((env_dir / "lib").glob("python3*/site-packages"))
-    for name in ("shim.c", "engine.c"):
-        assert (site / "fluentbit_kinesis" / "csrc" / name).read_text() == (ROOT / "csrc" / name).read_text()
+    shipped = site / "fluentbit_kinesis" / "csrc"
+    sources = sorted(path.name for path in (ROOT / "csrc").glob("*.[ch]"))
+    assert sorted(path.name for path in shipped.iterdir()) == sources
+    for name in sources:
+        assert (shipped / name).read_text() == (ROOT / "csrc" / name).read_text()
     assert list((site / "fluentbit_kinesis").glob("_fastjson*.so")), "pip did not build the native fast path"
 
     out_dir = tmp_path / "out"
