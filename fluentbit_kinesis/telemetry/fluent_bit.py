@@ -20,7 +20,7 @@ def make_logger(lib, handle, settings_level, name):
 
 
 def fluent_bit_metrics(ffi, lib, handle):
-    """FluentBitMetrics on the instance's cmetrics context (csrc/engine.c)."""
+    """FluentBitMetrics on the instance's cmetrics context (csrc/flbapi.c)."""
     shards = {}  # shard id -> its C string, kept alive
 
     def create(name, text, gauge, with_shard):

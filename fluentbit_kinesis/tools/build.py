@@ -67,7 +67,7 @@ plugin.bind(ffi, lib)
 
 
 def shim_dir() -> Path:
-    """The folder of the shim's C files: packaged beside this file, or csrc/ in a checkout."""
+    """The folder of the shim's C files: packaged in fluentbit_kinesis/csrc/, or csrc/ in a checkout."""
     folder = PACKAGE_DIR / "csrc"
     if not (folder / SHIM_HEADER).exists():
         folder = CHECKOUT_CSRC

@@ -1,5 +1,5 @@
 """`make fuzz`, the Python half: atheris, coverage-guided on the plugin's
-Python code (and on csrc/fastjson.c when the Makefile built an instrumented
+Python code (and on csrc/fastjson*.c when the Makefile built an instrumented
 copy), with tests/support/differential.py as the oracle: the fast path and the
 Python path agree byte for byte, and no exception escapes.
 
