@@ -82,11 +82,13 @@ def text(option, value):
 
 
 def directory(option, value):
+    if value.strip().lower() in ("off", "false", "none"):
+        return "off"
     if not value.strip():
-        raise ConfigError(f"option '{option}': empty; allowed: a directory path (created if missing)")
+        raise ConfigError(f"option '{option}': empty; allowed: a directory path (created if missing) or off")
     if os.path.exists(value) and not os.path.isdir(value):
         raise ConfigError(f"option '{option}': '{value}' is not a directory; "
-                          "allowed: a directory path (created if missing)")
+                          "allowed: a directory path (created if missing) or off")
     return value
 
 
@@ -162,7 +164,8 @@ OPTIONS = [
     Option("dead_letter_file", text, None, doc="JSON lines file for records that cannot be sent"),
     Option("dead_letter_max_bytes", int_in(4096), 100 * MIB, doc="dead_letter_file size before it rotates to .1"),
     Option("ledger_path", directory, None,
-           doc="directory keeping what each chunk already delivered across restarts; off when unset"),
+           doc="directory of the durable state (ledger and hand-off spool); default: STATE_DIRECTORY, "
+               "/var/lib/fluentbit-kinesis (root) or ~/.local/state/fluentbit-kinesis; off: none"),
     Option("handoff_max_bytes", int_in(MIB), 64 * MIB,
            doc="with workers 0: bytes of chunks queued for delivery off the engine thread"),
     Option("experimental_concurrency", int_in(0, 10), 0, doc="accepted for compatibility; use workers"),

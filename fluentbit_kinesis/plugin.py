@@ -16,10 +16,11 @@ from .delivery.client import KinesisClient
 from .delivery.counted_client import CountedClient
 from .delivery.dead_letters import DeadLetters
 from .delivery.dry_run import DryRunClient
-from .delivery.handoff import HandOff, Spool, engine_thread_warning
-from .delivery.ledger import Ledger
+from .delivery import state_directory
+from .delivery.handoff import HandOff, engine_thread_warning, flush_until_delivered
 from .delivery.sender import Delivery, collect_failed_requests, exit_if_failing_too_long
 from .delivery.shards import ShardMap
+from .delivery.spool import Spool
 from .pipeline.aggregation import Aggregator, SimpleAggregator, plain
 from .pipeline.rejects import DeadLetter
 from .pipeline.shaping import Shaper
@@ -54,7 +55,8 @@ class OutputInstance:
                                  predict_shard=predict_shard or self.shard_map.shard_of_entry,
                                  on_stalled=self._stalled)
         self.dead_letters = DeadLetters(settings.dead_letter_file, settings.dead_letter_max_bytes, logger)
-        self.ledger = Ledger(settings.ledger_path, f"{name}-{stream}", logger=logger)
+        self.ledger, self.state_directory = state_directory.open_ledger(settings.ledger_path, f"{name}-{stream}",
+                                                                         logger)
         self.sent = SentTotals()
         self.handoff = None  # flushes on Fluent Bit's engine thread go through it (first take)
         self._handoff_lock = threading.Lock()
@@ -79,7 +81,7 @@ class OutputInstance:
         """Checks the stream once; a failure is one clear line, not a failed start,
         so the plugin keeps retrying when the stream or credentials appear later."""
         self.reporting = Reporting(self.metrics, self.settings, self.log, threading.Event())
-        if self.settings.ledger_path and _has_files(self._spool_directory()):
+        if self.state_directory is not None and _has_files(self._spool_directory()):
             self._start_handoff(warn=False)  # chunks a killed run acknowledged: deliver them now
         if self.settings.dry_run:
             self.log.info("dry_run: records are prepared but not sent; AWS is not contacted")
@@ -146,20 +148,27 @@ class OutputInstance:
     def take(self, data, tag):
         """A flush on Fluent Bit's engine thread (the output's `workers` is 0):
         the chunk goes to the hand-off queue, which delivers it in the
-        background; the engine never waits on Kinesis (delivery/handoff.py)."""
+        background (delivery/handoff.py); without durable state the flush
+        waits for the delivery, as nothing else keeps the chunk."""
         if self.handoff is None:
             self._start_handoff(warn=True)
+        if self.handoff is False:
+            delivered = flush_until_delivered(self.flush, data, tag, self.stop, self.log)
+            return FLB_OK if delivered else FLB_RETRY
         return self.handoff.take(data, tag)
 
     def _start_handoff(self, warn):
         with self._handoff_lock:
             if self.handoff is not None:
                 return
-            if warn:
-                self.log.warn(engine_thread_warning(bool(self.settings.ledger_path)))
-            spool = Spool(self._spool_directory()) if self.settings.ledger_path else None
-            self.handoff = HandOff(self.flush, self.give_up, self.log, self.stop,
-                                   self.settings.handoff_max_bytes, self.name, spool)
+            if warn:  # a warning only where it costs something: the engine waits
+                (self.log.info if self.state_directory else self.log.warn)(
+                    engine_thread_warning(self.state_directory is not None))
+            if self.state_directory is None:
+                self.handoff = False  # flushes wait for delivery
+                return
+            self.handoff = HandOff(self.flush, self.give_up, self.log, self.stop, self.settings.handoff_max_bytes,
+                                   Spool(self._spool_directory()), self.name)
 
     def _spool_directory(self):
         return self.ledger.file[:-len(".ledger")] + ".spool"
@@ -181,10 +190,8 @@ class OutputInstance:
         collect_failed_requests()
 
     def close(self):
-        if self.handoff is not None:
-            left = self.handoff.close()
-            if left:
-                self.log.error(f"{left} chunks not delivered before exit; their records went to the dead letters")
+        if self.handoff:
+            self.handoff.close()  # what it cannot deliver in time stays in its spool
         self.stop.set()
         self.reporting.close()
         self.client.pool.clear()

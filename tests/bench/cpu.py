@@ -48,9 +48,9 @@ SCENARIOS = {
     "zlib": {"compression": "zlib"},
     "gzip": {"compression": "gzip"},
     "zstd": {"compression": "zstd"},
-    # ledger_path: a fresh directory per run (LEDGER is replaced by it)
-    "plain+ledger": {"ledger_path": "LEDGER"},
-    "aggregation+ledger": {"aggregation": "true", "ledger_path": "LEDGER"},
+    # every run has the default durable ledger (a fresh state directory); this is without it
+    "plain+ledger_off": {"ledger_path": "off"},
+    "aggregation+ledger_off": {"aggregation": "true", "ledger_path": "off"},
 }
 
 
@@ -161,7 +161,8 @@ def proc_peak_rss_mb(pid):
 
 
 def run_once(url, options, chunk_paths, records, workers=1):
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
+    state = tempfile.TemporaryDirectory()  # the default durable state, new for each run
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", STATE_DIRECTORY=state.name)
     proc = subprocess.Popen([str(HOST), str(PLUGIN)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, bufsize=1, env=env)
 
@@ -171,9 +172,6 @@ def run_once(url, options, chunk_paths, records, workers=1):
         return proc.stdout.readline().strip()
 
     assert proc.stdout.readline().startswith("registered")
-    ledger = tempfile.TemporaryDirectory() if options.get("ledger_path") == "LEDGER" else None
-    if ledger:
-        options = dict(options, ledger_path=ledger.name + "/ledger")
     settings = {"region": "us-east-1", "stream": "bench", "endpoint": url, **options}
     for key, value in settings.items():
         command(f"set 0 {key} {value}")
@@ -191,8 +189,7 @@ def run_once(url, options, chunk_paths, records, workers=1):
     proc.stdin.write("quit\n")
     proc.stdin.close()
     proc.wait(30)
-    if ledger:
-        ledger.cleanup()
+    state.cleanup()
     return cpu * 1e6 / records, records / wall, peak
 
 
@@ -221,7 +218,8 @@ def fluent_bit_run(binary, log_file, output_args, tmp):
                              "-p", "exit_on_eof=true", "-p", "parser=json", "-p", "buffer_max_size=1M",
                              "-p", "mem_buf_limit=8M",  # bounded input: the RSS difference is the output
                              *output_args],
-                            env=dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench"))
+                            env=dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                                     STATE_DIRECTORY=str(Path(tmp) / "state")))
     _pid, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     assert proc.returncode == 0, f"fluent-bit exited with {proc.returncode}"

@@ -183,57 +183,92 @@ def distinct_lines(kinesis, stream):
     return collections.Counter(json.loads(r.data)["log"].split()[0] for r in kinesis.read_all(stream).everything)
 
 
-@pytest.mark.parametrize("with_ledger", [True, False], ids=["ledger_path", "no_ledger"])
-def test_sigkill_and_restart_with_filesystem_storage(fluent_bit, kinesis, tmp_path, with_ledger):
-    """tail with storage.type filesystem and a tail DB, 20% of entries
-    throttled; Fluent Bit is killed (SIGKILL) mid-way and started again on the
-    same storage: it replays its chunks, and the ledger keeps the plugin from
-    sending what it delivered before the kill. Missing: none; duplicated: at
-    most the requests in flight at the kill (and what tail itself reads twice:
-    lines in a chunk whose offset the DB had not recorded yet). Without
-    ledger_path, only "nothing missing" holds; the duplicates are printed."""
-    stream = kinesis.create_stream(shards=2)
-    count = min(RECORDS, 20000)
-    log_file = tmp_path / "app.log"
-    write_lines(log_file, count)
+RESTART_LINES = int(os.environ.get("RESTART_LINES", "6000"))
+RESTART_RATE = 300  # lines a second, as the issue's user wrote them
+
+
+def restart_config(tmp_path, kinesis, stream, log_file, workers):
+    """A user's config: filesystem storage on the input; on the output only
+    region and stream (and the test's endpoint), plus `workers` when given."""
     (tmp_path / "plugins.conf").write_text(f"[PLUGINS]\n    Path {PLUGIN}\n")
+    extra = {"workers": workers} if workers is not None else {}
     (tmp_path / "fluent-bit.conf").write_text(
         "[SERVICE]\n    flush 1\n    grace 5\n    log_level info\n    plugins_file plugins.conf\n"
         f"    storage.path {tmp_path / 'storage'}\n"
         f"[INPUT]\n    name tail\n    path {log_file}\n    read_from_head true\n    db {tmp_path / 'tail.db'}\n"
-        "    storage.type filesystem\n    buffer_chunk_size 64k\n    buffer_max_size 64k\n"
-        # workers 1: with workers 0 a chunk is acknowledged once queued in the plugin's
-        # memory (README, Delivery guarantees), so a SIGKILL loses what was queued
-        + output_section(kinesis, stream, max_records_per_request=100, retry_limit="no_limits", workers=1,
-                         **({"ledger_path": tmp_path / "kinesis-ledger"} if with_ledger else {})))
-    kinesis.front.faults.entry_throttle_rate = 0.2
-    log_path = tmp_path / "fluent-bit.log"
-    with open(log_path, "ab") as log:
-        first = subprocess.Popen([fluent_bit, "-c", "fluent-bit.conf"], stdout=log, stderr=subprocess.STDOUT,
-                                 cwd=tmp_path)
-        deadline = time.monotonic() + 300
-        while kinesis.front.counters.entries_stored < count // 3:
-            assert first.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.05)
-        first.kill()
-        first.wait()
-    before = sum(distinct_lines(kinesis, stream).values())
+        "    storage.type filesystem\n    refresh_interval 1\n"
+        + output_section(kinesis, stream, **extra))
 
-    rc, text = run_fluent_bit(fluent_bit, ["-c", "fluent-bit.conf"], kinesis,
-                              kinesis.front.counters.entries_stored + (count - before), tmp_path)
-    deadline = time.monotonic() + 120
-    while len(distinct_lines(kinesis, stream)) < count and time.monotonic() < deadline:
-        time.sleep(1)  # records of chunks retried after the SIGTERM's grace
-    assert rc == 0, text[-3000:]
+
+def write_at_rate(path, count, rate, progress):
+    """Appends numbered lines at `rate` a second; progress[0] counts them."""
+    with open(path, "a") as out:
+        for i in range(count):
+            out.write(f"e2e-{i:07d} GET /api/v1/items?page={i % 97} 200 {i % 1000}ms user-agent=curl/8.5\n")
+            progress[0] = i + 1
+            if i % (rate // 10) == rate // 10 - 1:
+                out.flush()
+                time.sleep(0.1)
+
+
+@pytest.mark.parametrize("workers", [None, 2], ids=["default_workers", "workers_2"])
+@pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
+def test_restarts_with_the_defaults_lose_and_duplicate_nothing(fluent_bit, kinesis, tmp_path, workers, stop):
+    """The issue's user: storage.type filesystem on the input, nothing but
+    region and stream on the output (no workers, no ledger_path), 20% of
+    entries throttled, lines written at 300/s; Fluent Bit is stopped (SIGTERM
+    or SIGKILL) at 40% and at 70% of the writing and started again at once.
+    SIGTERM: nothing lost, nothing twice. SIGKILL: nothing lost, twice at most
+    the records of the requests in flight at each kill (500 per flush in flight)."""
+    stream = kinesis.create_stream(shards=2)
+    log_file = tmp_path / "app.log"
+    log_file.touch()
+    restart_config(tmp_path, kinesis, stream, log_file, workers)
+    kinesis.front.faults.entry_throttle_rate = 0.2
+    progress = [0]
+    writer = threading.Thread(target=write_at_rate, args=(log_file, RESTART_LINES, RESTART_RATE, progress),
+                              daemon=True)
+    log_path = tmp_path / "fluent-bit.log"
+    stops = [int(RESTART_LINES * 0.4), int(RESTART_LINES * 0.7)]
+    with open(log_path, "ab") as log:
+        def start():
+            return subprocess.Popen([fluent_bit, "-c", "fluent-bit.conf"], stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=tmp_path)
+        proc = start()
+        writer.start()
+        for at in stops:
+            while progress[0] < at:
+                assert proc.poll() is None, log_path.read_text()[-3000:]
+                time.sleep(0.05)
+            if stop == "sigkill":
+                proc.kill()
+            else:
+                proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) in (0, -signal.SIGKILL), log_path.read_text()[-3000:]
+            proc = start()
+        writer.join()
+        deadline = time.monotonic() + 180
+        while len(distinct_lines(kinesis, stream)) < RESTART_LINES and time.monotonic() < deadline:
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            time.sleep(1)
+        time.sleep(3)  # anything sent twice would arrive now
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(60)
+    text = log_path.read_text(errors="replace")
     seen = distinct_lines(kinesis, stream)
-    missing = sum(1 for i in range(count) if not seen[f"e2e-{i:07d}"])
+    missing = sum(1 for i in range(RESTART_LINES) if not seen[f"e2e-{i:07d}"])
     duplicated = sum(seen.values()) - len(seen)
-    print(f"\nFluent Bit SIGKILL + restart, filesystem storage, {'ledger_path' if with_ledger else 'no ledger'}, "
-          f"20% throttled: {count} lines, "
-          f"{before} stored before the kill, {duplicated} duplicated, {missing} missing")
+    print(f"\nFluent Bit {stop} at 40% and 70%, workers {workers or 'default'}, filesystem storage, "
+          f"20% throttled: {RESTART_LINES} lines, {missing} missing, {duplicated} duplicated "
+          f"(first missing: {[i for i in range(RESTART_LINES) if not seen[f'e2e-{i:07d}']][:5]})")
+    assert rc == 0, text[-3000:]
+    assert text.count("durable state (ledger, hand-off spool) in") == 3
+    assert "dropped" not in text and "not delivered before exit; their records" not in text
     assert missing == 0
-    if with_ledger:
-        assert duplicated <= 1000
+    if stop == "sigterm":
+        assert duplicated == 0
+    else:
+        assert duplicated <= len(stops) * 500 * (workers or 1)
 
 
 # ---- Fluent Bit's own metrics endpoint, and the engine thread -------------------
@@ -367,4 +402,4 @@ def test_outage_with_default_workers_keeps_the_other_output_running(fluent_bit, 
     contents = kinesis.read_all(stream)
     seen = collections.Counter(json.loads(d)["log"].split()[0] for d in contents.data)
     assert (sum(1 for i in range(written) if seen[f"e2e-{i:07d}"] != 1), len(contents.data)) == (0, written)
-    assert "set 'workers 1' on this output" in log
+    assert "chunks are delivered from a background queue" in log

@@ -110,6 +110,8 @@ class Host:
         self.tmp = Path(tmp_path)
         self.stderr_path = self.tmp / f"host-{uuid.uuid4().hex[:6]}.log"
         environment = dict(os.environ, **FAKE_CREDENTIALS)
+        # the plugin's default durable state (delivery/state_directory.py): per test, as one machine's
+        environment["STATE_DIRECTORY"] = str(self.tmp / "state")
         environment.update(env or {})
         if stack:
             environment["FLB_HOST_STACK"] = str(stack)

@@ -1,7 +1,7 @@
 """Every example config passes `fluentbit-kinesis check`."""
 import io
 import json
-
+import re
 
 import pytest
 import yaml
@@ -63,6 +63,15 @@ def test_kubernetes_daemonset_config(tmp_path):
     port = str(container["ports"][0]["containerPort"])
     assert f"metrics_port                       {port}\n" in out
     assert kinds["DaemonSet"]["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == port
+    # the plugin's durable state beside Fluent Bit's storage.path, on a volume that outlives the pod
+    config = kinds["ConfigMap"]["data"]["fluent-bit.conf"]
+    storage = re.search(r"storage.path\s+(\S+)", config).group(1)
+    ledger = re.search(r"ledger_path\s+(\S+)", config).group(1)
+    assert "storage.type      filesystem" in config
+    state = mounts["state"].rstrip("/") + "/"
+    assert storage.startswith(state) and ledger.startswith(state) and not ledger.startswith(storage)
+    volumes = {v["name"]: v for v in kinds["DaemonSet"]["spec"]["template"]["spec"]["volumes"]}
+    assert "hostPath" in volumes["state"]
 
 
 def test_ecs_firelens_task_definition(tmp_path):
@@ -78,6 +87,11 @@ def test_ecs_firelens_task_definition(tmp_path):
     code, out = check(tmp_path / "firelens.conf", {})
     assert code == 0, out
     assert "compression                        gzip\n" in out
+    # the log router runs as root: its default state directory is on a host volume
+    assert router["user"] == "0"
+    [mount] = router["mountPoints"]
+    assert mount["containerPath"] == "/var/lib/fluentbit-kinesis"
+    assert {v["name"]: v for v in task["volumes"]}[mount["sourceVolume"]]["host"]["sourcePath"]
 
 
 def test_dry_run_example_in_a_real_fluent_bit(fluent_bit, tmp_path):

@@ -1,0 +1,114 @@
+"""The hand-off spool: one file per chunk that Fluent Bit was answered OK for
+before Kinesis had all of it, so a kill or an exit loses nothing (the next
+start delivers it; the ledger skips what was sent).
+
+A file is MAGIC, a CRC-32 of the rest, the tag's length (4 bytes, big
+endian), the tag and the chunk. It is written to a temporary name, fsynced,
+renamed and its directory fsynced before the chunk is acknowledged. A file
+that fails its checksum (or any other that is not one of ours) is moved to
+DIRECTORY.corrupt/ and counted, never delivered and never deleted. Files of
+the earlier format (no MAGIC: length, tag, chunk) are still read."""
+import os
+import struct
+import zlib
+
+from .ledger import chunk_key
+
+MAGIC = b"FBKS\x02"
+_HEADER = struct.Struct(">II")  # CRC-32, tag length
+_OPEN = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class Spool:
+    def __init__(self, directory):
+        self.directory = directory
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        self._serial = 0
+        self.corrupt = 0  # files set aside since start
+
+    def keep(self, data, tag):
+        """Durably writes one chunk; returns its file name. Raises OSError
+        (disk full, read-only) with nothing left behind under a real name."""
+        self._serial += 1
+        name = os.path.join(self.directory, f"{chunk_key(tag, data).hex()}-{os.getpid()}-{self._serial}")
+        raw_tag = tag.encode("utf-8", "surrogateescape")
+        body = struct.pack(">I", len(raw_tag)) + raw_tag
+        crc = zlib.crc32(data, zlib.crc32(body))
+        fd = os.open(name + ".tmp", _OPEN, 0o600)
+        try:
+            for piece in (MAGIC + struct.pack(">I", crc) + body, data):
+                view = memoryview(piece)
+                while view:
+                    view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            os.close(fd)
+            self.drop(name + ".tmp")
+            raise
+        os.close(fd)
+        os.replace(name + ".tmp", name)
+        _fsync_directory(self.directory)
+        return name
+
+    def drop(self, name):
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
+
+    def left(self):
+        """(data, tag, file) of the chunks an earlier run left, oldest first;
+        torn temporaries are removed, damaged files set aside."""
+        entries = []
+        for entry in os.scandir(self.directory):
+            if entry.name.endswith(".tmp"):
+                self.drop(entry.path)  # never renamed: its chunk was never acknowledged
+            elif entry.is_file(follow_symlinks=False):
+                entries.append((entry.stat(follow_symlinks=False).st_mtime, entry.path))
+        chunks = []
+        for _mtime, path in sorted(entries):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                with os.fdopen(fd, "rb") as f:
+                    parsed = _parse(f.read())
+            except OSError:
+                parsed = None
+            if parsed is None:
+                self._set_aside(path)
+            else:
+                chunks.append((*parsed, path))
+        return chunks
+
+    def _set_aside(self, path):
+        """Moves a damaged file out of the way (kept, for a person to look at)."""
+        self.corrupt += 1
+        aside = self.directory + ".corrupt"
+        try:
+            os.makedirs(aside, mode=0o700, exist_ok=True)
+            os.replace(path, os.path.join(aside, os.path.basename(path)))
+        except OSError:
+            pass  # left where it is: read and counted again at the next start, never delivered
+
+
+def _parse(blob):
+    """(data, tag) of a spool file, or None when it is damaged."""
+    if blob.startswith(MAGIC):
+        start = len(MAGIC) + 4
+        if len(blob) < start + 4:
+            return None
+        (crc,) = struct.unpack_from(">I", blob, len(MAGIC))
+        if zlib.crc32(memoryview(blob)[start:]) != crc:
+            return None
+        blob = blob[start:]
+    size = struct.unpack(">I", blob[:4])[0] if len(blob) >= 4 else -1
+    if size < 0 or 4 + size > len(blob):
+        return None
+    return blob[4 + size:], blob[4:4 + size].decode("utf-8", "surrogateescape")
+
+
+def _fsync_directory(directory):
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
