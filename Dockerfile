@@ -75,13 +75,17 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends $(cat /usr/local/lib/fluentbit-kinesis/runtime-packages) \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old /var/log/apt /var/log/dpkg.log \
-    && useradd --system --uid 10001 --home-dir /fluent-bit --shell /usr/sbin/nologin fluentbit
+    && useradd --system --uid 10001 --home-dir /fluent-bit --shell /usr/sbin/nologin fluentbit \
+    && install -d -o fluentbit -g fluentbit -m 0700 /var/lib/fluentbit-kinesis
 # the venv's site-packages path is recorded in kinesis.so: keep /opt/fluentbit-kinesis
 COPY --from=build /opt/fluentbit-kinesis /opt/fluentbit-kinesis
 COPY --from=build /fluent-bit/kinesis /fluent-bit/kinesis
 COPY --from=build /fluent-bit/etc/fluent-bit.conf /fluent-bit/etc/fluent-bit.yaml /fluent-bit/etc/plugins.conf /fluent-bit/etc/
 COPY --from=build /src/docker/slim_venv.py /usr/local/lib/fluentbit-kinesis/
 ENV PATH=/fluent-bit/bin:/opt/fluentbit-kinesis/bin:$PATH
+# the plugin's durable state (ledger, hand-off spool), writable by user 10001; mount a
+# volume there to keep it when the container is replaced
+ENV STATE_DIRECTORY="/var/lib/fluentbit-kinesis"
 # fails the build when a library of the plugin is missing, or the venv lost what it needs
 # (every module, a client of every service the credential chain uses); as root, this
 # also writes the __pycache__ of the standard library modules the plugin imports
