@@ -104,7 +104,8 @@ def kinesis(front_server):
 class Host:
     """bin/flb-test-host driving bin/kinesis.so as Fluent Bit would."""
 
-    def __init__(self, tmp_path, env=None, stack=None, plugin=PLUGIN, binary=HOST):
+    def __init__(self, tmp_path, env=None, stack=None, plugin=PLUGIN, binary=HOST, argv=None):
+        """argv: another command line that runs a test host (e.g. in a container)."""
         if not Path(plugin).exists() or not Path(binary).exists():
             pytest.fail("bin/kinesis.so or bin/flb-test-host missing: run `make` first")
         self.tmp = Path(tmp_path)
@@ -116,7 +117,7 @@ class Host:
         if stack:
             environment["FLB_HOST_STACK"] = str(stack)
         self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([str(binary), str(plugin)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(argv or [str(binary), str(plugin)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._stderr, env=environment, text=True, bufsize=1)
         assert self.proc.stdout.readline().strip() == "registered kinesis"
         self._chunks = 0

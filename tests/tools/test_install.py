@@ -63,8 +63,9 @@ def test_image_layout_agrees_with_the_configs():
     assert "fluentbit-kinesis build --output " + str(Path(PLUGIN_IN_IMAGE).parent) in DOCKERFILE
     assert "Plugins_File  /fluent-bit/etc/plugins.conf" in (ROOT / "docker" / "fluent-bit.conf").read_text()
     stages = re.findall(r"^FROM .*$", DOCKERFILE, re.M)
-    # the official Fluent Bit image, the plugin's build, the final image
-    assert len(stages) == 3 and " AS fluent-bit" in stages[0] and " AS build" in stages[1]
+    # the plugin's build, the plugin stage, the official Fluent Bit image, the final image
+    assert len(stages) == 4 and " AS build" in stages[0] and " AS plugin" in stages[1]
+    assert " AS fluent-bit" in stages[2] and stages[3] == "FROM plugin"
     assert re.search(r"^ARG FLUENT_BIT_VERSION=\d+\.\d+\.\d+$", DOCKERFILE, re.M)
     user = re.findall(r"^USER (\S+)$", DOCKERFILE, re.M)
     assert user and user[-1] not in ("0", "root")
