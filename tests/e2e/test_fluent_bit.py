@@ -260,7 +260,8 @@ def test_restarts_with_the_defaults_lose_and_duplicate_nothing(fluent_bit, kines
     duplicated = sum(seen.values()) - len(seen)
     print(f"\nFluent Bit {stop} at 40% and 70%, workers {workers or 'default'}, filesystem storage, "
           f"20% throttled: {RESTART_LINES} lines, {missing} missing, {duplicated} duplicated "
-          f"(first missing: {[i for i in range(RESTART_LINES) if not seen[f'e2e-{i:07d}']][:5]})")
+          f"(first missing: {[i for i in range(RESTART_LINES) if not seen[f'e2e-{i:07d}']][:5]}; "
+          f"not lines of the file: {[key for key in seen if not re.fullmatch(r'e2e-[0-9]{7}', key)][:5]})")
     assert rc == 0, text[-3000:]
     assert text.count("durable state (ledger, hand-off spool) in") == 3
     assert "dropped" not in text and "not delivered before exit; their records" not in text
