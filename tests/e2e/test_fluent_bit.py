@@ -200,11 +200,15 @@ def restart_config(tmp_path, kinesis, stream, log_file, workers):
         + output_section(kinesis, stream, **extra))
 
 
+def line_text(i):
+    return f"e2e-{i:07d} GET /api/v1/items?page={i % 97} 200 {i % 1000}ms user-agent=curl/8.5"
+
+
 def write_at_rate(path, count, rate, progress):
     """Appends numbered lines at `rate` a second; progress[0] counts them."""
     with open(path, "a") as out:
         for i in range(count):
-            out.write(f"e2e-{i:07d} GET /api/v1/items?page={i % 97} 200 {i % 1000}ms user-agent=curl/8.5\n")
+            out.write(line_text(i) + "\n")
             progress[0] = i + 1
             if i % (rate // 10) == rate // 10 - 1:
                 out.flush()
@@ -219,7 +223,8 @@ def test_restarts_with_the_defaults_lose_and_duplicate_nothing(fluent_bit, kines
     entries throttled, lines written at 300/s; Fluent Bit is stopped (SIGTERM
     or SIGKILL) at 40% and at 70% of the writing and started again at once.
     SIGTERM: nothing lost, nothing twice. SIGKILL: nothing lost, twice at most
-    the records of the requests in flight at each kill (500 per flush in flight)."""
+    the records of the requests in flight at each kill (500 per flush in flight).
+    A line `tail` itself tears at a stop (RELIABILITY.md) is counted apart."""
     stream = kinesis.create_stream(shards=2)
     log_file = tmp_path / "app.log"
     log_file.touch()
@@ -255,13 +260,18 @@ def test_restarts_with_the_defaults_lose_and_duplicate_nothing(fluent_bit, kines
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(60)
     text = log_path.read_text(errors="replace")
-    seen = distinct_lines(kinesis, stream)
-    missing = sum(1 for i in range(RESTART_LINES) if not seen[f"e2e-{i:07d}"])
+    logs = collections.Counter(json.loads(r.data)["log"] for r in kinesis.read_all(stream).everything)
+    seen = collections.Counter(log.split()[0] for log in logs.elements())
+    # Fluent Bit's tail can tear a line when it is stopped with part of it in its read buffer:
+    # the head is never handed over and the next run sends the rest as a line of its own
+    fragments = [log for log in logs if not re.match(r"e2e-[0-9]{7} ", log)]
+    lost = [i for i in range(RESTART_LINES) if not seen[f"e2e-{i:07d}"]]
+    torn = [i for i in lost if any(line_text(i).endswith(part) for part in fragments)]
+    missing = len(lost) - len(torn)
     duplicated = sum(seen.values()) - len(seen)
     print(f"\nFluent Bit {stop} at 40% and 70%, workers {workers or 'default'}, filesystem storage, "
-          f"20% throttled: {RESTART_LINES} lines, {missing} missing, {duplicated} duplicated "
-          f"(first missing: {[i for i in range(RESTART_LINES) if not seen[f'e2e-{i:07d}']][:5]}; "
-          f"not lines of the file: {[key for key in seen if not re.fullmatch(r'e2e-[0-9]{7}', key)][:5]})")
+          f"20% throttled: {RESTART_LINES} lines, {missing} missing, {duplicated} duplicated, "
+          f"{len(torn)} torn by tail (lines {torn}: {fragments[:3]})")
     assert rc == 0, text[-3000:]
     assert text.count("durable state (ledger, hand-off spool) in") == 3
     assert "dropped" not in text and "not delivered before exit; their records" not in text
