@@ -7,7 +7,7 @@ The plugin's CPU is the host process's user+system time during the flushes
 (Init excluded), read from /proc; the sink runs in this process and is not
 counted. Each scenario runs several times; the median is reported.
 
-    .venv/bin/python -m tests.bench [--runs 5] [--records 200000] [--only plain,zlib]
+    .venv/bin/python -m tests.bench [--runs 5] [--records 200000] [--only plain,zlib,field_format_ecs]
                                     [--fluent-bit PATH]   (or FLUENT_BIT=PATH)
 
 With a real Fluent Bit, it also reports the whole-process figure: Fluent Bit's
@@ -51,6 +51,11 @@ SCENARIOS = {
     # ledger_path: a fresh directory per run (LEDGER is replaced by it)
     "plain+ledger": {"ledger_path": "LEDGER"},
     "aggregation+ledger": {"aggregation": "true", "ledger_path": "LEDGER"},
+    # field_format: the records read as Fluent Bit's (log, stream, kubernetes) and written in a
+    # schema, on the Python path (`make bench` runs them; BENCHMARKS.md has the figures)
+    "field_format_ecs": {"field_format": "ecs"},
+    "field_format_otel": {"field_format": "otel"},
+    "field_format_ocsf": {"field_format": "ocsf"},
 }
 
 
