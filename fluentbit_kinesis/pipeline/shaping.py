@@ -22,7 +22,7 @@ from .formats import NotNormalized, Normalizer
 from .keys import PartitionKeys
 from .rejects import pack_original
 from .shaped_chunk import ShapedChunk
-from .text import TextPolicy
+from .text import JSON_OPTIONS, TextPolicy, no_bin_default
 
 
 class ShapeError(ValueError):
@@ -105,6 +105,9 @@ class Shaper:
                                if settings.invalid_utf8 == "dead_letter" else None)
         field_format = getattr(settings, "field_format", "none")
         self.normalize = Normalizer(field_format) if field_format not in (None, "none") else None
+        self.prepares = self.data_keys is not None or self.time_key is not None or self.dots is not None
+        # JSON of the whole record in one orjson call when nothing else applies (bin values: encode())
+        self.json_only = self.log_key is None and not self.newline
         # the native fast path covers JSON or log_key payloads, nothing else
         self.fast = None
         if (fastpath.AVAILABLE and self.data_keys is None and self.time_key is None and self.dots is None
@@ -152,12 +155,19 @@ class Shaper:
     def formatted(self, timestamp, record):
         """payload() with field_format: (bytes, altered, whether it was normalized);
         a record that cannot be normalized is sent as it is."""
-        record = self.prepare(timestamp, record)
+        if self.prepares:
+            record = self.prepare(timestamp, record)
         try:
             record = self.normalize(timestamp, record)
+            normalized = True
         except NotNormalized:
-            return (*self.encode(record), False)
-        return (*self.encode(record), True)
+            normalized = False
+        if self.json_only:
+            try:
+                return orjson.dumps(record, default=no_bin_default, option=JSON_OPTIONS), False, normalized
+            except orjson.JSONEncodeError:
+                pass  # bin values or invalid UTF-8: as invalid_utf8 says
+        return (*self.encode(record), normalized)
 
     def encode(self, record):
         """The record (or its log_key) as bytes: (bytes, altered)."""

@@ -5,6 +5,7 @@ parts (schemas.py, ocsf.py, otel.py) place the extras where the schema keeps
 them. Never drops a field: a concept the target cannot hold goes back to the
 extras under its source name."""
 from . import ocsf, otel, schemas
+from .compiled import Shapes
 from .table import NESTED, load
 from .values import (DIRECTION_WORDS, OUTCOME_WORDS, READERS, TimeWriter, event_ns, read_severity, read_time,
                      read_word)
@@ -33,6 +34,8 @@ def detect(record):
     if type(metadata) is dict and ("event_type" in metadata or "event_timestamp" in metadata):
         return "udm"
     if "TimeGenerated" in record:
+        if "EventStartTime" in record or "EventSchema" in record:  # ASIM's own (this writer's too)
+            return "asim"
         return "csl" if not CSL_COLUMNS.isdisjoint(record) else "asim"
     if "@timestamp" in record:
         return "ecs"
@@ -207,7 +210,9 @@ class Normalizer:
             raise ValueError(f"unknown field_format {target!r}")
         self.target = target
         self.readers = {}
+        self.shapes = {}  # source -> Shapes (not for otel and udm, whose records are rearranged first)
         self.writer = Writer(target)
+        self.time_path, self.write_time = self.writer.plan["time"]
         self.finish = FINISH[target]
 
     def __call__(self, timestamp, record):
@@ -218,24 +223,39 @@ class Normalizer:
         except Exception as exc:  # whatever a hostile record finds (RecursionError included)
             raise NotNormalized(f"{exc.__class__.__name__}: {str(exc)[:200]}") from None
 
-    def _normalize(self, timestamp, record):
-        source = detect(record)
+    def _reader(self, source):
         reader = self.readers.get(source)
         if reader is None:
             reader = self.readers[source] = Reader(source)
-        view = otel.flatten(record) if source == "otel" else schemas.unwrap(source, record)
-        concepts, sources, rest = reader.read(view)
-        if source == "otel":
-            otel.severity_text(concepts, rest)
+            if source not in ("otel", "udm"):
+                self.shapes[source] = Shapes(reader, self.writer)
+        return reader
+
+    def _normalize(self, timestamp, record):
+        source = detect(record)
+        reader = self._reader(source)
+        shapes = self.shapes.get(source)
+        made = shapes(record) if shapes is not None else None
+        if made is None:
+            view = otel.flatten(record) if source == "otel" else schemas.unwrap(source, record)
+            concepts, sources, rest = reader.read(view)
+            if source == "otel":
+                otel.severity_text(concepts, rest)
+        else:
+            out, concepts, rest = made
         if "time" not in concepts:
             ns = event_ns(timestamp)
             if ns is None:
                 raise NotNormalized(f"event time {timestamp!r} is not a time")
             concepts["time"] = ns
-            sources["time"] = (("time",), ns)
-        out, unplaced = self.writer.write(concepts)
-        for concept in unplaced:
-            put_back(rest, *sources[concept])
+            if made is not None:
+                put_back(out, self.time_path, self.write_time(ns))
+            else:
+                sources["time"] = (("time",), ns)
+        if made is None:
+            out, unplaced = self.writer.write(concepts)
+            for concept in unplaced:
+                put_back(rest, *sources[concept])
         if source != "fluentbit":
             rest = schemas.extras_of(source, self.target, rest)
         return self.finish(out, concepts, rest, source == self.target)
