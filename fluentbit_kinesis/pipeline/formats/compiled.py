@@ -18,10 +18,9 @@ class Shapes:
         self.nodes = {}  # record keys -> the keys whose maps the schema reads inside
         self.made = {}  # shape -> function or None (the general way)
 
-    def __call__(self, record):
+    def __call__(self, record, keys):
         """(out, concepts, rest) as Reader.read then Writer.write would make
-        them (time from the record only), or None."""
-        keys = tuple(record)
+        them (time from the record only), or None. keys: tuple(record)."""
         nodes = self.nodes.get(keys)
         if nodes is None:
             trie = self.reader.trie

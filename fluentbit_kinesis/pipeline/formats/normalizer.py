@@ -211,6 +211,7 @@ class Normalizer:
         self.target = target
         self.readers = {}
         self.shapes = {}  # source -> Shapes (not for otel and udm, whose records are rearranged first)
+        self.sources = {}  # record keys -> (source schema, its Shapes or None): detect() reads only keys
         self.writer = Writer(target)
         self.time_path, self.write_time = self.writer.plan["time"]
         self.finish = FINISH[target]
@@ -232,10 +233,17 @@ class Normalizer:
         return reader
 
     def _normalize(self, timestamp, record):
-        source = detect(record)
-        reader = self._reader(source)
-        shapes = self.shapes.get(source)
-        made = shapes(record) if shapes is not None else None
+        keys = tuple(record)
+        known = self.sources.get(keys)
+        if known is None:
+            source = detect(record)
+            self._reader(source)
+            known = (source, self.shapes.get(source))
+            if "metadata" not in record and len(self.sources) < 1024:  # UDM's is told by what is inside
+                self.sources[keys] = known
+        source, shapes = known
+        reader = self.readers[source]
+        made = shapes(record, keys) if shapes is not None else None
         if made is None:
             view = otel.flatten(record) if source == "otel" else schemas.unwrap(source, record)
             concepts, sources, rest = reader.read(view)
