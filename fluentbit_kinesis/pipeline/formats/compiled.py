@@ -30,12 +30,12 @@ class Shapes:
         if len(nodes) == 1:  # most records: the kubernetes map
             value = record[nodes[0]]
             inner = (tuple(value) if type(value) is dict and value else None,)
-            shape = (keys, inner)
+            shape = (True, keys, inner)
         elif nodes:
             inner = tuple(tuple(v) if type(v) is dict and v else None for v in map(record.__getitem__, nodes))
-            shape = (keys, inner)
+            shape = (True, keys, inner)
         else:
-            shape = keys
+            shape = (False, keys)  # tagged: no record's keys can pass for another shape
         function = self.made.get(shape, self)
         if function is self:
             function = self._make(keys, dict(zip(nodes, inner)) if nodes else {}, shape)

@@ -53,6 +53,34 @@ def test_a_record_in_the_schema_comes_back_the_same(target, name):
     assert normalizer(EVENT_TIME + 100, once) == once  # its own time, not the event's
 
 
+def _variants():
+    """The fixtures, and each with one value made odd: the compiled shapes must
+    give up on exactly what the general way does not take."""
+    for record in ALL.values():
+        yield record
+        for key in record:
+            for odd in (123, "", "-", None, {"x": 1}, ["a"], b"bin", float("nan")):
+                yield dict(record, **{key: odd}) if type(key) is str else record
+        if "kubernetes" in record:
+            for key in record["kubernetes"]:
+                yield dict(record, kubernetes=dict(record["kubernetes"], **{key: 7}))
+
+
+@pytest.mark.parametrize("target", FORMATS)
+def test_compiled_shapes_give_what_the_general_way_gives(target):
+    import orjson
+    fast, general = Normalizer(target), Normalizer(target, compile_shapes=False)
+    for record in _variants():
+        for _ in range(2):  # made, then reused
+            try:
+                want = orjson.dumps(general(EVENT_TIME, record), default=repr, option=orjson.OPT_NON_STR_KEYS)
+            except NotNormalized:
+                with pytest.raises(NotNormalized):
+                    fast(EVENT_TIME, record)
+                continue
+            assert orjson.dumps(fast(EVENT_TIME, record), default=repr, option=orjson.OPT_NON_STR_KEYS) == want, record
+
+
 def test_detection_by_key_fields():
     assert detect({"TimeGenerated": "x", "LogSeverity": "3"}) == "csl"
     assert detect({"TimeGenerated": "x", "EventMessage": "m"}) == "asim"
