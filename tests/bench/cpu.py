@@ -54,6 +54,8 @@ SCENARIOS = {
     # field_format: the records read as Fluent Bit's (log, stream, kubernetes) and written in a
     # schema, on the Python path (`make bench` runs them; BENCHMARKS.md has the figures)
     "field_format_ecs": {"field_format": "ecs"},
+    # the Python path doing no more than plain (data_keys keeps every key): what field_format starts from
+    "python_path": {"data_keys": "log,stream,time,kubernetes"},
     "field_format_otel": {"field_format": "otel"},
     "field_format_ocsf": {"field_format": "ocsf"},
 }
