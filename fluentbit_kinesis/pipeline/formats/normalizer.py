@@ -14,6 +14,7 @@ FORMATS = ("ecs", "cim", "asim", "udm", "ocsf", "cef", "leef", "csl", "otel")
 TABLE = load()
 FINISH = {"ocsf": ocsf.finish, "otel": otel.finish, **schemas.FINISH}
 _ABSENT = (None, "", "-")
+CEF_HEADER = frozenset({"deviceVendor", "deviceProduct", "deviceVersion", "deviceEventClassId"})
 # CommonSecurityLog columns ASIM does not have: with TimeGenerated, the record is CSL
 CSL_COLUMNS = frozenset({"LogSeverity", "DeviceVendor", "DeviceProduct", "DeviceEventClassID", "Activity",
                          "AdditionalExtensions", "Message", "SourceIP", "DestinationIP", "DeviceAction",
@@ -43,8 +44,8 @@ def detect(record):
         return "cim"
     if "devTime" in record or "LEEF" in record:
         return "leef"
-    if "rt" in record or "CEF" in record:
-        return "cef"
+    if "CEF" in record or ("rt" in record and not CEF_HEADER.isdisjoint(record)):
+        return "cef"  # rt alone is many access logs' request time
     return "fluentbit"
 
 

@@ -89,6 +89,7 @@ def test_detection_by_key_fields():
     assert detect({"@timestamp": "x"}) == "ecs"
     assert detect({"_time": 1}) == "cim"
     assert detect({"rt": 1, "deviceVendor": "v"}) == "cef"
+    assert detect({"rt": 0.012, "request": "GET /"}) == "fluentbit"  # an access log's request time
     assert detect({"devTime": "x"}) == "leef"
     assert detect({"timeUnixNano": "1"}) == "otel"
     assert detect({"log": "x", "kubernetes": {}}) == "fluentbit"
