@@ -28,6 +28,7 @@ ATTRIBUTES = {"generic": _BASE,
               "network": _BASE | {"src_endpoint", "dst_endpoint", "connection_info", "url"},
               "http": _BASE | {"src_endpoint", "dst_endpoint", "connection_info", "http_request", "http_response"}}
 PROFILES = (("device", "host"), ("actor", "host"), ("cloud", "cloud"), ("container", "container"))
+_PROFILED = frozenset(name for name, _ in PROFILES)
 
 
 def _activity(kind, concepts):
@@ -88,7 +89,7 @@ def finish(out, concepts, rest, same=False):
     metadata = out.setdefault("metadata", {})
     metadata.setdefault("product", {})
     metadata["version"] = VERSION
-    profiles = sorted({profile for name, profile in PROFILES if name in out})
+    profiles = sorted({profile for name, profile in PROFILES if name in out}) if not _PROFILED.isdisjoint(out) else ()
     if profiles:
         metadata["profiles"] = profiles
     if unmapped:

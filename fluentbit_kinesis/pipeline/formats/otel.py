@@ -48,7 +48,7 @@ def _key(key):
 
 
 def key_values(mapping):
-    return [{"key": _key(k), "value": any_value(v)} for k, v in mapping.items()]
+    return [{"key": k if type(k) is str else _key(k), "value": any_value(v)} for k, v in mapping.items()]
 
 
 def plain(value):
@@ -116,22 +116,24 @@ def _add(attributes, name, value):
     attributes[name if name not in attributes else f"unmapped.{_key(name)}"] = value
 
 
-def finish(out, concepts, rest, same=False):
-    record, resource = {}, {}
+def _sections(out):
+    """The table's otel cells written: (LogRecord fields, resource attributes, attributes)."""
+    record, resource, attributes = {}, {}, {}
     for key, value in out.items():
-        if key.startswith("resource/"):
+        if key[:9] == "resource/":
             resource[key[9:]] = value
-        elif not key.startswith("attributes/"):
+        elif key[:11] == "attributes/":
+            attributes[key[11:]] = value
+        else:
             record[key] = value
-    severity = concepts.get("severity")
-    if severity:
-        record.setdefault("severityNumber", 0)
-        record["severityText"] = severity[1] or LEVEL_TEXT[severity[0]]
-    if "body" in record:
-        record["body"] = {"stringValue": record["body"]}
-    attributes = {key[11:]: value for key, value in out.items() if key.startswith("attributes/")}
+    return record, resource, attributes
+
+
+def _own_extras(rest, record, resource, attributes):
+    """An OTel record's extras (same schema): its LogRecord fields stay, its
+    attributes stay attributes of where they were."""
     for key, value in rest.items():
-        if key == "scope" and same:
+        if key == "scope":
             continue
         if key in _KEEP:
             record[key] = value
@@ -139,9 +141,24 @@ def finish(out, concepts, rest, same=False):
             _add(resource, key[9:], value)
         else:
             _add(attributes, key[11:] if type(key) is str and key.startswith("attributes/") else key, value)
+
+
+def finish(out, concepts, rest, same=False):
+    record, resource, attributes = _sections(out)
+    severity = concepts.get("severity")
+    if severity:
+        record.setdefault("severityNumber", 0)
+        record["severityText"] = severity[1] or LEVEL_TEXT[severity[0]]
+    if "body" in record:
+        record["body"] = {"stringValue": record["body"]}
+    if same:
+        _own_extras(rest, record, resource, attributes)
+    else:
+        for key, value in rest.items():
+            attributes[key if key not in attributes else f"unmapped.{_key(key)}"] = value
     if attributes:
         record["attributes"] = key_values(attributes)
     scope = {"logRecords": [record]}
-    if type(rest.get("scope")) is dict and same:  # the instrumentation scope of an OTel record
+    if same and type(rest.get("scope")) is dict:  # the instrumentation scope of an OTel record
         scope = {"scope": rest["scope"], "logRecords": [record]}
     return {"resourceLogs": [{"resource": {"attributes": key_values(resource)}, "scopeLogs": [scope]}]}

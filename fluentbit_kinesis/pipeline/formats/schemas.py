@@ -13,8 +13,8 @@ ASIM = {"authentication": ("Authentication", "0.1.3", "Logon"),
 UDM_EVENT_TYPES = {"authentication": "USER_LOGIN", "http": "NETWORK_HTTP", "network": "NETWORK_CONNECTION",
                    "generic": "GENERIC_EVENT"}
 _LOGIN_WORDS = ("login", "logon", "log-in", "log_in", "signin", "sign-in", "authenticat", "logoff", "logout")
-_NETWORK = ("src_ip", "dst_ip", "src_port", "dst_port", "transport")
-_HTTP = ("http_method", "http_status", "url")
+_NETWORK = frozenset({"src_ip", "dst_ip", "src_port", "dst_port", "transport"})
+_HTTP = frozenset({"http_method", "http_status", "url"})
 
 
 def kind_of(concepts):
@@ -25,9 +25,9 @@ def kind_of(concepts):
         action = str(concepts.get("action", "")).lower()
         if "authentication" in category or any(word in action for word in _LOGIN_WORDS):
             return "authentication"
-    if any(name in concepts for name in _HTTP):
+    if not _HTTP.isdisjoint(concepts):
         return "http"
-    if any(name in concepts for name in _NETWORK):
+    if not _NETWORK.isdisjoint(concepts):
         return "network"
     return "generic"
 

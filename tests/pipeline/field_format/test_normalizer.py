@@ -230,3 +230,12 @@ def test_unknown_format_is_refused():
     with pytest.raises(ValueError):
         Normalizer("gelf")
     assert not math.isnan(EVENT_TIME)
+
+
+def test_a_plain_records_fields_named_like_otlp_ones_stay_attributes():
+    from google.protobuf import json_format
+    from opentelemetry.proto.logs.v1 import logs_pb2
+    out = Normalizer("otel")(EVENT_TIME, {"log": "x", "flags": "abc", "traceId": 5, "spanId": {"a": 1}})
+    json_format.Parse(__import__("json").dumps(out), logs_pb2.LogsData())  # still valid OTLP/JSON
+    log = out["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
+    assert {a["key"] for a in log["attributes"]} == {"flags", "traceId", "spanId"}
