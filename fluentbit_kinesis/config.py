@@ -18,6 +18,8 @@ SERVICE_MAX_REQUEST_BYTES = 10 * MIB
 MAX_PARTITION_KEY_CHARS = 256
 COMPRESSIONS = ("none", "zlib", "gzip", "zstd")
 INVALID_UTF8 = ("replace", "base64", "dead_letter")  # the first is the default
+# none, then pipeline.formats.FORMATS (config may not import pipeline; a test holds them equal)
+FIELD_FORMATS = ("none", "ecs", "cim", "asim", "udm", "ocsf", "cef", "leef", "csl", "otel")
 
 
 class ConfigError(ValueError):
@@ -132,6 +134,8 @@ OPTIONS = [
     Option("time_key", text, None, doc="add the event time under this key"),
     Option("time_key_format", text, "%Y-%m-%dT%H:%M:%S", doc="strftime format, plus %L (ms) and %f (µs)"),
     Option("replace_dots", text, None, doc="replace dots in keys (recursively) with this string"),
+    Option("field_format", one_of(*FIELD_FORMATS), "none",
+           doc="normalize records to a schema: none, ecs, cim, asim, udm, ocsf, cef, leef, csl, otel"),
     Option("aggregation", parse_bool, False, doc="KPL aggregation, shard aware"),
     Option("aggregation_maximum_record_size", int_in(1024, SERVICE_MAX_RECORD_BYTES), MIB,
            doc="bytes per aggregate (simple_aggregation too), capped by max_record_bytes"),

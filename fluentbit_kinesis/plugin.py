@@ -66,6 +66,9 @@ class OutputInstance:
         self.invalid_utf8_warning = RateLimitedWarning(
             logger, f"records with invalid UTF-8 or bin values: {INVALID_UTF8_DONE[settings.invalid_utf8]} "
                     f"(invalid_utf8 {settings.invalid_utf8})")
+        self.not_normalized_warning = RateLimitedWarning(
+            logger, f"records that could not be normalized to field_format {settings.field_format}: "
+                    "sent as they came")
         self.retry_warning = RateLimitedWarning(
             logger, "records not delivered within a flush; Fluent Bit will retry their chunks", interval=10.0)
 
@@ -121,6 +124,9 @@ class OutputInstance:
         if shaped.invalid_utf8:
             self.metrics.add_invalid_utf8(shaped.invalid_utf8)
             self.invalid_utf8_warning.add(shaped.invalid_utf8)
+        if shaped.not_normalized:
+            self.metrics.add_not_normalized(shaped.not_normalized)
+            self.not_normalized_warning.add(shaped.not_normalized)
 
     def _keep_dead_letters(self, tag, shaped, progress):
         """Writes the chunk's dead letters unless an earlier try did; False when they cannot be written."""

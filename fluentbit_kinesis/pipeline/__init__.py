@@ -1,7 +1,8 @@
 """The data's way: a chunk's msgpack bytes -> records -> Kinesis entries.
 
 events (decode) -> shaping (payload and partition key; the native fast path
-in fastpath, the Python path as the reference; both give a ShapedChunk) ->
+in fastpath, the Python path as the reference; both give a ShapedChunk; with
+field_format, formats/ writes each record in a schema's names) ->
 compression -> aggregation (KPL aggregates, shard aware). What cannot be sent
 leaves as data (rejects.DeadLetter), never as a write.
 

@@ -16,6 +16,7 @@ class ShapedChunk:
     originals: dict = field(default_factory=dict)
     random_keys: int = 0  # records whose partition_key was missing or not a string
     invalid_utf8: int = 0  # records with invalid UTF-8 or bin values replaced, encoded or dead-lettered
+    not_normalized: int = 0  # field_format: records sent as they came (no schema could be read or written)
     decoded: DecodedChunk = field(default_factory=DecodedChunk)  # bytes that are no event (Python path)
     path: str = "python"  # or "fast": which path shaped it
 

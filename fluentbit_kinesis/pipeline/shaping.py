@@ -5,8 +5,10 @@ give a ShapedChunk.
 
 Order of the steps (as the AWS Go plugin, with its known bugs fixed):
 partition key from the original record; data_keys filter; time_key added
-(after the filter, so the filter cannot remove it); replace_dots; log_key or
-JSON; append_newline; compression; size check.
+(after the filter, so the filter cannot remove it); replace_dots;
+field_format (formats/: the record in a schema's names; one that cannot be
+normalized is sent as it is, counted); log_key or JSON; append_newline;
+compression; size check.
 """
 import struct
 import time
@@ -16,10 +18,11 @@ import orjson
 from . import fastpath
 from .compression import compressor
 from .events import event_seconds, iter_events
+from .formats import NotNormalized, Normalizer
 from .keys import PartitionKeys
 from .rejects import pack_original
 from .shaped_chunk import ShapedChunk
-from .text import TextPolicy
+from .text import JSON_OPTIONS, TextPolicy, no_bin_default
 
 
 class ShapeError(ValueError):
@@ -100,9 +103,15 @@ class Shaper:
         self.text = TextPolicy(settings.invalid_utf8)
         self.invalid_reason = ("record has invalid UTF-8 (invalid_utf8 dead_letter)"
                                if settings.invalid_utf8 == "dead_letter" else None)
+        field_format = getattr(settings, "field_format", "none")
+        self.normalize = Normalizer(field_format) if field_format not in (None, "none") else None
+        self.prepares = self.data_keys is not None or self.time_key is not None or self.dots is not None
+        # JSON of the whole record in one orjson call when nothing else applies (bin values: encode())
+        self.json_only = self.log_key is None and not self.newline
         # the native fast path covers JSON or log_key payloads, nothing else
         self.fast = None
-        if fastpath.AVAILABLE and self.data_keys is None and self.time_key is None and self.dots is None:
+        if (fastpath.AVAILABLE and self.data_keys is None and self.time_key is None and self.dots is None
+                and self.normalize is None):
             self.fast = fastpath.FastShaper(self, settings)
 
     def shape_chunk(self, data):
@@ -130,7 +139,10 @@ class Shaper:
     def payload(self, timestamp, record):
         """(the bytes a consumer receives for one record before compression,
         whether invalid UTF-8 or bin values were altered)."""
-        altered = False
+        return self.encode(self.prepare(timestamp, record))
+
+    def prepare(self, timestamp, record):
+        """data_keys, time_key and replace_dots applied."""
         if self.data_keys is not None:
             record = {k: v for k, v in record.items() if k in self.data_keys}
         if self.time_key is not None:
@@ -138,6 +150,28 @@ class Shaper:
             record[self.time_key] = self.format_time(timestamp)
         if self.dots is not None:
             record = replace_dots(record, self.dots)
+        return record
+
+    def formatted(self, timestamp, record):
+        """payload() with field_format: (bytes, altered, whether it was normalized);
+        a record that cannot be normalized is sent as it is."""
+        if self.prepares:
+            record = self.prepare(timestamp, record)
+        try:
+            record = self.normalize(timestamp, record)
+            normalized = True
+        except NotNormalized:
+            normalized = False
+        if self.json_only:
+            try:
+                return orjson.dumps(record, default=no_bin_default, option=JSON_OPTIONS), False, normalized
+            except orjson.JSONEncodeError:
+                pass  # bin values or invalid UTF-8: as invalid_utf8 says
+        return (*self.encode(record), normalized)
+
+    def encode(self, record):
+        """The record (or its log_key) as bytes: (bytes, altered)."""
+        altered = False
         if self.log_key is not None:
             if self.log_key not in record:
                 raise ShapeError(self.no_log_key)
@@ -165,9 +199,14 @@ class Shaper:
         payload = self.payload
         compress = self.compress
         key_of = self.keys.of if self.keys.path is not None else None
+        formatted = self.formatted if self.normalize is not None else None
         for index, (timestamp, record) in enumerate(events):
             try:
-                data, altered = payload(timestamp, record)
+                if formatted is None:
+                    data, altered = payload(timestamp, record)
+                else:
+                    data, altered, normalized = formatted(timestamp, record)
+                    shaped.not_normalized += not normalized
                 if compress is not None:
                     data = compress(data)
             except Exception as exc:  # whatever a hostile record finds: a dead letter, never a failed flush

@@ -7,7 +7,7 @@ import orjson
 JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
-def _no_bin_default(value):
+def no_bin_default(value):
     # unknown ext types: text, as the Go plugin does; a bin value needs the careful encoder
     if isinstance(value, (bytes, bytearray)):
         raise TypeError("bin value")
@@ -51,7 +51,7 @@ class TextPolicy:
     def json(self, value):
         """(JSON bytes, altered). Valid text without bin values takes one orjson call."""
         try:
-            return orjson.dumps(value, default=_no_bin_default, option=JSON_OPTIONS), False
+            return orjson.dumps(value, default=no_bin_default, option=JSON_OPTIONS), False
         except orjson.JSONEncodeError:
             pass  # a bin value or invalid UTF-8 somewhere (or not encodable at all: raised below)
         altered = []

@@ -37,6 +37,7 @@ class InstanceMetrics:
         self.dead_lettered = 0
         self.invalid_utf8_records = 0  # invalid UTF-8 or bin values replaced, encoded or dead-lettered
         self.unaggregated = 0          # records sent plain while aggregation could not be used
+        self.not_normalized = 0        # field_format: records sent as they came
         self.last_error = ""
         self.last_error_time = 0.0
         self.fluent_bit = None  # FluentBitMetrics when Fluent Bit's metrics can be reached
@@ -82,6 +83,10 @@ class InstanceMetrics:
         with self._lock:
             self.invalid_utf8_records += count
 
+    def add_not_normalized(self, count):
+        with self._lock:
+            self.not_normalized += count
+
     def add_unaggregated(self, count):
         with self._lock:
             self.unaggregated += count
@@ -117,6 +122,8 @@ _COUNTERS = (
      "Records whose invalid UTF-8 or bin values were replaced, base64-encoded or dead-lettered (invalid_utf8)"),
     ("unaggregated", "records_unaggregated_total",
      "Records sent unaggregated because aggregation could not be used (no shard map)"),
+    ("not_normalized", "records_not_normalized_total",
+     "Records sent as they came because field_format could not normalize them"),
 )
 
 

@@ -7,7 +7,7 @@ The plugin's CPU is the host process's user+system time during the flushes
 (Init excluded), read from /proc; the sink runs in this process and is not
 counted. Each scenario runs several times; the median is reported.
 
-    .venv/bin/python -m tests.bench [--runs 5] [--records 200000] [--only plain,zlib]
+    .venv/bin/python -m tests.bench [--runs 5] [--records 200000] [--only plain,zlib,field_format_ecs]
                                     [--fluent-bit PATH]   (or FLUENT_BIT=PATH)
 
 With a real Fluent Bit, it also reports the whole-process figure: Fluent Bit's
@@ -51,6 +51,13 @@ SCENARIOS = {
     # every run has the default durable ledger (a fresh state directory); this is without it
     "plain+ledger_off": {"ledger_path": "off"},
     "aggregation+ledger_off": {"aggregation": "true", "ledger_path": "off"},
+    # field_format: the records read as Fluent Bit's (log, stream, kubernetes) and written in a
+    # schema, on the Python path (`make bench` runs them; BENCHMARKS.md has the figures)
+    "field_format_ecs": {"field_format": "ecs"},
+    # the Python path doing no more than plain (data_keys keeps every key): what field_format starts from
+    "python_path": {"data_keys": "log,stream,time,kubernetes"},
+    "field_format_otel": {"field_format": "otel"},
+    "field_format_ocsf": {"field_format": "ocsf"},
 }
 
 
