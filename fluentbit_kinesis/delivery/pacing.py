@@ -48,6 +48,7 @@ MIN_CUT, MAX_CUT = 0.5, 0.8   # a cut keeps at least / at most this part of the 
 PROBE = (0.02, 0.01)          # share gained per second at half the ceiling: a + b * (seconds since the cut)
 BATCH = 0.1                   # a shard held back waits for this many seconds of its rate
 REPORT_EVERY = 60.0
+FIRST_REPORT = 10.0           # seconds after the start: the first line, then one a minute
 UNKNOWN = "unknown"
 MAX_SHARDS = 4096
 
@@ -170,7 +171,8 @@ class ShardLimiter:
         self.clock = clock
         self.shards = {}  # shard id -> ShardPace
         self._lock = threading.Lock()
-        self._reported = clock()
+        self._window = clock()  # since when report() counts
+        self._next_report = self._window + FIRST_REPORT
 
     def _pace(self, shard, now):
         pace = self.shards.get(shard)
@@ -216,12 +218,13 @@ class ShardLimiter:
                     if shards is None or k in shards}
 
     def report(self):
-        """Once per REPORT_EVERY: a line when any shard was at its limit since the last one."""
+        """FIRST_REPORT seconds after the start, then once per REPORT_EVERY: a
+        line when any shard was at its limit since the last one."""
         now = self.clock()
         with self._lock:
-            if now - self._reported < REPORT_EVERY:
+            if now < self._next_report:
                 return None
-            seconds, self._reported = now - self._reported, now
+            seconds, self._window, self._next_report = now - self._window, now, now + REPORT_EVERY
             stats = {k: list(p.minute) for k, p in self.shards.items()}
             for pace in self.shards.values():
                 pace.minute[:] = [0, 0, 0, 0]

@@ -191,12 +191,18 @@ def test_one_line_a_minute_while_a_shard_is_at_its_limit():
     entries = lane(3000)
     limiter.take("shardId-1", entries, 3000, 10 * MIB)
     limiter.answered({"shardId-1": (980, 98_000, 20)})
-    clock.now += 30
-    assert limiter.report() is None  # not a minute yet
-    clock.now += 30
+    clock.now += 9
+    assert limiter.report() is None  # the first after 10 s
+    clock.now += 1
     line = limiter.report()
-    assert line.startswith("stream logs at its write limit: 1 of 1 shards held entries back or were throttled")
-    assert "(shardId-1)" in line and "20 entries throttled" in line and "records/s" in line and "MB/s" in line
+    assert line.startswith("stream logs at its write limit: 1 of 1 shards held entries back or were throttled "
+                           "in the last 10 s (shardId-1)")
+    assert "20 entries throttled" in line and "sent 98 records/s" in line and "MB/s" in line
+    limiter.take("shardId-1", entries, 3000, 10 * MIB)
+    clock.now += 59
+    assert limiter.report() is None  # then one a minute
+    clock.now += 1
+    assert "in the last 60 s" in limiter.report()
     clock.now += 61
     assert limiter.report() is None  # nothing at its limit since
 
@@ -307,14 +313,14 @@ def test_concurrent_flushes_take_from_the_same_buckets(limited):
     assert limited.front.totals()["shardId-000000000000"][2] == 0
 
 
-def test_a_flush_at_the_limit_says_so_once_a_minute(limited, monkeypatch):
+def test_a_flush_at_the_limit_says_so(limited, monkeypatch):
+    monkeypatch.setattr(pacing, "FIRST_REPORT", 1.0)
     stream = limited.front.create_stream("said", 1)
     lines = []
     settings = settings_for(limited.url, stream)
     client = KinesisClient(settings)
     delivery = Delivery(client, settings, Logger(lambda level, text: lines.append(text), "t", 3),
                         predict_shard=ShardMap(client.list_shards, Logger(lambda *a: None, "t", 0)).shard_of_entry)
-    monkeypatch.setattr(pacing, "REPORT_EVERY", 1.0)
     entries = [(b"x" * 200, f"k{i}", None, i) for i in range(2000)]
     assert delivery.send(entries, lambda done, answers: None).delivered
     said = [line for line in lines if "at its write limit" in line]
