@@ -5,7 +5,9 @@ second per shard, with about a second of burst; an entry over that is answered
 ProvisionedThroughputExceededException: a wasted call, a point on the stream's
 WriteProvisionedThroughputExceeded alarm, capacity taken from other producers.
 So every shard has two token buckets, records and bytes (an aggregate is one
-record), filled at `share` of the limit and holding at most one second of it:
+record), filled at `share` of the limit and holding BURST (0.8) seconds of it:
+the service's bucket holds one, and the difference absorbs a request that
+reaches it later than the next one (seen: 60 ms on a loaded machine):
 
 - a known shard starts at CEILING (0.98) of its limit from the first call: a
   hair under, so the service's own bucket fills and absorbs jitter;
@@ -38,7 +40,7 @@ from .batching import entry_size
 LIMIT_RECORDS = 1000.0        # per shard and second
 LIMIT_BYTES = 1024.0 * 1024   # per shard and second: data and partition key
 CEILING = 0.98                # the share a producer alone paces at
-BURST = 1.0                   # seconds of its rate a bucket holds
+BURST = 0.8                   # seconds of its rate a bucket holds: the service holds 1, the rest absorbs jitter
 MIN_SHARE = 0.02
 UNKNOWN_CEILING = 1000.0      # an unknown shard's share is of its learned rate: may grow far
 COOLDOWN = 1.0                # seconds between two cuts of a shard's share
