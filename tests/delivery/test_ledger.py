@@ -60,7 +60,7 @@ def test_restart_after_clean_exit_sends_only_the_rest(kinesis, host, tmp_path, a
 
     first = host()
     assert first.init(**options(kinesis, stream, ledger, **extra)) == FLB_OK
-    kinesis.front.faults.script = [None, None, None] + ["throttle"] * 100  # 3 requests, then none
+    kinesis.front.faults.script = [None, None, None] + ["5xx"] * 100  # 3 requests, then none
     assert first.flush(chunk) == FLB_RETRY
     assert first.exit() == FLB_OK
     first.close()

@@ -206,7 +206,7 @@ def test_sigkill_and_restart_with_filesystem_storage(fluent_bit, kinesis, tmp_pa
         # memory (README, Delivery guarantees), so a SIGKILL loses what was queued
         + output_section(kinesis, stream, max_records_per_request=100, retry_limit="no_limits", workers=1,
                          **({"ledger_path": tmp_path / "kinesis-ledger"} if with_ledger else {})))
-    kinesis.front.faults.entry_throttle_rate = 0.2
+    kinesis.front.faults.entry_internal_rate = 0.2  # entries resent; throttled ones would only be paced
     log_path = tmp_path / "fluent-bit.log"
     with open(log_path, "ab") as log:
         first = subprocess.Popen([fluent_bit, "-c", "fluent-bit.conf"], stdout=log, stderr=subprocess.STDOUT,
