@@ -48,7 +48,7 @@ from moto.kinesis import models as moto_kinesis
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
-from tests.support.limited_kinesis import ShardLimits, data_size, hash_of_entry
+from tests.support.limited_kinesis import ServedInThread, ShardLimits, data_size, hash_of_entry
 
 
 def _route_to_open_shards():
@@ -330,25 +330,16 @@ class KinesisFront:
         return captured["status"], json.loads(body or b"{}")
 
 
-class FrontServer:
+class FrontServer(ServedInThread):
     """Serves a KinesisFront on 127.0.0.1 on a free port, in a thread."""
 
     def __init__(self):
         self.front = KinesisFront()
-        self.server = make_server("127.0.0.1", 0, self.front, threaded=True)
-        default_handle_error = self.server.handle_error
+        server = make_server("127.0.0.1", 0, self.front, threaded=True)
+        default_handle_error = server.handle_error
 
         def handle_error(request, client_address):
             if not isinstance(sys.exc_info()[1], OSError):  # injected resets end in OSError: expected
                 default_handle_error(request, client_address)
-        self.server.handle_error = handle_error
-        self.port = self.server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
+        server.handle_error = handle_error
+        self.serve(server)

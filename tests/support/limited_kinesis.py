@@ -227,16 +227,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-class LimitedKinesisServer:
-    """Serves a LimitedKinesis on 127.0.0.1 on a free port, in a thread."""
+class ServedInThread:
+    """A server on 127.0.0.1 serving in a daemon thread: `start`, `stop`, `url`."""
 
-    def __init__(self, limits=None, latency=0.0):
-        self.front = LimitedKinesis(limits, latency)
-        handler = type("Handler", (_Handler,), {"front": self.front})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def serve(self, server):
+        self.server = server
+        self.port = server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
 
     def start(self):
         self.thread.start()
@@ -245,3 +243,13 @@ class LimitedKinesisServer:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class LimitedKinesisServer(ServedInThread):
+    """Serves a LimitedKinesis on a free port."""
+
+    def __init__(self, limits=None, latency=0.0):
+        self.front = LimitedKinesis(limits, latency)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_Handler,), {"front": self.front}))
+        server.daemon_threads = True
+        self.serve(server)
