@@ -2,7 +2,7 @@
 # make test     runs the test suite (after csrc-check)
 # make csrc-check  compiles every csrc/*.c on its own, warnings as errors
 # make demo     runs the plugin against a local Kinesis endpoint (moto on 127.0.0.1)
-# make bench    runs the benchmarks
+# make bench    runs the benchmarks (CPU per record; at the stream's limit, FLUENT_BIT=path adds a real Fluent Bit)
 # make fuzz     fuzzes the fast path (libFuzzer) and decode+shape (atheris) for FUZZ_SECONDS (600) in all
 PYTHON ?= python3
 VENV   ?= .venv
@@ -74,6 +74,7 @@ demo: all
 
 bench: all
 	$(PY) -m tests.bench --runs 3
+	$(PY) -m tests.bench.throughput $(if $(FLUENT_BIT),--fluent-bit $(FLUENT_BIT))
 
 clean:
 	rm -rf bin build *.egg-info fluentbit_kinesis/_fastjson.*.so

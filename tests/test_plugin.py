@@ -183,8 +183,8 @@ def test_retry_budget_exhausted_returns_retry_then_resends_only_the_rest(kinesis
                                  max_records_per_request=100)) == FLB_OK
     records = numbered_records(300)
     chunk = make_chunk(records)
-    # first request goes through, then every request of this flush is throttled
-    kinesis.front.faults.script = [None, "throttle", "throttle", "throttle", "throttle"]
+    # first request goes through, then every request of this flush fails (a throttled one would be paced)
+    kinesis.front.faults.script = [None, "5xx", "5xx", "5xx", "5xx"]
     assert h.flush(chunk) == FLB_RETRY
     kinesis.front.faults.script = []
     assert h.flush(chunk) == FLB_OK  # Fluent Bit's retry of the same chunk

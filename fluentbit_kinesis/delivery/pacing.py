@@ -1,142 +1,266 @@
-"""Client-side pacing per predicted shard, adapting to throttles (AIMD).
+"""Pacing every shard at its write limit, and learning our part of it.
 
-Kinesis throttles per shard (1,000 records/s, 1 MB/s). Resending throttled
-entries at once only burns the retry budget, and a hot shard would burn it
-for the whole flush. So each shard gets a token bucket:
+Kinesis takes at most 1,000 records and 1 MiB (data plus partition key) per
+second per shard, with about a second of burst; an entry over that is answered
+ProvisionedThroughputExceededException: a wasted call, a point on the stream's
+WriteProvisionedThroughputExceeded alarm, capacity taken from other producers.
+So every shard has two token buckets, records and bytes (an aggregate is one
+record), filled at `share` of the limit and holding BURST (0.8) seconds of it:
+the service's bucket holds one, and the difference absorbs a request that
+reaches it later than the next one (seen: 60 ms on a loaded machine):
 
-- unlimited until the shard is throttled;
-- the first throttle sets its rate to what that answer accepted for the
-  shard, per second (shard limits are per second, so one burst's accepted
-  count is a fair first guess);
-- later throttles cut the rate multiplicatively, at most once per `cooldown`
-  seconds (one congestion event, not one per entry): to the share the answer
-  accepted, at least `decrease`; never below `min_rate`;
-- every acknowledged entry adds `increase` records/s (the rate can double in
-  a second at full use); after `quiet` seconds without a throttle the limit
-  is dropped.
+- a known shard starts at CEILING (0.98) of its limit from the first call: a
+  hair under, so the service's own bucket fills and absorbs jitter;
+- another producer on the shard shows as throttled entries. When more than
+  TOLERATED of what we offered of late (a fading WINDOW) was throttled, at
+  most once per COOLDOWN, the share is cut to the part the shard accepted,
+  by a fifth at least and half at most: one step to about our real part. A
+  stray throttle now and then changes nothing;
+- while no cut comes the share grows back, the faster the further below the
+  ceiling it is and the longer it has been quiet (PROBE). Cuts in proportion
+  and a growth that favours the smaller share make producers that never talk
+  to each other converge on equal parts (AIMD); one left alone is back near
+  the ceiling within about 15 s;
+- a shard without a prediction (UNKNOWN: no shard map) is not paced until its
+  first throttle, then at what it accepted in the last second, learning the
+  same way with no ceiling.
 
-A whole request refused as throttled names no shard: backoff handles it, the
-limiter does not.
-
-Entries of a shard without a token are deferred to a later round, keeping
-their order; they never count as a failed try. Which shard an entry lands on
-comes from `predict_shard(entry)` (default: one bucket "stream"): real
-per-entry throttle answers carry no ShardId.
+One ShardLimiter serves a whole stream in the process (limiters.py): every
+flush thread and output instance writing it takes from the same buckets. The
+caller predicts each entry's shard (shards.ShardMap, from the hash key) and
+keeps a shard's entries in order (batching.Lanes); a request goes once some
+shard has BATCH seconds of tokens (not a call per few tokens).
 """
+import math
 import threading
 import time
 
-STREAM = "stream"
-MAX_BUCKETS = 4096
+from .batching import entry_size
+
+LIMIT_RECORDS = 1000.0        # per shard and second
+LIMIT_BYTES = 1024.0 * 1024   # per shard and second: data and partition key
+CEILING = 0.98                # the share a producer alone paces at
+BURST = 0.8                   # seconds of its rate a bucket holds: the service holds 1, the rest absorbs jitter
+MIN_SHARE = 0.02
+UNKNOWN_CEILING = 1000.0      # an unknown shard's share is of its learned rate: may grow far
+COOLDOWN = 1.0                # seconds between two cuts of a shard's share
+WINDOW = 1.0                  # seconds over which what a shard accepted of what we offered fades
+TOLERATED = 0.02              # throttled part of late not worth a cut (a stray throttle)
+MIN_CUT, MAX_CUT = 0.5, 0.8   # a cut keeps at least / at most this part of the share
+PROBE = (0.02, 0.01)          # share gained per second at half the ceiling: a + b * (seconds since the cut)
+BATCH = 0.1                   # a shard held back waits for this many seconds of its rate
+REPORT_EVERY = 60.0
+FIRST_REPORT = 10.0           # seconds after the start: the first line, then one a minute
+UNKNOWN = "unknown"
+MAX_SHARDS = 4096
 
 
-def one_bucket(_entry):
-    return STREAM
+def fitting(lane, max_count, max_bytes):
+    """How many entries from the head of `lane` fit max_count and max_bytes (the first always)."""
+    count = sent = 0
+    for entry in lane:
+        sent += entry_size(entry)
+        if count >= max_count or (count and sent > max_bytes):
+            break
+        count += 1
+    return count
 
 
-class Bucket:
-    __slots__ = ("rate", "tokens", "stamp", "last_throttle")
+class ShardPace:
+    """The buckets and what was learned of one shard."""
+    __slots__ = ("limit_records", "limit_bytes", "share", "ceiling", "records", "bytes", "stamp",
+                 "last_cut", "offered", "accepted", "answered_at", "second", "last_second", "minute")
 
-    def __init__(self, now):
-        self.rate = None  # records per second; None: not limited
-        self.tokens = 0.0
+    def __init__(self, known, now):
+        self.limit_records = LIMIT_RECORDS if known else None  # None: not paced (yet)
+        self.limit_bytes = LIMIT_BYTES if known else None
+        self.share = CEILING if known else 1.0
+        self.ceiling = CEILING if known else UNKNOWN_CEILING
+        self.records = self.share * LIMIT_RECORDS * BURST
+        self.bytes = self.share * LIMIT_BYTES * BURST
         self.stamp = now
-        self.last_throttle = 0.0
+        self.last_cut = now - 3600.0
+        self.offered = self.accepted = 0.0  # entries of late (fading over WINDOW seconds)
+        self.answered_at = now
+        self.second = [now, 0, 0]         # this second: start, records and bytes accepted
+        self.last_second = (0, 0)
+        self.minute = [0, 0, 0, 0]        # records, bytes accepted; throttled; times held back
+
+    def rates(self):
+        return self.share * self.limit_records, self.share * self.limit_bytes
 
     def refill(self, now):
-        if self.rate is not None:
-            # a burst of at most a quarter second of the rate
-            self.tokens = min(max(1.0, self.rate / 4), self.tokens + (now - self.stamp) * self.rate)
+        elapsed = now - self.stamp
+        if elapsed <= 0:
+            return
         self.stamp = now
+        quiet = now - self.last_cut
+        headroom = 2.0 * max(0.0, 1.0 - self.share / self.ceiling)  # 1 at half the ceiling
+        self.share = min(self.ceiling, self.share + elapsed * (PROBE[0] + PROBE[1] * quiet) * headroom)
+        if self.limit_records is not None:
+            records, data = self.rates()
+            self.records = min(records * BURST, self.records + elapsed * records)
+            self.bytes = min(data * BURST, self.bytes + elapsed * data)
+
+    def take(self, lane, max_count, max_bytes):
+        """How many entries from the head of `lane` may go now, up to
+        max_count entries and max_bytes (the first one whatever its size);
+        their tokens are taken."""
+        if self.limit_records is None:
+            return fitting(lane, max_count, max_bytes)
+        full_bytes = self.share * self.limit_bytes * BURST
+        count = sent = 0
+        for entry in lane:
+            size = entry_size(entry)
+            if count >= max_count or (count and sent + size > max_bytes):
+                break
+            # an entry larger than a full bucket goes when the bucket is full
+            if self.records < 1.0 or (self.bytes < size and self.bytes < full_bytes):
+                self.minute[3] += 1  # held back: at its limit
+                break
+            self.records -= 1.0
+            self.bytes -= size
+            count += 1
+            sent += size
+        return count
+
+    def wait(self, lane):
+        """Seconds until this shard can take a batch of `lane` (at least its head)."""
+        if self.limit_records is None:
+            return 0.0
+        records, data = self.rates()
+        batch = min(len(lane), max(1.0, records * BATCH))
+        head = min(entry_size(lane[0]), data * BURST)
+        wait = max((batch - self.records) / records, (head - self.bytes) / data)
+        return wait if wait <= 0 else max(wait, 0.001)
+
+    def answered(self, acked, acked_bytes, throttled, now):
+        """One answer's entries for this shard; True when it cut the share."""
+        second = self.second
+        if now - second[0] >= 1.0:
+            self.last_second = (second[1], second[2])
+            second[:] = [now, 0, 0]
+        second[1] += acked
+        second[2] += acked_bytes
+        minute = self.minute
+        minute[0] += acked
+        minute[1] += acked_bytes
+        minute[2] += throttled
+        fade = math.exp(min(0.0, self.answered_at - now) / WINDOW)  # what it offered of late
+        self.answered_at = now
+        self.offered = self.offered * fade + acked + throttled
+        self.accepted = self.accepted * fade + acked
+        if not throttled or now - self.last_cut < COOLDOWN or self.accepted >= self.offered * (1 - TOLERATED):
+            return False
+        if self.limit_records is None:  # first throttle of an unknown shard: what it took is its rate
+            best = max(self.last_second, (second[1], second[2]))
+            self.limit_records = max(LIMIT_RECORDS * MIN_SHARE, float(best[0]))
+            self.limit_bytes = max(LIMIT_BYTES * MIN_SHARE, float(best[1]))
+            self.share = 1.0
+        else:
+            kept = min(MAX_CUT, max(MIN_CUT, self.accepted / max(1, self.offered)))
+            self.share = max(MIN_SHARE, self.share * kept)
+        self.records = min(self.records, 0.0)  # the service's bucket is empty: let it fill
+        self.bytes = min(self.bytes, 0.0)
+        self.last_cut = now
+        self.offered = self.accepted = 0.0
+        return True
 
 
 class ShardLimiter:
-    def __init__(self, predict_shard=None, min_rate=50.0, decrease=0.5, increase=1.0, quiet=10.0,
-                 cooldown=1.0, clock=time.monotonic):
-        self.predict_shard = predict_shard or one_bucket
-        self.min_rate = min_rate
-        self.decrease = decrease
-        self.increase = increase
-        self.quiet = quiet
-        self.cooldown = cooldown
+    def __init__(self, name="stream", clock=time.monotonic):
+        self.name = name
         self.clock = clock
-        self.buckets = {}
+        self.shards = {}  # shard id -> ShardPace
         self._lock = threading.Lock()
+        self._window = clock()  # since when report() counts
+        self._next_report = self._window + FIRST_REPORT
 
-    def _bucket(self, shard, now):
-        bucket = self.buckets.get(shard)
-        if bucket is None:
-            if len(self.buckets) >= MAX_BUCKETS:  # bounded: forget unlimited buckets first
-                for key in [k for k, b in self.buckets.items() if b.rate is None]:
-                    del self.buckets[key]
-                if len(self.buckets) >= MAX_BUCKETS:
-                    self.buckets.clear()
-            bucket = self.buckets[shard] = Bucket(now)
-        return bucket
+    def _pace(self, shard, now):
+        pace = self.shards.get(shard)
+        if pace is None:
+            if len(self.shards) >= MAX_SHARDS:  # closed shards of many reshards
+                self.shards.clear()
+            pace = self.shards[shard] = ShardPace(shard != UNKNOWN, now)
+        pace.refill(now)
+        return pace
 
-    def _any_limited(self):
-        return any(b.rate is not None for b in self.buckets.values())
+    def take(self, shard, lane, max_count, max_bytes):
+        """How many entries from the head of the shard's `lane` may be sent now
+        (at most max_count, and max_bytes unless the first alone is larger)."""
+        with self._lock:
+            return self._pace(shard, self.clock()).take(lane, max_count, max_bytes)
 
-    def split(self, entries):
-        """(ready entries, deferred entries, seconds until a deferred one may go);
-        both lists keep the input order, and a shard's entries are never reordered."""
-        if not self._any_limited():  # the usual case: no shard throttled lately, no per-entry work
-            return list(entries), [], 0.0
+    def wait(self, shard, lane):
+        """Seconds until the shard can take a batch of its (non-empty) lane."""
+        with self._lock:
+            return self._pace(shard, self.clock()).wait(lane)
+
+    def answered(self, counts):
+        """counts: shard -> (entries acknowledged, their bytes, entries throttled), of one answer."""
+        with self._lock:
+            now = self.clock()
+            for shard, (acked, acked_bytes, throttled) in counts.items():
+                self._pace(shard, now).answered(acked, acked_bytes, throttled, now)
+
+    def refund(self, counts):
+        """counts: shard -> (entries, bytes, _) of a request that failed as a whole
+        (network, 5xx): they never reached a shard, so their tokens return."""
+        with self._lock:
+            for shard, (records, data, _) in counts.items():
+                pace = self.shards.get(shard)
+                if pace is not None:
+                    pace.records += records
+                    pace.bytes += data
+
+    def shares(self, shards=None):
+        """shard -> the share of its limit it is paced at (1.0 for one not paced)."""
+        with self._lock:
+            return {k: (p.share if p.limit_records is not None else 1.0) for k, p in self.shards.items()
+                    if shards is None or k in shards}
+
+    def report(self):
+        """FIRST_REPORT seconds after the start, then once per REPORT_EVERY: a
+        line when any shard was at its limit since the last one."""
         now = self.clock()
-        ready, deferred, blocked = [], [], set()
-        wait = 0.0
         with self._lock:
-            for entry in entries:
-                shard = self.predict_shard(entry)
-                if shard in blocked:
-                    deferred.append(entry)
-                    continue
-                bucket = self._bucket(shard, now)
-                if bucket.rate is not None:
-                    if now - bucket.last_throttle > self.quiet:
-                        bucket.rate = None
-                    else:
-                        bucket.refill(now)
-                        if bucket.tokens < 1.0:
-                            blocked.add(shard)
-                            deferred.append(entry)
-                            need = (1.0 - bucket.tokens) / bucket.rate
-                            wait = need if not wait else min(wait, need)
-                            continue
-                        bucket.tokens -= 1.0
-                ready.append(entry)
-        return ready, deferred, wait
+            if now < self._next_report:
+                return None
+            seconds, self._window, self._next_report = now - self._window, now, now + REPORT_EVERY
+            stats = {k: list(p.minute) for k, p in self.shards.items()}
+            for pace in self.shards.values():
+                pace.minute[:] = [0, 0, 0, 0]
+            shares = {k: p.share for k, p in self.shards.items() if p.limit_records is not None}
+        busy = sorted(k for k, m in stats.items() if m[2] or m[3])
+        if not busy:
+            return None
+        records = sum(m[0] for m in stats.values()) / seconds
+        sent = sum(m[1] for m in stats.values()) / seconds
+        throttled = sum(m[2] for m in stats.values())
+        low = min((shares[k] for k in busy if k in shares), default=1.0)
+        return (f"stream {self.name} at its write limit: {len(busy)} of {len(stats)} shards held entries "
+                f"back or were throttled in the last {seconds:.0f} s ({', '.join(busy[:8])}"
+                f"{', ...' if len(busy) > 8 else ''}); sent {records:,.0f} records/s, {sent / 1e6:.2f} MB/s; "
+                f"{throttled} entries throttled; paced at {low:.2f} of the limit on the slowest")
 
-    def record(self, acked, throttled):
-        """acked, throttled: lists of entries from one request's answer."""
-        if not throttled and not self._any_limited():  # acks only raise limits that exist
-            return
-        now = self.clock()
-        with self._lock:
-            counts = {}  # shard -> [acked, throttled]
-            for entry in acked:
-                counts.setdefault(self.predict_shard(entry), [0, 0])[0] += 1
-            for entry in throttled:
-                counts.setdefault(self.predict_shard(entry), [0, 0])[1] += 1
-            for shard, (ok, hot) in counts.items():
-                bucket = self._bucket(shard, now)
-                if bucket.rate is not None:
-                    bucket.rate += self.increase * ok
-                if hot and now - bucket.last_throttle > self.cooldown:
-                    self._cut(bucket, now, ok, ok / (ok + hot))
 
-    def _cut(self, bucket, now, accepted, accepted_share):
-        if bucket.rate is None:
-            # first throttle: shard limits are per second, so what one burst got
-            # through is a fair first guess of the shard's rate
-            bucket.rate = max(self.min_rate, float(accepted))
-        else:
-            bucket.rate = max(self.min_rate, bucket.rate * max(self.decrease, accepted_share))
-        bucket.tokens = min(bucket.tokens, 0.0)
-        bucket.stamp = now
-        bucket.last_throttle = now
+class NoLimits:
+    """dry_run: nothing is sent, so nothing is paced."""
 
-    def rates(self):
-        """shard -> current limit (records/s) for the limited shards."""
-        with self._lock:
-            return {k: b.rate for k, b in self.buckets.items() if b.rate is not None}
+    def take(self, shard, lane, max_count, max_bytes):
+        return fitting(lane, max_count, max_bytes)
+
+    def wait(self, shard, lane):
+        return 0.0
+
+    def answered(self, counts):
+        pass
+
+    def refund(self, counts):
+        pass
+
+    def shares(self, shards=None):
+        return {}
+
+    def report(self):
+        return None

@@ -1,10 +1,14 @@
 """Sends entries with PutRecords until each one is acknowledged.
 
-Only failed entries are resent, in their original order, after an
-exponential backoff with jitter; when the retry budget runs out, delivery
-reports failure and the flush answers FLB_RETRY (max_retries -1: no budget,
-retry until delivered or shutdown). Entries are paced per predicted shard by
-pacing.ShardLimiter. Acknowledged entries are reported through
+Entries wait in per-shard lanes (batching.Lanes). Each request carries what
+the shards may take now (pacing.ShardLimiter, one per stream in the process:
+limiters.py), so a hot shard holds back only its own entries. A throttled
+entry is paced: it goes back to the head of its lane, its shard's share is
+learned from the answer, and it never counts as a failed try nor waits a
+backoff. Other failures are retried after an exponential backoff with jitter
+(of their shard only); when an entry's retry budget runs out, delivery reports
+failure and the flush answers FLB_RETRY (max_retries -1: no budget, retry
+until delivered or shutdown). Acknowledged entries are reported through
 `on_acked(entries, answers)`, once per request, so the ledger can skip them
 if Fluent Bit hands the same chunk back.
 """
@@ -15,10 +19,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from . import batching
+from . import batching, limiters
 from .client import THROTTLE_ERRORS, RequestError
+from .pacing import UNKNOWN
 from ..telemetry.redact import redact
-from .pacing import ShardLimiter
 
 MAX_BACKOFF = 10.0
 
@@ -34,6 +38,20 @@ class Outcome:
     failed_entries: int = 0
     last_error: str = ""
     throttled: dict = field(default_factory=dict)  # shard or "request" -> count
+    paced: dict = field(default_factory=dict)      # shard -> seconds spent waiting for its tokens
+    shares: dict = field(default_factory=dict)     # shard -> share of its limit paced at, at the end
+
+
+@dataclass
+class Answered:
+    """What one request's answer asks for."""
+    failed: list = field(default_factory=list)     # to try again after a backoff
+    throttled: list = field(default_factory=list)  # to pace
+    fatal: bool = False
+
+
+def one_lane(_entry):
+    return UNKNOWN
 
 
 class Delivery:
@@ -45,8 +63,9 @@ class Delivery:
         self.backoff_increment = settings.backoff_increment
         self.logger = logger
         self.stop_event = stop_event or threading.Event()
-        self.limiter = ShardLimiter(predict_shard)
-        self.on_stalled = on_stalled or (lambda: None)  # called after each failed round
+        self.predict_shard = predict_shard or one_lane
+        self.limiter = limiters.for_stream(settings)
+        self.on_stalled = on_stalled or (lambda: None)  # called after each request with failures
         self.failing_since = None  # monotonic time of the first failure since the last success
 
     def backoff(self, attempt):
@@ -54,87 +73,111 @@ class Delivery:
         return delay * random.uniform(0.5, 1.0)
 
     def send(self, entries, on_acked):
-        """Delivers every entry; returns an Outcome. A round sends what the
-        per-shard limiter lets through; entries it holds back wait for their
-        shard's tokens without using up a try."""
-        pending = list(entries)
-        outcome = Outcome(delivered=False, entries=len(pending))
-        tries = {}  # id(entry) -> failed tries: the budget is per entry, so entries
-        # held back by the limiter or sent late do not pay for others' failures
-        while pending:
-            ready, deferred, wait = self.limiter.split(pending)
-            failed = []
-            groups = list(batching.requests(ready, self.max_count, self.max_bytes))
-            for number, group in enumerate(groups):
-                failed_here, fatal = self._send_group(group, on_acked, outcome)
-                failed.extend(failed_here)
-                if fatal:  # retrying cannot help now (no stream, no access): give up this flush
-                    for rest in groups[number + 1:]:
-                        failed.extend(rest)
-                    outcome.failed_entries = len(failed) + len(deferred)
-                    outcome.attempts = max(outcome.attempts, 1)
-                    self.on_stalled()
-                    return outcome
-            if not failed and not deferred:
-                break
-            pending = _in_order(pending, failed, deferred)
-            outcome.failed_entries = len(pending)
-            if failed:
-                worst = 0
-                for entry in failed:
-                    count = tries[id(entry)] = tries.get(id(entry), 0) + 1
-                    worst = max(worst, count)
-                outcome.attempts = max(outcome.attempts, worst)
-                self.on_stalled()
-                if 0 <= self.max_retries < worst:
-                    return outcome
-                pause = self.backoff(worst)
-            else:
-                pause = wait
-            if self.stop_event.wait(pause):
-                return outcome  # shutting down: Fluent Bit keeps the chunk
-        outcome.delivered = True
-        outcome.failed_entries = 0
-        return outcome
+        """Delivers every entry; returns an Outcome. Each request carries what
+        the shards may take now; entries held back wait for their shard's
+        tokens (or a backoff) without using up a try, while other shards go on.
+        Once an entry has used up its tries, what can still go now goes, then
+        the flush gives up (FLB_RETRY: the ledger keeps what was delivered)."""
+        lanes = batching.Lanes(entries, self.predict_shard)
+        outcome = Outcome(delivered=False, entries=len(entries))
+        tries = {}  # id(entry) -> failed tries: the budget is per entry
+        try:
+            while len(lanes):
+                group = lanes.take(self.limiter, time.monotonic(), self.max_count, self.max_bytes)
+                if group:
+                    if self._request(group, lanes, tries, on_acked, outcome):
+                        continue
+                    break  # fatal: retrying cannot help now (no stream, no access)
+                if 0 <= self.max_retries < outcome.attempts:
+                    break
+                pause, paced = lanes.pause(self.limiter, time.monotonic())
+                for shard, seconds in paced.items():
+                    outcome.paced[shard] = outcome.paced.get(shard, 0.0) + seconds
+                if self.stop_event.wait(pause):
+                    break  # shutting down: Fluent Bit keeps the chunk
+            outcome.failed_entries = len(lanes)
+            outcome.delivered = not outcome.failed_entries
+            return outcome
+        finally:
+            outcome.shares = self.limiter.shares(lanes.lanes)
+            line = self.limiter.report()
+            if line:
+                self.logger.info(line)
 
-    def _send_group(self, group, on_acked, outcome):
-        """Sends one request; returns (entries that failed, whether it was fatal)."""
+    def _request(self, group, lanes, tries, on_acked, outcome):
+        """Sends one request; puts back what must go again. False: a fatal error."""
+        answered = Answered()
+        self._send_group(group, lanes.shard_of, on_acked, outcome, answered)
+        lanes.put_back(answered.throttled)
+        if not answered.failed:
+            return True
+        worst = 0
+        for entry in answered.failed:
+            count = tries[id(entry)] = tries.get(id(entry), 0) + 1
+            worst = max(worst, count)
+        outcome.attempts = max(outcome.attempts, worst)
+        self.on_stalled()
+        if 0 <= self.max_retries < worst:
+            lanes.back_off(answered.failed, float("inf"))  # no more tries in this flush
+        else:
+            lanes.back_off(answered.failed, time.monotonic() + self.backoff(worst))
+        return not answered.fatal
+
+    def _send_group(self, group, shard_of, on_acked, outcome, answered):
+        """Sends one request; sorts its entries into `answered`."""
         try:
             answer = self.client.put_records(group)
         except RequestError as exc:
-            if exc.throttled:
-                outcome.throttled["request"] = outcome.throttled.get("request", 0) + len(group)
             outcome.last_error = str(exc)
             self.logger.debug(f"PutRecords of {len(group)} entries failed: {exc}")
+            if exc.throttled:  # the whole call: paced as its entries would be
+                outcome.throttled["request"] = outcome.throttled.get("request", 0) + len(group)
+                answered.throttled.extend(group)
+                self._learn(shard_of, [], group)
+                return
             self._failing()
-            return group, not exc.retryable
+            answered.failed.extend(group)
+            answered.fatal = answered.fatal or not exc.retryable
+            self.limiter.refund(self._counts(shard_of, group, []))
+            return
         acked, acked_answers, failed, failed_answers = answer.outcomes(group)
         if acked:
             on_acked(acked, acked_answers)
-        throttled = []
+            self.failing_since = None
         for entry, result in zip(failed, failed_answers):
             if result["ErrorCode"] in THROTTLE_ERRORS:
-                throttled.append(entry)
-                shard = self.limiter.predict_shard(entry)
+                shard = shard_of(entry)
                 outcome.throttled[shard] = outcome.throttled.get(shard, 0) + 1
+                answered.throttled.append(entry)
+            else:
+                answered.failed.append(entry)
             outcome.last_error = redact(f"{result['ErrorCode']}: {result.get('ErrorMessage', '')}")
-        self.limiter.record(acked, throttled)
-        if acked:
-            self.failing_since = None
-        elif failed:
+        self._learn(shard_of, acked, answered.throttled)
+        if answered.failed:
             self._failing()
-        return failed, False
+
+    def _learn(self, shard_of, acked, throttled):
+        """Tells the limiter what each shard accepted and throttled of one request."""
+        self.limiter.answered(self._counts(shard_of, acked, throttled))
+
+    @staticmethod
+    def _counts(shard_of, entries, throttled):
+        """shard -> [entries, their bytes, entries throttled]."""
+        counts = {}
+        size = batching.entry_size
+        for entry in entries:
+            count = counts.get(shard_of(entry))
+            if count is None:
+                count = counts[shard_of(entry)] = [0, 0, 0]
+            count[0] += 1
+            count[1] += size(entry)
+        for entry in throttled:
+            counts.setdefault(shard_of(entry), [0, 0, 0])[2] += 1
+        return counts
 
     def _failing(self):
         if self.failing_since is None:
             self.failing_since = time.monotonic()
-
-
-def _in_order(pending, failed, deferred):
-    """The entries of `pending` that are in `failed` or `deferred`, in their original order."""
-    keep = {id(e) for e in failed}
-    keep.update(id(e) for e in deferred)
-    return [e for e in pending if id(e) in keep]
 
 
 def exit_if_failing_too_long(delivery, timeout, log):

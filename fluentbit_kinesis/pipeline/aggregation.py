@@ -31,6 +31,10 @@ MAGIC = b"\xf3\x89\x9a\xc2"
 AGGREGATE_KEY = "a"  # outer partition key, as the KPL; the ExplicitHashKey routes
 _OVERHEAD = len(MAGIC) + 16 + len(AGGREGATE_KEY)  # magic, MD5, outer key
 _HASH_KEY_INDEX = b"\x10\x00"  # Record field 2, explicit_hash_key_index = 0
+# five PUT payload units (25 KiB each; a record pays whole units): eight such
+# aggregates a second fill a shard's 1 MiB/s, and a full one pays no unit it
+# does not use
+PACED_AGGREGATE_BYTES = 5 * 25 * 1024
 
 
 def varint(n):
@@ -76,6 +80,19 @@ def encode(partition_keys, records, explicit_hash_key=None):
         add(data)
     body = b"".join(parts)
     return MAGIC + body + hashlib.md5(body).digest()
+
+
+def aggregate_limit(settings):
+    """Bytes per aggregate: aggregation_maximum_record_size when it is set;
+    by default PACED_AGGREGATE_BYTES. A shard takes 1 MiB/s, and pacing sends
+    an aggregate only when the shard's bucket holds all of it: one of 770 kB
+    filled 0.73 of a shard's second, and shared a shard with other producers
+    badly (it needs the service's bucket that full). Capped by max_record_bytes."""
+    if "aggregation_maximum_record_size" in settings.explicitly_set:
+        limit = settings.aggregation_maximum_record_size
+    else:
+        limit = PACED_AGGREGATE_BYTES
+    return min(limit, settings.max_record_bytes)
 
 
 def plain(shaped):
@@ -138,7 +155,7 @@ class Aggregator:
         self.log = logger
         self.count_unaggregated = count_unaggregated or (lambda count: None)
         self.unusable = False  # said at warn: aggregation is on but cannot be used
-        self.limit = min(settings.aggregation_maximum_record_size, settings.max_record_bytes)
+        self.limit = aggregate_limit(settings)
         self.skip = settings.skip_aggregation_record_size
         self._turn = itertools.count()  # spreads keyless records evenly over the shards
         self._keyless_keys = {}  # shard id -> the key its keyless records share (one table entry)
@@ -223,7 +240,7 @@ class SimpleAggregator:
         self.log = logger
         self.compress = compressor(settings.compression)
         self.max_record_bytes = settings.max_record_bytes
-        limit = min(settings.aggregation_maximum_record_size, settings.max_record_bytes)
+        limit = aggregate_limit(settings)
         # room for the compressor's worst case growth on incompressible data
         self.limit = limit - (limit // 1000 + 64) if self.compress else limit
 

@@ -34,6 +34,8 @@ class InstanceMetrics:
         self.failed_calls = 0          # calls that failed as a whole
         self.retries = 0               # retry rounds within flushes
         self.throttled = Counter()     # shard id (or "request") -> throttled entries
+        self.paced = Counter()         # shard id -> seconds flushes waited for its write limit
+        self.shares = {}               # shard id -> share of its write limit paced at (last flush)
         self.dead_lettered = 0
         self.invalid_utf8_records = 0  # invalid UTF-8 or bin values replaced, encoded or dead-lettered
         self.unaggregated = 0          # records sent plain while aggregation could not be used
@@ -66,6 +68,8 @@ class InstanceMetrics:
     def flush_done(self, outcome):
         with self._lock:
             self.retries += outcome.attempts
+            self.paced.update(outcome.paced)
+            self.shares.update(outcome.shares)
             if outcome.last_error:
                 self._set_error(outcome.last_error)
         self.publish()
@@ -103,9 +107,11 @@ class InstanceMetrics:
     def summary(self):
         with self._lock:
             throttled = sum(self.throttled.values())
+            paced = sum(self.paced.values())
             return (f"metrics: {self.records_sent} records sent as {self.kinesis_records_sent} Kinesis records "
                     f"({self.bytes_sent} bytes, {self.aggregation_ratio:.1f} per Kinesis record) in "
                     f"{self.put_records_calls} PutRecords calls; {self.retries} retries, {throttled} throttled, "
+                    f"{paced:.1f} s paced at shard limits, "
                     f"{self.dead_lettered} dead-lettered, {self.invalid_utf8_records} with invalid UTF-8; last error: {self.last_error or 'none'}")
 
 
@@ -127,6 +133,12 @@ _COUNTERS = (
 )
 
 
+THROTTLED_HELP = "Entries throttled, by shard (\"request\": whole call)"
+PACED_HELP = "Seconds flushes waited for a shard's write limit (pacing), by shard"
+SHARE_HELP = ("Part of a shard's write limit this process paces at: 0.98 alone; lower while other "
+              "producers take part of the shard (learned from throttles)")
+
+
 class FluentBitMetrics:
     """The instance's counters in Fluent Bit's own metrics context, as
     fluentbit_kinesis_*{name="kinesis.0"} (the name Fluent Bit gives the
@@ -139,8 +151,9 @@ class FluentBitMetrics:
         self.set_value = set_value
         self._lock = threading.Lock()
         self.counters = [(attr, create(name, text, False, False)) for attr, name, text in _COUNTERS]
-        self.throttled = create("throttled_entries_total", "Entries throttled, by shard (\"request\": whole call)",
-                                False, True)
+        self.throttled = create("throttled_entries_total", THROTTLED_HELP, False, True)
+        self.paced = create("pacing_delay_seconds_total", PACED_HELP, False, True)
+        self.shares = create("pacing_share", SHARE_HELP, True, True)
         self.ratio = create("aggregation_ratio", "User records per Kinesis record", True, False)
         self.error_time = create("last_error_timestamp_seconds", "Unix time of the last error; 0: none", True, False)
 
@@ -148,6 +161,7 @@ class FluentBitMetrics:
         with m._lock:
             values = [(metric, getattr(m, attr)) for attr, metric in self.counters]
             throttled = sorted(m.throttled.items())
+            paced, shares = sorted(m.paced.items()), sorted(m.shares.items())
             ratio, error_time = m.aggregation_ratio, m.last_error_time
         with self._lock:
             for metric, value in values:
@@ -155,6 +169,10 @@ class FluentBitMetrics:
             # a shard's series is made at its first throttle (the shards are not known up front)
             for shard, count in throttled:
                 self.set_value(self.throttled, False, count, shard)
+            for shard, seconds in paced:
+                self.set_value(self.paced, False, seconds, shard)
+            for shard, share in shares:
+                self.set_value(self.shares, True, share, shard)
             self.set_value(self.ratio, True, ratio, None)
             self.set_value(self.error_time, True, error_time, None)
 
@@ -178,7 +196,9 @@ class _Collector:
         labels = ["instance", "stream"]
         families = {attribute: CounterMetricFamily(PREFIX + name.removesuffix("_total"), help_text, labels=labels)
                     for attribute, name, help_text in _COUNTERS}
-        throttled = CounterMetricFamily(PREFIX + "throttled_entries", "Entries throttled, by shard (\"request\": whole call)", labels=labels + ["shard"])
+        throttled = CounterMetricFamily(PREFIX + "throttled_entries", THROTTLED_HELP, labels=labels + ["shard"])
+        paced = CounterMetricFamily(PREFIX + "pacing_delay_seconds", PACED_HELP, labels=labels + ["shard"])
+        shares = GaugeMetricFamily(PREFIX + "pacing_share", SHARE_HELP, labels=labels + ["shard"])
         ratio = GaugeMetricFamily(PREFIX + "aggregation_ratio", "User records per Kinesis record", labels=labels)
         error_time = GaugeMetricFamily(PREFIX + "last_error_timestamp_seconds", "Unix time of the last error; 0: none", labels=labels)
         error = InfoMetricFamily(PREFIX + "last_error", "The last error", labels=labels)
@@ -189,12 +209,16 @@ class _Collector:
                     family.add_metric(key, getattr(m, name))
                 for shard, count in sorted(m.throttled.items()):
                     throttled.add_metric(key + [shard], count)
+                for shard, seconds in sorted(m.paced.items()):
+                    paced.add_metric(key + [shard], seconds)
+                for shard, share in sorted(m.shares.items()):
+                    shares.add_metric(key + [shard], share)
                 ratio.add_metric(key, m.aggregation_ratio)
                 error_time.add_metric(key, m.last_error_time)
                 if m.last_error:
                     error.add_metric(key, {"error": m.last_error})
         yield from families.values()
-        yield from (throttled, ratio, error_time, error)
+        yield from (throttled, paced, shares, ratio, error_time, error)
 
 
 class _Listener:

@@ -60,7 +60,7 @@ def test_restart_after_clean_exit_sends_only_the_rest(kinesis, host, tmp_path, a
 
     first = host()
     assert first.init(**options(kinesis, stream, ledger, **extra)) == FLB_OK
-    kinesis.front.faults.script = [None, None, None] + ["throttle"] * 100  # 3 requests, then none
+    kinesis.front.faults.script = [None, None, None] + ["5xx"] * 100  # 3 requests, then none
     assert first.flush(chunk) == FLB_RETRY
     assert first.exit() == FLB_OK
     first.close()
@@ -133,21 +133,21 @@ def test_restart_after_sigkill_mid_flush_duplicates_at_most_the_request_in_fligh
 
 
 def test_workers_share_one_ledger_file_and_a_restart_sends_nothing_twice(kinesis, host, tmp_path):
-    """Two chunks flushed at once (workers 2) under 40% throttling with one try
-    each: both answer FLB_RETRY with part delivered; after a clean exit a new
-    process replays both, concurrently again."""
+    """Two chunks flushed at once (workers 2) with 40% of entries failing
+    (InternalFailure) and one try each: both answer FLB_RETRY with part
+    delivered; after a clean exit a new process replays both, concurrently again."""
     stream = kinesis.create_stream(shards=4)
     ledger = tmp_path / "ledger"
     batches = [numbered_records(1500, f"w{j}") for j in range(2)]
     jobs = [(0, "app.log", make_chunk(b)) for b in batches]
-    kinesis.front.faults.entry_throttle_rate = 0.4
+    kinesis.front.faults.entry_internal_rate = 0.4
     first = host()
     assert first.init(**options(kinesis, stream, ledger, max_retries=0)) == FLB_OK
     assert first.flush_concurrently(jobs) == [FLB_RETRY, FLB_RETRY]
     assert first.exit() == FLB_OK
     first.close()
     assert 0 < len(counted(kinesis, stream)) < 3000
-    kinesis.front.faults.entry_throttle_rate = 0.0
+    kinesis.front.faults.entry_internal_rate = 0.0
     second = host()
     assert second.init(**options(kinesis, stream, ledger)) == FLB_OK
     assert "2 unfinished chunks from before" in second.log()

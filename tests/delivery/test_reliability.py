@@ -4,7 +4,6 @@ Every scenario counts what went in against what came out (stream + dead-letter
 file): nothing missing, nothing twice, and the plugin still serving after.
 The scenarios live in tests/support/reliability_report.py, which also prints the
 figures for RELIABILITY.md."""
-import hashlib
 import json
 import socket
 import time
@@ -12,10 +11,6 @@ import time
 import pytest
 import urllib3
 
-from fluentbit_kinesis import config
-from fluentbit_kinesis.delivery.client import KinesisClient
-from fluentbit_kinesis.delivery.sender import Delivery
-from fluentbit_kinesis.telemetry.log import Logger
 from tests.support import reliability_report as rr
 from tests.support.harness import REGION, base_options, make_chunk, numbered_records
 
@@ -89,11 +84,11 @@ def test_partial_success_then_flb_retry_resends_only_the_rest(kinesis, host, tmp
     kinesis.front.faults.script = [None, "5xx", None, "reset", None]
     assert h.flush(chunk) == FLB_RETRY
     assert kinesis.front.counters.entries_stored == 300
-    kinesis.front.faults.entry_throttle_rate = 0.5
+    kinesis.front.faults.entry_internal_rate = 0.5  # (a throttled entry would be paced, not failed)
     assert h.flush(chunk) == FLB_RETRY  # some of the 200 left go through
     stored = kinesis.front.counters.entries_stored
     assert 300 < stored < 500
-    kinesis.front.faults.entry_throttle_rate = 0
+    kinesis.front.faults.entry_internal_rate = 0
     received = kinesis.front.counters.entries_received
     assert h.flush(chunk) == FLB_OK
     assert kinesis.front.counters.entries_received - received == 500 - stored  # only the rest
@@ -241,80 +236,6 @@ def test_send_failure_timeout_off_by_default(kinesis, host):
     time.sleep(2.6)
     assert h.flush(make_chunk(numbered_records(5))) == FLB_OK
     assert h.proc.poll() is None
-
-
-# ---- per-shard throttling (in process: a real client and moto behind the front) --
-
-def predicted_shards(client, stream):
-    """shard id per entry: MD5 of the partition key against the ListShards ranges."""
-    ranges = [(s["ShardId"], int(s["HashKeyRange"]["StartingHashKey"]), int(s["HashKeyRange"]["EndingHashKey"]))
-              for s in client.list_shards(StreamName=stream)["Shards"]]
-
-    def predict(entry):
-        point = int.from_bytes(hashlib.md5(entry[1].encode()).digest(), "big")
-        return next(sid for sid, low, high in ranges if low <= point <= high)
-    return ranges, predict
-
-
-def _delivery(kinesis, stream, predict, **extra):
-    settings = config.load(lambda name: {"region": REGION, "stream": stream, "endpoint": kinesis.url,
-                                         "backoff_increment": "20ms", **{k: str(v) for k, v in extra.items()}}.get(name),
-                           environ={})
-    lines = []
-    logger = Logger(lambda level, text: lines.append(text), "t", 5)
-    return Delivery(KinesisClient(settings), settings, logger, predict_shard=predict)
-
-
-def test_hot_shard_is_paced_and_does_not_burn_the_others_budget(kinesis):
-    stream = kinesis.create_stream(shards=4)
-    ranges, predict = predicted_shards(kinesis.client, stream)
-    hot = ranges[0][0]
-    kinesis.front.faults.shard_ranges = ranges
-    kinesis.front.faults.shard_rate = {hot: 300}
-    keys = [f"k{i}" for i in range(2000)]
-    hot_keys = [k for k in keys if predict((b"", k)) == hot][:300]
-    cold_keys = [k for k in keys if predict((b"", k)) != hot][:600]
-    entries = []
-    for i in range(1200):  # 1200 records for the hot shard (4 s of its capacity), 600 for the others
-        entries.append((b'{"n":%d}' % i, hot_keys[i % len(hot_keys)], None, i))
-    for i in range(600):
-        entries.append((b'{"n":%d}' % (1200 + i), cold_keys[i], None, 1200 + i))
-    acked = []
-    delivery = _delivery(kinesis, stream, predict, max_retries=3)
-    outcome = delivery.send(entries, lambda entries, answers: acked.extend(e[3] for e in entries))
-    assert outcome.delivered, outcome
-    assert sorted(acked) == list(range(1800))
-    assert delivery.limiter.rates().keys() <= {hot}  # only the hot shard was slowed
-    assert kinesis.front.counters.entries_failed > 0  # it was throttled, and adapted
-    # without per-shard pacing the same budget is not enough
-    kinesis.front.buckets.clear()
-    blind = _delivery(kinesis, stream, lambda e: "stream", max_retries=3)
-    blind.limiter.min_rate = blind.limiter.decrease = 1e9  # a limiter that never limits
-    blind.limiter.cooldown = 1e9
-    assert not blind.send(entries, lambda entries, answers: None).delivered
-    stored = kinesis.read_all(stream)
-    assert len(stored.data) >= 1800
-
-
-def test_plugin_paces_the_hot_shard_it_predicts_from_list_shards(kinesis, host):
-    """The same, through the ABI: the instance's own shard map predicts shards."""
-    stream = kinesis.create_stream(shards=4)
-    ranges, predict = predicted_shards(kinesis.client, stream)
-    hot = ranges[0][0]
-    kinesis.front.faults.shard_ranges = ranges
-    kinesis.front.faults.shard_rate = {hot: 300}
-    keys = [f"pod-{i}" for i in range(3000)]
-    hot_keys = [k for k in keys if predict((b"", k)) == hot][:50]
-    cold_keys = [k for k in keys if predict((b"", k)) != hot][:50]
-    records = [{"log": f"hot-{i}", "pod": hot_keys[i % 50]} for i in range(1200)]
-    records += [{"log": f"cold-{i}", "pod": cold_keys[i % 50]} for i in range(600)]
-    h = host()
-    assert h.init(**base_options(kinesis, stream, partition_key="pod", max_retries=3,
-                                 backoff_increment="50ms")) == FLB_OK
-    assert h.flush(make_chunk(records)) == FLB_OK
-    assert kinesis.front.counters.entries_failed > 0  # the hot shard pushed back
-    logs = sorted(json.loads(d)["log"] for d in kinesis.read_all(stream).data)
-    assert logs == sorted(r["log"] for r in records)
 
 
 # ---- memory ----------------------------------------------------------------------

@@ -140,13 +140,31 @@ def test_stream_arn_and_aggregate_size_limit(kinesis, host):
     options["stream_arn"] = arn
     assert h.init(**options) == FLB_OK
     records = pod_records(2000, "lim")
+    sizes = flushed_record_sizes(h, kinesis, stream, records)
+    assert max(sizes) <= 10000 and max(sizes) > 9000  # full aggregates, never over the limit
+    assert len(sizes) < len(records) / 20
+
+
+def test_default_aggregates_are_a_fraction_of_a_shard_second(kinesis, host):
+    """Without aggregation_maximum_record_size, aggregates hold at most five PUT
+    payload units (125 KiB): a shard's 1 MiB/s takes eight, so pacing fills its
+    byte budget and shares it finely (issue 17)."""
+    stream = kinesis.create_stream(shards=1)
+    h = host()
+    assert h.init(**base_options(kinesis, stream, aggregation="true", partition_key="kubernetes->pod_name")) == FLB_OK
+    sizes = flushed_record_sizes(h, kinesis, stream, pod_records(8000, "units"))
+    assert max(sizes) <= 5 * 25 * 1024 and sorted(sizes)[-2] > 4 * 25 * 1024, sizes
+    assert len(sizes) >= 8
+
+
+def flushed_record_sizes(h, kinesis, stream, records):
+    """Flushes `records` (keyed by pod), checks they all arrived once with no
+    aggregate dropped, and returns the sizes (data and key) of the Kinesis records."""
     assert h.flush(make_chunk(records)) == FLB_OK
     contents = kinesis.read_all(stream)
     assert contents.dropped_aggregates == 0
     assert_all_once(records, contents, key_of=pod_key)
-    sizes = [len(r["Data"]) + len(r["PartitionKey"]) for r in raw_records(kinesis, stream)]
-    assert max(sizes) <= 10000 and max(sizes) > 9000  # full aggregates, never over the limit
-    assert contents.kinesis_records < len(records) / 20
+    return [len(r["Data"]) + len(r["PartitionKey"]) for r in raw_records(kinesis, stream)]
 
 
 def raw_records(kinesis, stream):
@@ -298,7 +316,7 @@ def test_retried_chunk_resends_only_unacknowledged_aggregates(kinesis, host):
                                  aggregation_maximum_record_size="4096", max_records_per_request=5)) == FLB_OK
     records = pod_records(1000, "led")
     chunk = make_chunk(records)
-    kinesis.front.faults.script = [None] + ["throttle"] * 40  # 1st request through, then none
+    kinesis.front.faults.script = [None] + ["5xx"] * 40  # 1st request through, then none
     assert h.flush(chunk) == FLB_RETRY
     assert kinesis.front.counters.put_records_calls > 2
     kinesis.front.faults.script = []

@@ -12,8 +12,10 @@ Faults are set on `front.faults` (a Faults) by a test:
   hang_until                                 monotonic time until which every PutRecords is
                                              accepted and never answered (held until then,
                                              then reset; nothing stored)
-  shard_rate, shard_ranges                   per-shard records/s limit: entries over it are
-                                             throttled, as a real provisioned shard does
+  shard_limits, shard_ranges                 per-shard write limits (limited_kinesis.ShardLimits:
+                                             records/s and bytes/s, one second of burst) over the
+                                             (shard id, low, high) hash ranges: entries over them
+                                             are throttled with the service's own answer
   script                                     fault names consumed one per PutRecords call:
       None (no fault), "reset", "5xx", "throttle", "slow" (wait slow_delay, then store and
       answer: if the client gave up, the records are stored anyway), "slow-lost" (wait
@@ -31,7 +33,6 @@ Counters say what happened; `entries_stored_late` counts entries stored by a
 slow answer, the only way the plugin can legitimately produce a duplicate
 (the client timed out, did not learn they were stored, and sent them again).
 """
-import hashlib
 import io
 import json
 import os
@@ -46,6 +47,8 @@ from dataclasses import dataclass, field
 from moto.kinesis import models as moto_kinesis
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
+
+from tests.support.limited_kinesis import ServedInThread, ShardLimits, data_size, hash_of_entry
 
 
 def _route_to_open_shards():
@@ -125,7 +128,7 @@ class Faults:
     quote_request: tuple = None
     answer_nulls: bool = False
     slow_delay: float = 5.0
-    shard_rate: dict = field(default_factory=dict)     # shard id -> records per second
+    shard_limits: object = None                        # a limited_kinesis.ShardLimits
     shard_ranges: list = field(default_factory=list)   # (shard id, low, high) hash ranges
     seed: int = 7
 
@@ -185,13 +188,11 @@ class KinesisFront:
         self.faults = Faults()
         self.counters = Counters()
         self.rng = random.Random(self.faults.seed)
-        self.buckets = {}  # shard id -> (tokens, monotonic time)
 
     def reset(self):
         self.faults = Faults()
         self.counters = Counters()
         self.rng = random.Random(7)
-        self.buckets = {}
 
     def __call__(self, environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -272,8 +273,9 @@ class KinesisFront:
         now = time.monotonic()
         for record in request["Records"]:
             roll = self.rng.random()
-            if f.shard_rate and not self._shard_allows(record, now):
-                failures.append("ProvisionedThroughputExceededException")
+            shard = self._over_limit(record, now)
+            if shard:
+                failures.append(ShardLimits.error(shard, request.get("StreamName", "")))
             elif roll < f.entry_throttle_rate:
                 failures.append("ProvisionedThroughputExceededException")
             elif roll < f.entry_throttle_rate + f.entry_internal_rate:
@@ -299,25 +301,19 @@ class KinesisFront:
                     merged[-1].update(ErrorCode=None, ErrorMessage=None)
             else:
                 self.counters.entries_failed += 1
-                merged.append({"ErrorCode": fail, "ErrorMessage": "injected"})
+                merged.append(fail if isinstance(fail, dict) else {"ErrorCode": fail, "ErrorMessage": "injected"})
         return _json_response(start_response, "200 OK",
                               {"FailedRecordCount": sum(1 for x in failures if x), "Records": merged})
 
-    def _shard_allows(self, record, now):
-        """Token bucket per shard (capacity: one second of its rate)."""
-        if "ExplicitHashKey" in record:
-            point = int(record["ExplicitHashKey"])
-        else:
-            point = int.from_bytes(hashlib.md5(record["PartitionKey"].encode()).digest(), "big")
+    def _over_limit(self, record, now):
+        """The shard id when the record is over its shard's write limits (shard_limits), else None."""
+        limits = self.faults.shard_limits
+        if limits is None:
+            return None
+        point = hash_of_entry(record)
         shard = next((sid for sid, low, high in self.faults.shard_ranges if low <= point <= high), None)
-        rate = self.faults.shard_rate.get(shard)
-        if rate is None:
-            return True
-        tokens, stamp = self.buckets.get(shard, (rate, now))
-        tokens = min(rate, tokens + (now - stamp) * rate)
-        allowed = tokens >= 1
-        self.buckets[shard] = (tokens - 1 if allowed else tokens, now)
-        return allowed
+        size = data_size(record["Data"]) + len(record["PartitionKey"].encode("utf-8"))
+        return None if shard is None or limits.admit(shard, size, now) else shard
 
     def _forward(self, environ, request):
         data = json.dumps(request).encode()
@@ -334,25 +330,16 @@ class KinesisFront:
         return captured["status"], json.loads(body or b"{}")
 
 
-class FrontServer:
+class FrontServer(ServedInThread):
     """Serves a KinesisFront on 127.0.0.1 on a free port, in a thread."""
 
     def __init__(self):
         self.front = KinesisFront()
-        self.server = make_server("127.0.0.1", 0, self.front, threaded=True)
-        default_handle_error = self.server.handle_error
+        server = make_server("127.0.0.1", 0, self.front, threaded=True)
+        default_handle_error = server.handle_error
 
         def handle_error(request, client_address):
             if not isinstance(sys.exc_info()[1], OSError):  # injected resets end in OSError: expected
                 default_handle_error(request, client_address)
-        self.server.handle_error = handle_error
-        self.port = self.server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
+        server.handle_error = handle_error
+        self.serve(server)

@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.harness import REGION, Host, Kinesis, make_chunk, numbered_records  # noqa: E402
 from tests.support.kinesis_front import FrontServer  # noqa: E402
+from tests.support.limited_kinesis import ShardLimits  # noqa: E402
 
 FLB_ERROR, FLB_OK, FLB_RETRY = 0, 1, 2
 
@@ -289,11 +290,16 @@ def corrupt_scenario(kinesis, host, tmp, truncated):
 
 
 def headline_scenario(kinesis, host, tmp, records=100_000, down_seconds=30.0, chunk_size=2000):
-    """100,000 records; 20% of entries throttled; 5% of requests 5xx or reset;
-    the endpoint down for 30 s in the middle."""
+    """100,000 records; every shard limited to 500 records/s (throttled entries
+    are paced, so the limit is learned); 20% of entries failing (InternalFailure);
+    5% of requests 5xx or reset; the endpoint down for 30 s in the middle."""
     stream = kinesis.create_stream(shards=4)
     faults = kinesis.front.faults
-    faults.entry_throttle_rate = 0.2
+    faults.shard_ranges = [(s["ShardId"], int(s["HashKeyRange"]["StartingHashKey"]),
+                            int(s["HashKeyRange"]["EndingHashKey"]))
+                           for s in kinesis.client.list_shards(StreamName=stream)["Shards"]]
+    faults.shard_limits = ShardLimits(records=500)
+    faults.entry_internal_rate = 0.2
     faults.request_5xx_rate = 0.025
     faults.reset_rate = 0.025
     h = host()
@@ -305,8 +311,8 @@ def headline_scenario(kinesis, host, tmp, records=100_000, down_seconds=30.0, ch
         if done == len(chunks) // 2:
             faults.down_until = time.monotonic() + down_seconds
 
-    figures = Figures(f"headline: {records} records, 20% entries throttled, 5% requests 5xx/reset, "
-                      f"down {down_seconds:g} s")
+    figures = Figures(f"headline: {records} records, shards limited to 500 records/s, 20% entries failing, "
+                      f"5% requests 5xx/reset, down {down_seconds:g} s")
     start = time.monotonic()
     drive(h, chunks, figures, max_rounds=1000, pause=0.5, between=between)
     figures.seconds = time.monotonic() - start

@@ -81,14 +81,15 @@ def read_all(client, stream, deaggregate=True):
             answer = client.get_records(ShardIterator=iterator, Limit=10000)
             for record in answer["Records"]:
                 contents.kinesis_records += 1
-                _add(contents, record, shard["ShardId"], low, high, deaggregate)
+                add_record(contents, record, shard["ShardId"], low, high, deaggregate)
             iterator = answer.get("NextShardIterator")
             if not answer["Records"]:
                 break
     return contents
 
 
-def _add(contents, record, shard_id, low, high, deaggregate):
+def add_record(contents, record, shard_id, low, high, deaggregate=True):
+    """Adds one stored Kinesis record ({"Data": bytes, "PartitionKey"}) of a shard with hash range low..high."""
     aggregate = decode_aggregate(record["Data"]) if deaggregate else None
     if aggregate is None:
         contents.records.append(UserRecord(record["Data"], record["PartitionKey"], shard_id))
