@@ -1,7 +1,8 @@
 """Kinesis entries -> the stream, exactly once.
 
 client (credentials, signing, HTTP) -> sender (PutRecords with retries of
-what failed only, paced per shard by pacing, in requests cut by batching) ->
+what failed only, in requests cut from per-shard lanes by batching, paced at
+each shard's write limit by pacing, one limiter per stream: limiters) ->
 acknowledgements -> chunk_progress and ledger (what is done, across tries and
 restarts); shards (the stream's shard map), handoff (flushes on Fluent Bit's
 engine thread), dead_letters (the file), dry_run (a client that sends

@@ -9,7 +9,9 @@ keys, the limits the service applies to one PutRecords call.
 """
 import random
 from collections import deque
+from itertools import islice
 
+MIN_PART = 32  # entries a lane gives a request before the next one's (many shards)
 JITTER = 0.3  # of a pause for tokens, so producers pacing alike do not meet in step at the service
 
 
@@ -32,54 +34,85 @@ def requests(entries, max_count, max_bytes):
         yield group
 
 
+def fitting(sizes, start, max_count, max_bytes):
+    """How many entries of these `sizes` from `start` fit max_count and max_bytes (the first always)."""
+    count = sent = 0
+    for size in islice(sizes, start, None):
+        sent += size
+        if count >= max_count or (count and sent > max_bytes):
+            break
+        count += 1
+    return count
+
+
+def request_plan(lanes, pace_of, max_count, max_bytes):
+    """One request's parts: shard -> how many entries from the head of its
+    lane, each lane's part first (so a request spans the shards), then what
+    room is left. `lanes`: (shard, sizes of its entries); pace_of(shard).take
+    says how many of them may go now (pacing)."""
+    plan, count, size = {}, 0, 0
+    part = max(MIN_PART, -(-max_count // len(lanes)))
+    for part_count, part_bytes in ((part, -(-max_bytes // len(lanes))), (max_count, max_bytes)):
+        for shard, sizes in lanes:
+            start = plan.get(shard, 0)
+            if start >= len(sizes) or (count and sizes[start] > max_bytes - size):
+                continue
+            more = pace_of(shard).take(sizes, start, min(part_count, max_count - count),
+                                       min(part_bytes, max_bytes - size))
+            if more:
+                plan[shard] = start + more
+                count += more
+                size += sum(islice(sizes, start, start + more))
+                if count >= max_count:
+                    return plan
+    return plan
+
+
 class Lanes:
-    """shard -> its entries still to send (a deque, in order), and the entries
-    that wait out a backoff after a failure, aside: the rest of their shard
-    goes on meanwhile (every entry gets its try, as in one round of requests)."""
+    """shard -> its entries still to send and their sizes (two deques, in
+    order), and the entries that wait out a backoff after a failure, aside:
+    the rest of their shard goes on meanwhile (every entry gets its try, as in
+    one round of requests)."""
 
     def __init__(self, entries, predict_shard):
-        self.lanes = {}
-        self.shards = {}   # id(entry) -> its shard, predicted once
-        self.waiting = []  # (monotonic time of the next try, entries) after a failure
+        self.lanes = lanes = {}        # only shards with entries left
+        self.shard_of = predict_shard  # an entry's shard again (put back after a failure)
+        self.waiting = []              # (monotonic time of the next try, entries) after a failure
+        self.left = len(entries)       # entries not acknowledged yet (lanes and waiting)
+        by_key = {}  # partition key -> shard, this flush: keys repeat (every entry passes here)
         for entry in entries:
-            shard = self.shards[id(entry)] = predict_shard(entry)
-            lane = self.lanes.get(shard)
+            key = entry[1]
+            shard = by_key.get(key) if entry[2] is None else None
+            if shard is None:
+                shard = predict_shard(entry)
+                if entry[2] is None:
+                    by_key[key] = shard
+            lane = lanes.get(shard)
             if lane is None:
-                lane = self.lanes[shard] = deque()
-            lane.append(entry)
-
-    def shard_of(self, entry):
-        return self.shards[id(entry)]
+                lane = lanes[shard] = (deque(), deque())
+            lane[0].append(entry)
+            lane[1].append(len(entry[0]) + (len(key) if key.isascii() else len(key.encode())))
+        self.shards = set(lanes)  # every shard of this flush
 
     def __len__(self):
-        return sum(len(lane) for lane in self.lanes.values()) + sum(len(e) for _, e in self.waiting)
+        return self.left
 
     def take(self, limiter, now, max_count, max_bytes):
-        """One request: what the shards may send now, within the PutRecords
-        limits, each shard given an equal part first. Tokens are taken just
-        before the request goes, so the service counts them at about the same
-        time as the limiter did."""
+        """One request: (its entries, shard -> [entries, bytes, 0]) of what the
+        shards may send now (limiter.plan). Tokens are taken just before the
+        request goes, so the service counts them about when the limiter did."""
         self._release(now)
-        ready = [(shard, lane) for shard, lane in self.lanes.items() if lane]
-        # a request goes once a shard has a batch of tokens (not one per few tokens);
-        # then every shard gives what it has
-        if not any(limiter.wait(shard, lane) <= 0 for shard, lane in ready):
-            return []
-        group, size = [], 0
-        for part in (max(1, max_count // len(ready)), max_count):  # equal parts, then what is left
-            part_bytes = max_bytes // len(ready) if part < max_count else max_bytes
-            for shard, lane in ready:
-                room = max_bytes - size
-                if not lane or (group and entry_size(lane[0]) > room):
-                    continue
-                count = limiter.take(shard, lane, min(part, max_count - len(group)), min(part_bytes, room))
-                for _ in range(count):
-                    entry = lane.popleft()
-                    size += entry_size(entry)
-                    group.append(entry)
-                if len(group) >= max_count:
-                    return group
-        return group
+        ready = [(shard, sizes) for shard, (_, sizes) in self.lanes.items()]
+        group, counts = [], {}
+        for shard, count in (limiter.plan(ready, max_count, max_bytes) if ready else {}).items():
+            entries, sizes = self.lanes[shard]
+            pop, pop_size = entries.popleft, sizes.popleft
+            group += [pop() for _ in range(count)]
+            counts[shard] = [count, sum([pop_size() for _ in range(count)]), 0]
+            if not entries:
+                del self.lanes[shard]
+        self.left -= len(group)
+        return group, counts
 
     def put_back(self, entries):
         """Entries of a request that must go again (throttled): at the head of their lanes, in order."""
@@ -87,22 +120,27 @@ class Lanes:
         for entry in entries:
             by_shard.setdefault(self.shard_of(entry), []).append(entry)
         for shard, back in by_shard.items():
-            self.lanes.setdefault(shard, deque()).extendleft(reversed(back))
+            lane = self.lanes.setdefault(shard, (deque(), deque()))
+            lane[0].extendleft(reversed(back))
+            lane[1].extendleft(entry_size(entry) for entry in reversed(back))
+        self.left += len(entries)
 
     def back_off(self, entries, until):
         """Failed entries: aside until `until`, then back at the head of their lanes."""
         self.waiting.append((until, entries))
+        self.left += len(entries)
 
     def _release(self, now):
         due = [entries for until, entries in self.waiting if until <= now]
         if due:
             self.waiting = [(until, entries) for until, entries in self.waiting if until > now]
             for entries in reversed(due):  # the earliest failed end up first
+                self.left -= len(entries)
                 self.put_back(entries)
 
     def pause(self, limiter, now):
         """(seconds until an entry may go, {shard: seconds of that spent waiting for its tokens})."""
-        waits = {shard: limiter.wait(shard, lane) for shard, lane in self.lanes.items() if lane}
+        waits = limiter.waits([(shard, sizes) for shard, (_, sizes) in self.lanes.items()])
         pause = min([*waits.values(), *(until - now for until, _ in self.waiting)], default=0.0)
         pause = max(0.0, pause)
         if waits and pause:

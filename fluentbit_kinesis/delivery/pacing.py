@@ -34,8 +34,9 @@ shard has BATCH seconds of tokens (not a call per few tokens).
 import math
 import threading
 import time
+from itertools import islice
 
-from .batching import entry_size
+from .batching import fitting, request_plan
 
 LIMIT_RECORDS = 1000.0        # per shard and second
 LIMIT_BYTES = 1024.0 * 1024   # per shard and second: data and partition key
@@ -53,17 +54,6 @@ REPORT_EVERY = 60.0
 FIRST_REPORT = 10.0           # seconds after the start: the first line, then one a minute
 UNKNOWN = "unknown"
 MAX_SHARDS = 4096
-
-
-def fitting(lane, max_count, max_bytes):
-    """How many entries from the head of `lane` fit max_count and max_bytes (the first always)."""
-    count = sent = 0
-    for entry in lane:
-        sent += entry_size(entry)
-        if count >= max_count or (count and sent > max_bytes):
-            break
-        count += 1
-    return count
 
 
 class ShardPace:
@@ -102,35 +92,36 @@ class ShardPace:
             self.records = min(records * BURST, self.records + elapsed * records)
             self.bytes = min(data * BURST, self.bytes + elapsed * data)
 
-    def take(self, lane, max_count, max_bytes):
-        """How many entries from the head of `lane` may go now, up to
-        max_count entries and max_bytes (the first one whatever its size);
+    def take(self, sizes, start, max_count, max_bytes):
+        """How many entries of a lane (their `sizes`, from `start`) may go now,
+        up to max_count entries and max_bytes (the first whatever its size);
         their tokens are taken."""
         if self.limit_records is None:
-            return fitting(lane, max_count, max_bytes)
+            return fitting(sizes, start, max_count, max_bytes)
         full_bytes = self.share * self.limit_bytes * BURST
+        records, tokens = self.records, self.bytes
         count = sent = 0
-        for entry in lane:
-            size = entry_size(entry)
+        for size in islice(sizes, start, None):
             if count >= max_count or (count and sent + size > max_bytes):
                 break
             # an entry larger than a full bucket goes when the bucket is full
-            if self.records < 1.0 or (self.bytes < size and self.bytes < full_bytes):
+            if records < 1.0 or (tokens < size and tokens < full_bytes):
                 self.minute[3] += 1  # held back: at its limit
                 break
-            self.records -= 1.0
-            self.bytes -= size
+            records -= 1.0
+            tokens -= size
             count += 1
             sent += size
+        self.records, self.bytes = records, tokens
         return count
 
-    def wait(self, lane):
-        """Seconds until this shard can take a batch of `lane` (at least its head)."""
+    def wait(self, sizes):
+        """Seconds until this shard can take a batch of its lane (at least its head)."""
         if self.limit_records is None:
             return 0.0
         records, data = self.rates()
-        batch = min(len(lane), max(1.0, records * BATCH))
-        head = min(entry_size(lane[0]), data * BURST)
+        batch = min(len(sizes), max(1.0, records * BATCH))
+        head = min(sizes[0], data * BURST)
         wait = max((batch - self.records) / records, (head - self.bytes) / data)
         return wait if wait <= 0 else max(wait, 0.001)
 
@@ -185,23 +176,33 @@ class ShardLimiter:
         pace.refill(now)
         return pace
 
-    def take(self, shard, lane, max_count, max_bytes):
-        """How many entries from the head of the shard's `lane` may be sent now
-        (at most max_count, and max_bytes unless the first alone is larger)."""
+    def plan(self, lanes, max_count, max_bytes):
+        """One request: shard -> how many entries from the head of its lane go
+        now, within max_count and max_bytes; their tokens are taken. `lanes`:
+        (shard, sizes of its entries). Nothing until some shard has a batch
+        (BATCH seconds) of tokens: not a call per few tokens; then every shard
+        gives what it has (batching.request_plan)."""
         with self._lock:
-            return self._pace(shard, self.clock()).take(lane, max_count, max_bytes)
+            now = self.clock()
 
-    def wait(self, shard, lane):
-        """Seconds until the shard can take a batch of its (non-empty) lane."""
+            def pace_of(shard):
+                return self._pace(shard, now)
+            if not any(pace_of(shard).wait(sizes) <= 0 for shard, sizes in lanes):
+                return {}
+            return request_plan(lanes, pace_of, max_count, max_bytes)
+
+    def waits(self, lanes):
+        """shard -> seconds until it can take a batch of its (non-empty) lane."""
         with self._lock:
-            return self._pace(shard, self.clock()).wait(lane)
+            now = self.clock()
+            return {shard: self._pace(shard, now).wait(sizes) for shard, sizes in lanes}
 
     def answered(self, counts):
         """counts: shard -> (entries acknowledged, their bytes, entries throttled), of one answer."""
         with self._lock:
             now = self.clock()
             for shard, (acked, acked_bytes, throttled) in counts.items():
-                self._pace(shard, now).answered(acked, acked_bytes, throttled, now)
+                self._pace(shard, now).answered(max(0, acked), max(0, acked_bytes), throttled, now)
 
     def refund(self, counts):
         """counts: shard -> (entries, bytes, _) of a request that failed as a whole
@@ -247,11 +248,11 @@ class ShardLimiter:
 class NoLimits:
     """dry_run: nothing is sent, so nothing is paced."""
 
-    def take(self, shard, lane, max_count, max_bytes):
-        return fitting(lane, max_count, max_bytes)
+    def plan(self, lanes, max_count, max_bytes):
+        return request_plan(lanes, lambda shard: UNPACED, max_count, max_bytes)
 
-    def wait(self, shard, lane):
-        return 0.0
+    def waits(self, lanes):
+        return {shard: 0.0 for shard, _ in lanes}
 
     def answered(self, counts):
         pass
@@ -264,3 +265,6 @@ class NoLimits:
 
     def report(self):
         return None
+
+
+UNPACED = ShardPace(False, 0.0)

@@ -83,9 +83,9 @@ class Delivery:
         tries = {}  # id(entry) -> failed tries: the budget is per entry
         try:
             while len(lanes):
-                group = lanes.take(self.limiter, time.monotonic(), self.max_count, self.max_bytes)
+                group, counts = lanes.take(self.limiter, time.monotonic(), self.max_count, self.max_bytes)
                 if group:
-                    if self._request(group, lanes, tries, on_acked, outcome):
+                    if self._request(group, counts, lanes, tries, on_acked, outcome):
                         continue
                     break  # fatal: retrying cannot help now (no stream, no access)
                 if 0 <= self.max_retries < outcome.attempts:
@@ -99,15 +99,16 @@ class Delivery:
             outcome.delivered = not outcome.failed_entries
             return outcome
         finally:
-            outcome.shares = self.limiter.shares(lanes.lanes)
+            outcome.shares = self.limiter.shares(lanes.shards)
             line = self.limiter.report()
             if line:
                 self.logger.info(line)
 
-    def _request(self, group, lanes, tries, on_acked, outcome):
-        """Sends one request; puts back what must go again. False: a fatal error."""
+    def _request(self, group, counts, lanes, tries, on_acked, outcome):
+        """Sends one request (`counts`: shard -> [entries, bytes, 0] of it); puts
+        back what must go again. False: a fatal error."""
         answered = Answered()
-        self._send_group(group, lanes.shard_of, on_acked, outcome, answered)
+        self._send_group(group, counts, lanes.shard_of, on_acked, outcome, answered)
         lanes.put_back(answered.throttled)
         if not answered.failed:
             return True
@@ -123,7 +124,7 @@ class Delivery:
             lanes.back_off(answered.failed, time.monotonic() + self.backoff(worst))
         return not answered.fatal
 
-    def _send_group(self, group, shard_of, on_acked, outcome, answered):
+    def _send_group(self, group, counts, shard_of, on_acked, outcome, answered):
         """Sends one request; sorts its entries into `answered`."""
         try:
             answer = self.client.put_records(group)
@@ -133,47 +134,32 @@ class Delivery:
             if exc.throttled:  # the whole call: paced as its entries would be
                 outcome.throttled["request"] = outcome.throttled.get("request", 0) + len(group)
                 answered.throttled.extend(group)
-                self._learn(shard_of, [], group)
+                self.limiter.answered({shard: [0, 0, count[0]] for shard, count in counts.items()})
                 return
             self._failing()
             answered.failed.extend(group)
             answered.fatal = answered.fatal or not exc.retryable
-            self.limiter.refund(self._counts(shard_of, group, []))
+            self.limiter.refund(counts)  # it never reached a shard
             return
         acked, acked_answers, failed, failed_answers = answer.outcomes(group)
         if acked:
             on_acked(acked, acked_answers)
             self.failing_since = None
         for entry, result in zip(failed, failed_answers):
+            shard = shard_of(entry)
+            count = counts.get(shard) or counts.setdefault(shard, [0, 0, 0])  # (the map may have changed)
+            count[0] -= 1  # what the shard took: less this one
+            count[1] -= batching.entry_size(entry)
             if result["ErrorCode"] in THROTTLE_ERRORS:
-                shard = shard_of(entry)
+                count[2] += 1
                 outcome.throttled[shard] = outcome.throttled.get(shard, 0) + 1
                 answered.throttled.append(entry)
             else:
                 answered.failed.append(entry)
             outcome.last_error = redact(f"{result['ErrorCode']}: {result.get('ErrorMessage', '')}")
-        self._learn(shard_of, acked, answered.throttled)
+        self.limiter.answered(counts)
         if answered.failed:
             self._failing()
-
-    def _learn(self, shard_of, acked, throttled):
-        """Tells the limiter what each shard accepted and throttled of one request."""
-        self.limiter.answered(self._counts(shard_of, acked, throttled))
-
-    @staticmethod
-    def _counts(shard_of, entries, throttled):
-        """shard -> [entries, their bytes, entries throttled]."""
-        counts = {}
-        size = batching.entry_size
-        for entry in entries:
-            count = counts.get(shard_of(entry))
-            if count is None:
-                count = counts[shard_of(entry)] = [0, 0, 0]
-            count[0] += 1
-            count[1] += size(entry)
-        for entry in throttled:
-            counts.setdefault(shard_of(entry), [0, 0, 0])[2] += 1
-        return counts
 
     def _failing(self):
         if self.failing_since is None:

@@ -59,6 +59,7 @@ class ShardMap:
         self._next_refresh = 0.0
         self._hashes = {}           # partition key -> hash; keys repeat (pods, hosts)
         self._routes = {}           # partition key -> (shard or None, hash), for this map
+        self._ids = {}              # partition key -> shard id or "unknown", for this map
         self.refreshes = 0
         self.problem = None         # why the last ListShards gave no map; None: it worked
 
@@ -97,6 +98,7 @@ class ShardMap:
             old = self._state[1] if self._state else []
             self._state = ([s.start for s in shards], shards)
             self._routes = {}
+            self._ids = {}
             self._next_refresh = time.monotonic() + self.refresh_seconds
             self.refreshes += 1
             if old != shards:
@@ -136,10 +138,21 @@ class ShardMap:
     def shard_of_entry(self, entry):
         """Predicted shard id of a PutRecords entry (data, key, explicit hash
         key, ...), for per-shard pacing and metrics: a failed entry's answer
-        names no shard. "unknown" without a map."""
-        self.maybe_refresh()
+        names no shard. "unknown" without a map. Called for every entry sent:
+        a key's shard id is kept until the map changes."""
+        if time.monotonic() >= self._next_refresh:
+            self.refresh()
         explicit = entry[2]
-        shard = self.shard_for_hash(int(explicit)) if explicit is not None else self.route(entry[1])[0]
+        if explicit is None:
+            found = self._ids.get(entry[1])
+            if found is None:
+                ids = self._ids
+                if len(ids) >= _KEY_CACHE_LIMIT:
+                    ids.clear()
+                shard = self.route(entry[1])[0]
+                found = ids[entry[1]] = shard.shard_id if shard is not None else "unknown"
+            return found
+        shard = self.shard_for_hash(int(explicit))
         return shard.shard_id if shard is not None else "unknown"
 
     def shards(self):

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.harness import HOST, PLUGIN, make_chunk  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-SHARDS = 4
+SHARDS = 256
 MAX_HASH = 2 ** 128 - 1
 
 SCENARIOS = {

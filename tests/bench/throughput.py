@@ -12,6 +12,9 @@ stored and refused:
               shard, records or bytes, less the one second of burst) over the
               time taken from the first call to the last record stored
   throttled   entries refused per entry stored (an aggregate is one entry)
+  steady      the busiest shard's use of its limit over the middle 60% of the
+              run (what a producer's start-up, a real Fluent Bit's first small
+              chunks, does not count in)
   middle      for two producers: each one's part of the stream's capacity
               over the middle 60% of the run
   exactly     every record found once; no aggregate a KCL consumer drops
@@ -95,6 +98,8 @@ def measure(front, stream, names, expected):
                              default=0) + 1 - first
     low, high = int(first + 0.2 * (last - first)), int(last - 0.2 * (last - first))
     shards = len(front.streams[stream].ranges)
+    steady = front.totals(first=low, last=high - 1).get(busiest, [0, 0, 0])
+    row["steady"] = units(steady[0], steady[1]) / max(1, high - low)  # the busiest shard, middle 60%
     for name in names:
         middle = front.totals(producer=name, first=low, last=high - 1)
         row[f"middle {name}"] = sum(units(s, b) for s, b, _ in middle.values()) / (shards * max(1, high - low))
@@ -153,6 +158,7 @@ def report(name, row, driver):
     hot = (f" (hot shard: {row['busiest_throttled']:.3f}; other shards done at {row['others_done']:.0f} s)"
            if "hot" in name else "")
     print(f"| {name} | {driver} | {row['stored']:,} | {row['seconds']:.1f} | {row['goodput']:.3f} | "
+          f"{row['steady']:.3f} | "
           f"{row['throttled']:.3f}{hot} | {middle or '-'} | {once} | {kcl} |", flush=True)
 
 
@@ -167,9 +173,9 @@ def main():
     drivers = ["host"] + ([args.fluent_bit] if args.fluent_bit else [])
     print(f"# at the stream's limit: front enforcing {LIMIT_RECORDS} records/s and 1 MiB/s per shard, "
           f"1 s burst; load average {os.getloadavg()[0]:.2f}")
-    print("| scenario | producer | entries stored | seconds | goodput | throttled/stored | middle (each) "
+    print("| scenario | producer | entries stored | seconds | goodput | steady | throttled/stored | middle (each) "
           "| exactly once | aggregates dropped by KCL |")
-    print("|---|---|---:|---:|---:|---:|---|---|---|")
+    print("|---|---|---:|---:|---:|---:|---:|---|---|---|")
     for name in names:
         for driver in drivers:
             for _ in range(args.runs):

@@ -11,12 +11,13 @@ import json
 import random
 import threading
 import time
+from collections import deque
 
 import pytest
 
 from fluentbit_kinesis import config
 from fluentbit_kinesis.delivery import limiters, pacing
-from fluentbit_kinesis.delivery.batching import Lanes
+from fluentbit_kinesis.delivery.batching import Lanes, entry_size
 from fluentbit_kinesis.delivery.client import KinesisClient
 from fluentbit_kinesis.delivery.pacing import ShardLimiter
 from fluentbit_kinesis.delivery.sender import Delivery
@@ -41,6 +42,15 @@ def lane(count, size=100, key="k"):
     return [(b"x" * (size - len(key)), key, None, i) for i in range(count)]
 
 
+def take(limiter, shard, entries, max_count, max_bytes):
+    """How many of `entries` (a shard's lane) one request takes now; their tokens are taken."""
+    return limiter.plan([(shard, deque(map(entry_size, entries)))], max_count, max_bytes).get(shard, 0)
+
+
+def wait(limiter, shard, entries):
+    return limiter.waits([(shard, deque(map(entry_size, entries)))])[shard]
+
+
 # ---- the limiter, on its own clock ------------------------------------------------
 
 def test_a_shard_is_paced_at_its_limit_from_the_first_call_with_one_second_of_burst():
@@ -49,22 +59,22 @@ def test_a_shard_is_paced_at_its_limit_from_the_first_call_with_one_second_of_bu
     entries = lane(5000)
     # 0.98 of 1,000 records/s, a bucket of 0.8 s: the service's holds one second,
     # and the difference absorbs requests that reach it later than others
-    assert limiter.take("s1", entries, 5000, 10 * MIB) == 784
+    assert take(limiter, "s1", entries, 5000, 10 * MIB) == 784
     clock.now += 0.5
-    assert limiter.take("s1", entries, 5000, 10 * MIB) == 490
+    assert take(limiter, "s1", entries, 5000, 10 * MIB) == 490
     clock.now += 10  # idle: the bucket holds under a second, not ten
-    assert limiter.take("s1", entries, 5000, 10 * MIB) == 784
+    assert take(limiter, "s1", entries, 5000, 10 * MIB) == 784
 
 
 def test_bytes_are_paced_too_and_an_aggregate_counts_as_one_record():
     clock = Clock()
     limiter = ShardLimiter(clock=clock)
     aggregates = lane(50, size=100_000, key="a")
-    assert limiter.take("s1", aggregates, 500, 10 * MIB) == 8  # 0.8 s of 0.98 MiB/s in 100 kB entries
+    assert take(limiter, "s1", aggregates, 500, 10 * MIB) == 8  # 0.8 s of 0.98 MiB/s in 100 kB entries
     clock.now += 0.2
-    assert limiter.take("s1", aggregates, 500, 10 * MIB) == 2
+    assert take(limiter, "s1", aggregates, 500, 10 * MIB) == 2
     left = 0.98 * MIB * 1.0 - 1_000_000  # bytes in the bucket now
-    assert limiter.wait("s1", aggregates) == pytest.approx((100_000 - left) / (0.98 * MIB), abs=0.001)
+    assert wait(limiter, "s1", aggregates) == pytest.approx((100_000 - left) / (0.98 * MIB), abs=0.001)
 
 
 def test_a_record_larger_than_a_shrunk_bucket_goes_once_the_bucket_is_full():
@@ -73,7 +83,7 @@ def test_a_record_larger_than_a_shrunk_bucket_goes_once_the_bucket_is_full():
     limiter.answered({"s1": (1, 100, 999)})  # a cut to half
     big = lane(3, size=900_000)
     clock.now += 5  # the bucket (half a MiB at most) fills
-    assert limiter.take("s1", big, 500, 10 * MIB) == 1
+    assert take(limiter, "s1", big, 500, 10 * MIB) == 1
 
 
 def test_a_throttle_cuts_to_the_part_accepted_once_per_cooldown_and_a_stray_one_changes_nothing():
@@ -89,7 +99,7 @@ def test_a_throttle_cuts_to_the_part_accepted_once_per_cooldown_and_a_stray_one_
     limiter.answered({"s1": (100, 10_000, 100)})  # answers to what was sent before the cut
     assert limiter.shares()["s1"] == pytest.approx(cut, rel=0.05)
     clock.now += 1.0
-    limiter.wait("s1", lane(1))  # it grew meanwhile
+    wait(limiter, "s1", lane(1))  # it grew meanwhile
     before = limiter.shares()["s1"]
     assert before > cut
     limiter.answered({"s1": (200, 20_000, 20)})  # still over: at least a fifth less
@@ -104,7 +114,7 @@ def test_the_share_grows_back_when_throttles_stop():
     seen = []
     for _ in range(40):
         clock.now += 0.5
-        limiter.take("s1", lane(1), 1, MIB)  # time passes as flushes use it
+        take(limiter, "s1", lane(1), 1, MIB)  # time passes as flushes use it
         seen.append(limiter.shares()["s1"])
     assert seen == sorted(seen)  # no oscillation without throttles
     assert seen[3] < 0.6  # slowly near the cut
@@ -115,10 +125,10 @@ def test_a_shard_without_a_prediction_is_paced_after_its_first_throttle_at_what_
     clock = Clock()
     limiter = ShardLimiter(clock=clock)
     entries = lane(10_000)
-    assert limiter.take(pacing.UNKNOWN, entries, 10_000, 10 * MIB) == 10_000
+    assert take(limiter, pacing.UNKNOWN, entries, 10_000, 10 * MIB) == 10_000
     limiter.answered({pacing.UNKNOWN: (3000, 300_000, 7000)})
     clock.now += 0.5
-    assert 1500 <= limiter.take(pacing.UNKNOWN, entries, 10_000, 10 * MIB) < 1600  # 3,000/s, and growing
+    assert 1500 <= take(limiter, pacing.UNKNOWN, entries, 10_000, 10 * MIB) < 1600  # 3,000/s, and growing
 
 
 def test_two_producers_share_a_stream_fairly_and_use_it():
@@ -162,7 +172,7 @@ def simulate_producers(count, shards, entries, seed, rtt=0.005, step=0.002, chun
 
 def _simulated_request(p, server, clock, rtt):
     lanes, limiter = p["lanes"], p["limiter"]
-    group = lanes.take(limiter, clock.now, 500, MIB)
+    group, _ = lanes.take(limiter, clock.now, 500, MIB)
     if not group:
         p["next"] = clock.now + lanes.pause(limiter, clock.now)[0]
         return
@@ -191,7 +201,7 @@ def test_one_line_a_minute_while_a_shard_is_at_its_limit():
     limiter = ShardLimiter("logs", clock=clock)
     assert limiter.report() is None
     entries = lane(3000)
-    limiter.take("shardId-1", entries, 3000, 10 * MIB)
+    take(limiter, "shardId-1", entries, 3000, 10 * MIB)
     limiter.answered({"shardId-1": (980, 98_000, 20)})
     clock.now += 9
     assert limiter.report() is None  # the first after 10 s
@@ -200,7 +210,7 @@ def test_one_line_a_minute_while_a_shard_is_at_its_limit():
     assert line.startswith("stream logs at its write limit: 1 of 1 shards held entries back or were throttled "
                            "in the last 10 s (shardId-1)")
     assert "20 entries throttled" in line and "sent 98 records/s" in line and "MB/s" in line
-    limiter.take("shardId-1", entries, 3000, 10 * MIB)
+    take(limiter, "shardId-1", entries, 3000, 10 * MIB)
     clock.now += 59
     assert limiter.report() is None  # then one a minute
     clock.now += 1
