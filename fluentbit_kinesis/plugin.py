@@ -97,7 +97,7 @@ class OutputInstance:
             self.log.error(f"cannot describe stream {self.settings.stream or self.settings.stream_arn}: "
                            f"{redact(exc, limit=300)}; records will be retried until it is reachable")
 
-    def flush(self, data, tag):
+    def flush(self, data, tag, ticket=None):
         progress = ChunkProgress(self.ledger, tag, data)
         shaped = self.shaper.shape_chunk(data)
         self._count(shaped)
@@ -106,7 +106,7 @@ class OutputInstance:
         acks = Acknowledgements(progress, packed=self.packer is not None)
         entries = progress.todo(shaped.entries)
         with progress.sending():
-            outcome = self.delivery.send(self.packer.pack(entries) if self.packer else plain(entries), acks)
+            outcome = self.delivery.send(self.packer.pack(entries) if self.packer else plain(entries), acks, ticket)
         self._sent(acks)
         self.metrics.flush_done(outcome)
         if outcome.delivered:
@@ -174,7 +174,7 @@ class OutputInstance:
                 self.handoff = False  # flushes wait for delivery
                 return
             self.handoff = HandOff(self.flush, self.give_up, self.log, self.stop, self.settings.handoff_max_bytes,
-                                   Spool(self._spool_directory()), self.name)
+                                   Spool(self._spool_directory()), self.delivery.limiter.order, self.name)
 
     def _spool_directory(self):
         return self.ledger.file[:-len(".ledger")] + ".spool"

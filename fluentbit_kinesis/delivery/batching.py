@@ -12,6 +12,7 @@ from collections import deque
 from itertools import islice
 
 MIN_PART = 32  # entries a lane gives a request before the next one's (many shards)
+ORDER_POLL = 0.05  # seconds between looks at a shard an earlier chunk still sends to
 JITTER = 0.3  # of a pause for tokens, so producers pacing alike do not meet in step at the service
 
 
@@ -97,12 +98,16 @@ class Lanes:
     def __len__(self):
         return self.left
 
-    def take(self, limiter, now, max_count, max_bytes):
+    def take(self, limiter, now, max_count, max_bytes, blocked=frozenset()):
         """One request: (its entries, shard -> [entries, bytes, 0]) of what the
-        shards may send now (limiter.plan). Tokens are taken just before the
-        request goes, so the service counts them about when the limiter did."""
+        shards may send now (limiter.plan), but none of the `blocked` ones
+        (shard_order: an earlier chunk still sends there; None: all are).
+        Tokens are taken just before the request goes, so the service counts
+        them about when the limiter did."""
         self._release(now)
-        ready = [(shard, sizes) for shard, (_, sizes) in self.lanes.items()]
+        if blocked is None:
+            return [], {}
+        ready = [(shard, sizes) for shard, (_, sizes) in self.lanes.items() if shard not in blocked]
         group, counts = [], {}
         for shard, count in (limiter.plan(ready, max_count, max_bytes) if ready else {}).items():
             entries, sizes = self.lanes[shard]
@@ -113,6 +118,13 @@ class Lanes:
                 del self.lanes[shard]
         self.left -= len(group)
         return group, counts
+
+    def pending_shards(self):
+        """The shards this flush still has entries for (in lanes or waiting)."""
+        pending = set(self.lanes)
+        for _, entries in self.waiting:
+            pending.update(map(self.shard_of, entries))
+        return pending
 
     def put_back(self, entries):
         """Entries of a request that must go again (throttled): at the head of their lanes, in order."""
@@ -138,10 +150,14 @@ class Lanes:
                 self.left -= len(entries)
                 self.put_back(entries)
 
-    def pause(self, limiter, now):
-        """(seconds until an entry may go, {shard: seconds of that spent waiting for its tokens})."""
-        waits = limiter.waits([(shard, sizes) for shard, (_, sizes) in self.lanes.items()])
+    def pause(self, limiter, now, blocked=frozenset()):
+        """(seconds until an entry may go, {shard: seconds of that spent waiting
+        for its tokens}); a `blocked` shard is looked at again after ORDER_POLL."""
+        waits = limiter.waits([(shard, sizes) for shard, (_, sizes) in self.lanes.items()
+                               if blocked is not None and shard not in blocked])
         pause = min([*waits.values(), *(until - now for until, _ in self.waiting)], default=0.0)
+        if blocked is None or len(waits) < len(self.lanes):
+            pause = min(pause, ORDER_POLL) if waits or self.waiting else ORDER_POLL
         pause = max(0.0, pause)
         if waits and pause:
             pause *= random.uniform(1.0 - JITTER, 1.0 + JITTER)  # producers' calls fall out of step

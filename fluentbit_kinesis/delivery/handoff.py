@@ -3,9 +3,13 @@
 There a flush must never wait on Kinesis: the engine thread also runs every
 input and every other output, and Fluent Bit's default Retry_Limit (1) drops
 a chunk answered RETRY twice, so answering RETRY through an outage loses it.
-So the chunk is copied and handed to one background thread per instance,
-which delivers it with the usual flush (ledger included: a retried round
-sends only what is left) and keeps retrying until it is delivered.
+So the chunk is copied and handed to background threads, which deliver it
+with the usual flush (ledger included: a retried round sends only what is
+left) and keep retrying until it is delivered. Up to OVERLAP chunks are in
+delivery at once, so that a hot shard, paced at its limit, does not hold back
+the other shards' records of later chunks; each shard still gets its records
+in the chunks' order (shard_order: a chunk takes its ticket here, in queue
+order).
 
 Fluent Bit deletes a chunk it was answered OK for, so OK comes only once the
 chunk is delivered or durably kept in the spool (spool.py): the engine waits
@@ -34,6 +38,7 @@ DRAIN_AT_EXIT = 5.0
 STOP_AT_EXIT = 10.0  # for a request in flight to end once told to stop
 MAX_PAUSE = 10.0  # between flush rounds of a chunk that is not delivered
 MAX_FAILED_ROUNDS = 3  # rounds that raise before a chunk is given up to the dead letters
+OVERLAP = 16  # chunks in delivery at once (a thread each)
 MAX_REFUSED = 4096  # chunk keys remembered as answered RETRY because the queue was full
 
 
@@ -77,21 +82,24 @@ def flush_until_delivered(flush, data, tag, stop, log, give_up=None):
 
 
 class _Chunk:
-    __slots__ = ("data", "tag", "done", "spooled")
+    __slots__ = ("data", "tag", "done", "spooled", "taken")
 
     def __init__(self, data, tag, spooled=None):
         self.data = data
         self.tag = tag
         self.done = threading.Event()
         self.spooled = spooled  # its file in the spool, if any
+        self.taken = False  # a thread delivers it
 
 
 class HandOff:
-    """flush(data, tag) -> FLB_OK / FLB_RETRY delivers a chunk (the instance's
-    own flush); give_up(data, tag, reason) dead-letters what is left of it."""
+    """flush(data, tag, ticket) -> FLB_OK / FLB_RETRY delivers a chunk (the
+    instance's own flush); give_up(data, tag, reason) dead-letters what is
+    left of it; order: the stream's ShardOrder, whose tickets flush takes."""
 
-    def __init__(self, flush, give_up, logger, stop_event, max_bytes, spool, name="kinesis"):
+    def __init__(self, flush, give_up, logger, stop_event, max_bytes, spool, order, name="kinesis"):
         self.flush = flush
+        self.order = order
         self.give_up = give_up
         self.spool = spool
         self.log = logger
@@ -116,8 +124,10 @@ class HandOff:
                          f"{spool.directory}.corrupt (their records are not delivered; the files are kept)")
         if self.queue:
             logger.info(f"hand-off spool {spool.directory}: {len(self.queue)} chunks from before, delivering them")
-        self.thread = threading.Thread(target=self._run, name=f"{name}-handoff", daemon=True)
-        self.thread.start()
+        self.threads = [threading.Thread(target=self._run, name=f"{name}-handoff-{n}", daemon=True)
+                        for n in range(OVERLAP)]
+        for thread in self.threads:
+            thread.start()
 
     def take(self, data, tag):
         """Called on the engine thread: FLB_OK once the chunk is delivered or
@@ -186,19 +196,34 @@ class HandOff:
             self.log.warn(f"{text} ({self.queued_bytes} bytes in {len(self.queue)} chunks queued, "
                           f"handoff_max_bytes {self.max_bytes})")
 
+    def _next(self):
+        """The first chunk no thread delivers yet, and its ticket; None: stop."""
+        with self.cond:
+            while True:
+                if self.stop.is_set() or (self.closed and not self.queue):
+                    return None
+                chunk = next((chunk for chunk in self.queue if not chunk.taken), None)
+                if chunk is not None:
+                    chunk.taken = True
+                    return chunk, self.order.reserve()  # under the lock: tickets in queue order
+                self.cond.wait()
+
     def _run(self):
         while True:
-            with self.cond:
-                while not self.queue and not self.closed:
-                    self.cond.wait()
-                if not self.queue or self.stop.is_set():
-                    return
-                chunk = self.queue[0]
-            if not flush_until_delivered(self.flush, chunk.data, chunk.tag, self.stop, self.log, self.give_up):
+            taken = self._next()
+            if taken is None:
+                return
+            chunk, ticket = taken
+            try:
+                delivered = flush_until_delivered(lambda data, tag: self.flush(data, tag, ticket), chunk.data,
+                                                  chunk.tag, self.stop, self.log, self.give_up)
+            finally:
+                self.order.leave(ticket)
+            if not delivered:
                 return  # stopping: what is left stays in the spool
             with self.cond:
-                if self.queue and self.queue[0] is chunk:
-                    self.queue.popleft()
+                if chunk in self.queue:
+                    self.queue.remove(chunk)
                     self.queued_bytes -= len(chunk.data)
                 chunk.done.set()
                 spooled = chunk.spooled
@@ -216,7 +241,11 @@ class HandOff:
             self.closed = True
             self.cond.notify_all()
         self.stop.set()
-        self.thread.join(STOP_AT_EXIT)
+        with self.cond:
+            self.cond.notify_all()
+        deadline = time.monotonic() + STOP_AT_EXIT
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         with self.cond:
             left = len(self.queue)
             self.queue.clear()

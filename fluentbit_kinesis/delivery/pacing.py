@@ -37,6 +37,7 @@ import time
 from itertools import islice
 
 from .batching import fitting, request_plan
+from .shard_order import ShardOrder
 
 LIMIT_RECORDS = 1000.0        # per shard and second
 LIMIT_BYTES = 1024.0 * 1024   # per shard and second: data and partition key
@@ -163,6 +164,7 @@ class ShardLimiter:
         self.name = name
         self.clock = clock
         self.shards = {}  # shard id -> ShardPace
+        self.order = ShardOrder()  # each shard's records in their chunks' order
         self._lock = threading.Lock()
         self._window = clock()  # since when report() counts
         self._next_report = self._window + FIRST_REPORT
@@ -247,6 +249,9 @@ class ShardLimiter:
 
 class NoLimits:
     """dry_run: nothing is sent, so nothing is paced."""
+
+    def __init__(self):
+        self.order = ShardOrder()
 
     def plan(self, lanes, max_count, max_bytes):
         return request_plan(lanes, lambda shard: UNPACED, max_count, max_bytes)

@@ -72,25 +72,39 @@ class Delivery:
         delay = min(MAX_BACKOFF, self.backoff_increment * (2 ** (attempt - 1)))
         return delay * random.uniform(0.5, 1.0)
 
-    def send(self, entries, on_acked):
+    def send(self, entries, on_acked, ticket=None):
         """Delivers every entry; returns an Outcome. Each request carries what
         the shards may take now; entries held back wait for their shard's
         tokens (or a backoff) without using up a try, while other shards go on.
         Once an entry has used up its tries, what can still go now goes, then
-        the flush gives up (FLB_RETRY: the ledger keeps what was delivered)."""
+        the flush gives up (FLB_RETRY: the ledger keeps what was delivered).
+        `ticket`: the chunk's place in each shard's order (shard_order), kept
+        by the caller across flushes of the chunk; without one, this send
+        takes one after every chunk already in delivery."""
         lanes = batching.Lanes(entries, self.predict_shard)
         outcome = Outcome(delivered=False, entries=len(entries))
         tries = {}  # id(entry) -> failed tries: the budget is per entry
+        order = self.limiter.order
+        own_ticket = ticket is None
+        if own_ticket:
+            ticket = order.reserve()
+        declared = lanes.shards
+        order.declare(ticket, declared)
         try:
             while len(lanes):
-                group, counts = lanes.take(self.limiter, time.monotonic(), self.max_count, self.max_bytes)
+                blocked = order.blocked(ticket)
+                group, counts = lanes.take(self.limiter, time.monotonic(), self.max_count, self.max_bytes, blocked)
                 if group:
-                    if self._request(group, counts, lanes, tries, on_acked, outcome):
+                    fine = self._request(group, counts, lanes, tries, on_acked, outcome)
+                    if len(lanes.lanes) < len(declared) or not fine:  # a shard is done: later chunks may go there
+                        declared = lanes.pending_shards()
+                        order.declare(ticket, declared)
+                    if fine:
                         continue
                     break  # fatal: retrying cannot help now (no stream, no access)
                 if 0 <= self.max_retries < outcome.attempts:
                     break
-                pause, paced = lanes.pause(self.limiter, time.monotonic())
+                pause, paced = lanes.pause(self.limiter, time.monotonic(), blocked)
                 for shard, seconds in paced.items():
                     outcome.paced[shard] = outcome.paced.get(shard, 0.0) + seconds
                 if self.stop_event.wait(pause):
@@ -99,6 +113,10 @@ class Delivery:
             outcome.delivered = not outcome.failed_entries
             return outcome
         finally:
+            if own_ticket:
+                order.leave(ticket)
+            else:  # the chunk keeps its place for what is left
+                order.declare(ticket, lanes.pending_shards())
             outcome.shares = self.limiter.shares(lanes.shards)
             line = self.limiter.report()
             if line:

@@ -12,6 +12,9 @@ stored and refused:
               shard, records or bytes, less the one second of burst) over the
               time taken from the first call to the last record stored
   throttled   entries refused per entry stored (an aggregate is one entry)
+  hot shard   the other shards' records: when the last one was stored, and
+              how many times the time they would take alone that is (their
+              busiest shard at its limit)
   steady      the busiest shard's use of its limit over the middle 60% of the
               run (what a producer's start-up, a real Fluent Bit's first small
               chunks, does not count in)
@@ -96,6 +99,9 @@ def measure(front, stream, names, expected):
            "busiest_throttled": totals[busiest][2] / max(1, totals[busiest][0])}
     row["others_done"] = max((s for (s, _, shard), c in front.timeline.items() if shard != busiest and c[0]),
                              default=0) + 1 - first
+    # what the other shards' records would take alone: their busiest at its limit (the burst is free)
+    row["others_alone"] = max((units(*t[:2]) - 1.0 for shard, t in totals.items() if shard != busiest),
+                              default=0.0)
     low, high = int(first + 0.2 * (last - first)), int(last - 0.2 * (last - first))
     shards = len(front.streams[stream].ranges)
     steady = front.totals(first=low, last=high - 1).get(busiest, [0, 0, 0])
@@ -155,7 +161,8 @@ def report(name, row, driver):
     once = "yes" if not (row["missing"] or row["duplicated"] or row["unexpected"]) else \
         f"NO: {row['missing']} missing, {row['duplicated']} twice"
     kcl = f"{row['dropped_aggregates']} of {row['aggregates']}" if row["aggregates"] else "-"
-    hot = (f" (hot shard: {row['busiest_throttled']:.3f}; other shards done at {row['others_done']:.0f} s)"
+    hot = (f" (hot shard: {row['busiest_throttled']:.3f}; other shards done at {row['others_done']:.1f} s, "
+           f"{row['others_done'] / max(0.1, row['others_alone']):.1f}x their {row['others_alone']:.1f} s alone)"
            if "hot" in name else "")
     print(f"| {name} | {driver} | {row['stored']:,} | {row['seconds']:.1f} | {row['goodput']:.3f} | "
           f"{row['steady']:.3f} | "
