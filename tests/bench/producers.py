@@ -19,13 +19,18 @@ from tests.support.harness import FAKE_CREDENTIALS, PLUGIN, Host  # noqa: E402
 IDLE_AT_END = 5.0  # seconds without a record stored: the backlog is through
 
 
-def with_host(settings, backlogs, workers, tmp):
-    """Flushes every producer's backlog in ~2 MB chunks, `workers` at a time, back to back."""
+def with_host(settings, backlogs, workers, front, tmp):
+    """Flushes every producer's backlog in ~2 MB chunks back to back: on the
+    engine thread as Fluent Bit's default `workers 0` does (the hand-off
+    delivers them in the background), or `workers` at a time."""
     hosts, threads, errors = [], [], []
     for name, records in backlogs.items():
         folder = Path(tmp) / name
         folder.mkdir()
-        host = Host(folder, env={"AWS_ACCESS_KEY_ID": name})
+        env = {"AWS_ACCESS_KEY_ID": name, "STATE_DIRECTORY": str(folder / "state")}  # this run's own
+        if workers == 1:
+            env["FLB_HOST_ENGINE_THREAD"] = "1"
+        host = Host(folder, env=env)
         for key, value in settings.items():
             host.configure(0, **{key: value})
         assert host.init(0) == 1, host.log()
@@ -36,6 +41,8 @@ def with_host(settings, backlogs, workers, tmp):
         thread.start()
     for thread in threads:
         thread.join()
+    if workers == 1:
+        _wait_until_idle(front, [])
     for host in hosts:
         host.exit(0)
         host.close()
@@ -72,7 +79,7 @@ def with_fluent_bit(binary, settings, backlogs, workers, front, tmp):
             f"[INPUT]\n    name tail\n    path {log_file}\n    read_from_head true\n    parser json\n"
             "    buffer_max_size 1M\n"
             f"[OUTPUT]\n    name kinesis\n    match *\n    retry_limit no_limits\n{output}")
-        env = dict(os.environ, **dict(FAKE_CREDENTIALS, AWS_ACCESS_KEY_ID=name))
+        env = dict(os.environ, **dict(FAKE_CREDENTIALS, AWS_ACCESS_KEY_ID=name, STATE_DIRECTORY=str(tmp / name)))
         log = open(tmp / f"{name}.fluent-bit.log", "wb")
         processes.append((subprocess.Popen([binary, "-c", str(config)], cwd=tmp, env=env,
                                            stdout=log, stderr=subprocess.STDOUT), log))

@@ -150,7 +150,7 @@ def run(name, scale, fluent_bit, tmp):
         if fluent_bit:
             producers.with_fluent_bit(fluent_bit, settings, backlogs, workers, server.front, tmp)
         else:
-            producers.with_host(settings, backlogs, workers, tmp)
+            producers.with_host(settings, backlogs, workers, server.front, tmp)
         return measure(server.front, stream, names, expected)
     finally:
         server.stop()
