@@ -174,7 +174,8 @@ class OutputInstance:
                 self.handoff = False  # flushes wait for delivery
                 return
             self.handoff = HandOff(self.flush, self.give_up, self.log, self.stop, self.settings.handoff_max_bytes,
-                                   Spool(self._spool_directory()), self.delivery.limiter.order, self.name)
+                                   Spool(self._spool_directory()), self.delivery.limiter.order,
+                                   lambda: self.delivery.failing_since is not None, self.name)
 
     def _spool_directory(self):
         return self.ledger.file[:-len(".ledger")] + ".spool"

@@ -6,7 +6,7 @@ a chunk answered RETRY twice, so answering RETRY through an outage loses it.
 So the chunk is copied and handed to background threads, which deliver it
 with the usual flush (ledger included: a retried round sends only what is
 left) and keep retrying until it is delivered. Up to OVERLAP chunks are in
-delivery at once, so that a hot shard, paced at its limit, does not hold back
+delivery at once (one while requests fail: an outage), so that a hot shard, paced at its limit, does not hold back
 the other shards' records of later chunks; each shard still gets its records
 in the chunks' order (shard_order: a chunk takes its ticket here, in queue
 order).
@@ -97,9 +97,10 @@ class HandOff:
     instance's own flush); give_up(data, tag, reason) dead-letters what is
     left of it; order: the stream's ShardOrder, whose tickets flush takes."""
 
-    def __init__(self, flush, give_up, logger, stop_event, max_bytes, spool, order, name="kinesis"):
+    def __init__(self, flush, give_up, logger, stop_event, max_bytes, spool, order, failing, name="kinesis"):
         self.flush = flush
         self.order = order
+        self.failing = failing  # () -> True while requests fail (an outage): one chunk at a time then
         self.give_up = give_up
         self.spool = spool
         self.log = logger
@@ -203,10 +204,13 @@ class HandOff:
                 if self.stop.is_set() or (self.closed and not self.queue):
                     return None
                 chunk = next((chunk for chunk in self.queue if not chunk.taken), None)
-                if chunk is not None:
+                if chunk is None:
+                    self.cond.wait()
+                elif chunk is self.queue[0] or not self.failing():  # no point in more chunks held in an outage
                     chunk.taken = True
                     return chunk, self.order.reserve()  # under the lock: tickets in queue order
-                self.cond.wait()
+                else:
+                    self.cond.wait(1.0)
 
     def _run(self):
         while True:

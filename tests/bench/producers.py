@@ -53,6 +53,9 @@ def _flush_all(host, paths, workers, errors):
     for start in range(0, len(paths), workers):
         batch = paths[start:start + workers]
         answer = host.command("pflush " + " ".join(f"0 kube.var.log {path}" for path in batch), timeout=900)
+        while workers == 1 and answer == "pflush 2":  # the hand-off queue is full: offered again, as Fluent Bit does
+            time.sleep(1.0)
+            answer = host.command(f"pflush 0 kube.var.log {batch[0]}", timeout=900)
         if answer != "pflush" + " 1" * len(batch):
             errors.append(answer)
 

@@ -1,0 +1,53 @@
+"""The hand-off delivers several chunks side by side (a hot shard holds back
+only itself), in queue order of their tickets, but one chunk at a time while
+requests fail: in an outage more chunks in delivery would only hold more
+records in memory."""
+import threading
+import time
+
+from fluentbit_kinesis.delivery.handoff import OVERLAP, HandOff
+from fluentbit_kinesis.delivery.shard_order import ShardOrder
+from fluentbit_kinesis.delivery.spool import Spool
+from fluentbit_kinesis.telemetry.log import Logger
+
+FLB_OK = 1
+MIB = 1024 * 1024
+
+
+def run_chunks(tmp_path, failing, chunks=6):
+    """Hands `chunks` chunks over; returns (most flushes at once, (ticket, chunk) as flushes began)."""
+    lock, release = threading.Lock(), threading.Event()
+    in_flight, began, peak = set(), [], [0]
+
+    def flush(data, tag, ticket):
+        with lock:
+            in_flight.add(ticket)
+            began.append((ticket, data))
+            peak[0] = max(peak[0], len(in_flight))
+        release.wait(10)
+        with lock:
+            in_flight.discard(ticket)
+        return FLB_OK
+
+    handoff = HandOff(flush, None, Logger(lambda level, text: None, "t", 3), threading.Event(), 64 * MIB,
+                      Spool(str(tmp_path / "spool")), ShardOrder(), lambda: failing)
+    for i in range(chunks):
+        assert handoff.take(b"chunk %d" % i, "t") == FLB_OK  # kept in the spool: delivery waits
+    time.sleep(1.5)
+    seen = peak[0]
+    release.set()
+    assert handoff.close() == 0
+    return seen, began
+
+
+def test_chunks_are_delivered_side_by_side_with_tickets_in_queue_order(tmp_path):
+    peak, began = run_chunks(tmp_path, failing=False)
+    assert peak == min(6, OVERLAP) > 1
+    # the first chunk has the first ticket, and so on (their flushes may begin in any order)
+    assert [data for _, data in sorted(began)] == [b"chunk %d" % i for i in range(6)]
+
+
+def test_one_chunk_at_a_time_while_requests_fail(tmp_path):
+    peak, began = run_chunks(tmp_path, failing=True)
+    assert peak == 1
+    assert [data for _, data in began] == [b"chunk %d" % i for i in range(6)]
