@@ -9,7 +9,8 @@ import json
 import pytest
 
 from fluentbit_kinesis.pipeline.formats import FORMATS
-from tests.e2e.test_fluent_bit import assert_clean_exit, classic_config, output_section, run_fluent_bit
+from tests.e2e.test_fluent_bit import (assert_clean_exit_of_instances, classic_config, output_section,
+                                      run_fluent_bit)
 from tests.pipeline.field_format import test_validators as validators
 from tests.pipeline.field_format.fixtures import FIXTURES, SOURCES, expected
 
@@ -49,7 +50,6 @@ def test_every_format_under_fluent_bit(fluent_bit, kinesis, tmp_path):
     (tmp_path / "fluent-bit.conf").write_text(config)
     count = COPIES * len(RECORDS)
     rc, log = run_fluent_bit(fluent_bit, ["-c", "fluent-bit.conf"], kinesis, count * len(FORMATS), tmp_path)
-    assert_clean_exit(rc, log)
     assert "could not be normalized" not in log
     for name in FORMATS:
         got = [json.loads(data) for data in kinesis.read_all(streams[name]).data]
@@ -59,6 +59,7 @@ def test_every_format_under_fluent_bit(fluent_bit, kinesis, tmp_path):
         check = {"otel": _otel, "ocsf": _ocsf, "cef": _cef}.get(name)
         for record in got[:len(RECORDS)] if check else ():
             check(record)
+    assert_clean_exit_of_instances(fluent_bit, rc, log)  # nine instances: Fluent Bit 1.9 crashes at exit
 
 
 def _otel(record):

@@ -134,6 +134,11 @@ def test_two_instances_and_workers(fluent_bit, kinesis, tmp_path):
     rc, log = run_fluent_bit(fluent_bit, ["-c", "fluent-bit.conf"], kinesis, 2 * RECORDS, tmp_path)
     assert_lines_once(kinesis, s1, RECORDS)
     assert_lines_once(kinesis, s2, RECORDS)
+    assert_clean_exit_of_instances(fluent_bit, rc, log)
+
+
+def assert_clean_exit_of_instances(fluent_bit, rc, log):
+    """A clean exit of a Fluent Bit with several instances of the plugin (check delivery first)."""
     if (fluent_bit_version(fluent_bit) or (99,)) < (2, 0, 7) and rc != 0:
         # its flb_proxy_cb_exit runs the shared plugin's ExitCtx once (the last
         # instance's), destroys the proxy, then reads it again for the next instance
