@@ -1,0 +1,166 @@
+/* fastjson_format_values.c: the values fj_format's plans write that are not
+ * a record's value as it is: an OTLP/JSON AnyValue (as formats/otel.py's
+ * any_value, then orjson) and the event time in a schema's form (as
+ * formats/values.py's TimeWriter, then orjson). */
+#include "fastjson.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int put_lit(struct ctx *c, const char *s)
+{
+    return fj_put(c, s, strlen(s));
+}
+
+static int put_digits(struct ctx *c, uint64_t v, int width)
+{
+    char buf[24];
+    char *q = buf + sizeof buf;
+    do { *--q = (char)('0' + v % 10); v /= 10; width--; } while (v || width > 0);
+    return fj_put(c, q, (size_t)(buf + sizeof buf - q));
+}
+
+static int put_any_list(struct ctx *c, const struct item *it, int depth)
+{
+    TRY(put_lit(c, it->type == T_MAP ? "{\"kvlistValue\":{\"values\":[" : "{\"arrayValue\":{\"values\":["));
+    size_t base = c->top;
+    for (uint32_t k = 0; k < it->len; k++) {
+        if (k)
+            TRY(fj_put_char(c, ','));
+        if (it->type == T_MAP) {
+            struct item key;
+            if (fj_read_item(c, &key) != 0)
+                return FJ_DECLINE;
+            TRY(fj_take_key(c, &key, base));
+            TRY(put_lit(c, "{\"key\":"));
+            TRY(fj_put_text(c, key.ptr, key.len, 1));
+            TRY(put_lit(c, ",\"value\":"));
+            TRY(fj_put_any(c, depth + 1));
+            TRY(fj_put_char(c, '}'));
+        } else {
+            TRY(fj_put_any(c, depth + 1));
+        }
+    }
+    c->top = base;
+    return put_lit(c, "]}}");
+}
+
+/* One value as an OTLP/JSON AnyValue. */
+int fj_put_any(struct ctx *c, int depth)
+{
+    struct item it;
+    if (fj_read_item(c, &it) != 0 || depth > FJ_MAX_DEPTH)
+        return FJ_DECLINE;
+    switch (it.type) {
+    case T_NIL: return put_lit(c, "{}");
+    case T_BOOL: return put_lit(c, it.u ? "{\"boolValue\":true}" : "{\"boolValue\":false}");
+    case T_UINT:
+        TRY(put_lit(c, it.u > (uint64_t)INT64_MAX ? "{\"stringValue\":\"" : "{\"intValue\":\""));
+        TRY(put_digits(c, it.u, 1));
+        return put_lit(c, "\"}");
+    case T_INT:
+        TRY(put_lit(c, "{\"intValue\":\"-"));
+        TRY(put_digits(c, (uint64_t)0 - (uint64_t)it.i, 1));
+        return put_lit(c, "\"}");
+    case T_FLOAT:
+        if (isnan(it.f))
+            return put_lit(c, "{\"doubleValue\":\"NaN\"}");
+        if (isinf(it.f))
+            return put_lit(c, it.f > 0 ? "{\"doubleValue\":\"Infinity\"}" : "{\"doubleValue\":\"-Infinity\"}");
+        TRY(put_lit(c, "{\"doubleValue\":"));
+        TRY(fj_put_double(c, it.f));
+        return fj_put_char(c, '}');
+    case T_STR:
+        TRY(put_lit(c, "{\"stringValue\":"));
+        TRY(fj_put_text(c, it.ptr, it.len, 1));
+        return fj_put_char(c, '}');
+    case T_ARRAY: case T_MAP:
+        if (it.type == T_MAP && it.len > FJ_MAX_MAP_KEYS)
+            return FJ_DECLINE;
+        return put_any_list(c, &it, depth);
+    default: /* bin (bytesValue, base64) and ext: the Python normalizer's */
+        return FJ_DECLINE;
+    }
+}
+
+/* Days since 1970-01-01 -> year, month (1-12), day (proleptic Gregorian). */
+static void civil(int64_t days, int64_t *year, unsigned *month, unsigned *day)
+{
+    days += 719468;
+    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    unsigned doe = (unsigned)(days - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *day = doy - (153 * mp + 2) / 5 + 1;
+    *month = mp < 10 ? mp + 3 : mp - 9;
+    *year = (int64_t)yoe + era * 400 + (*month <= 2);
+}
+
+/* "%Y-%m-%dT%H:%M:%S" (iso) or "Mon DD YYYY HH:MM:SS" (leef), unquoted. */
+static int put_clock(struct ctx *c, uint64_t second, int leef)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    int64_t year;
+    unsigned month, day, in_day = (unsigned)(second % 86400);
+    civil((int64_t)(second / 86400), &year, &month, &day);
+    if (leef) {
+        TRY(fj_put(c, months + 3 * (month - 1), 3));
+        TRY(fj_put_char(c, ' '));
+        TRY(put_digits(c, day, 2));
+        TRY(fj_put_char(c, ' '));
+        TRY(put_digits(c, (uint64_t)year, 4));
+        TRY(fj_put_char(c, ' '));
+    } else {
+        TRY(put_digits(c, (uint64_t)year, 4));
+        TRY(fj_put_char(c, '-'));
+        TRY(put_digits(c, month, 2));
+        TRY(fj_put_char(c, '-'));
+        TRY(put_digits(c, day, 2));
+        TRY(fj_put_char(c, 'T'));
+    }
+    TRY(put_digits(c, in_day / 3600, 2));
+    TRY(fj_put_char(c, ':'));
+    TRY(put_digits(c, in_day / 60 % 60, 2));
+    TRY(fj_put_char(c, ':'));
+    return put_digits(c, in_day % 60, 2);
+}
+
+/* round(ns / 1e9, 6) as Python computes it: the quotient correctly rounded
+ * (strtod of its exact decimal), then rounded half-even to 6 decimals. */
+static int put_epoch_seconds(struct ctx *c, uint64_t ns)
+{
+    char text[48];
+    snprintf(text, sizeof text, "%llu.%09llu", (unsigned long long)(ns / 1000000000ULL),
+             (unsigned long long)(ns % 1000000000ULL));
+    double quotient = strtod(text, NULL);
+    snprintf(text, sizeof text, "%.6f", quotient);
+    return fj_put_double(c, strtod(text, NULL));
+}
+
+/* The event time (ns since the epoch) in a schema's form (FJ_TIME_*). */
+int fj_put_time(struct ctx *c, int form, uint64_t ns)
+{
+    uint64_t second = ns / 1000000000ULL, fraction = ns % 1000000000ULL;
+    switch (form) {
+    case FJ_TIME_EPOCH_MS: return put_digits(c, ns / 1000000ULL, 1);
+    case FJ_TIME_EPOCH_S: return put_epoch_seconds(c, ns);
+    case FJ_TIME_EPOCH_NS:
+        TRY(fj_put_char(c, '"'));
+        TRY(put_digits(c, ns, 1));
+        return fj_put_char(c, '"');
+    case FJ_TIME_ISO_MS: case FJ_TIME_ISO_US: case FJ_TIME_LEEF:
+        TRY(fj_put_char(c, '"'));
+        TRY(put_clock(c, second, form == FJ_TIME_LEEF));
+        TRY(fj_put_char(c, '.'));
+        if (form == FJ_TIME_ISO_US) {
+            TRY(put_digits(c, fraction / 1000, 6));
+            return put_lit(c, "Z\"");
+        }
+        TRY(put_digits(c, fraction / 1000000, 3));
+        return put_lit(c, form == FJ_TIME_LEEF ? " UTC\"" : "Z\"");
+    default:
+        return FJ_FMT_PYTHON;
+    }
+}
