@@ -7,6 +7,8 @@
  * and size limits): anything else declines the chunk. */
 #include "fastjson.h"
 
+#include <math.h>
+
 /* Skips one value as inside a record; FJ_DECLINE on what fj_convert declines. */
 static int skip_strict(struct ctx *c, int depth)
 {
@@ -210,6 +212,9 @@ static int event_time(struct fj_fmt *f, const struct item *ts, int *marker)
         *marker = ts->i == -1 || ts->i == -2;
     } else if (ts->type == T_FLOAT) {
         *marker = ts->f == -1.0 || ts->f == -2.0;
+        /* as values.number_ns: int(round(t * 1e9 / 1000)) * 1000, to the microsecond */
+        f->has_ns = ts->f >= 0 && ts->f <= (double)FJ_FMT_MAX_SECONDS;
+        f->ns = f->has_ns ? (uint64_t)nearbyint(ts->f * 1e9 / 1000) * 1000 : 0;
     } else if (ts->type == T_UINT) {
         f->has_ns = ts->u <= FJ_FMT_MAX_SECONDS;
         f->ns = ts->u * 1000000000ULL;
