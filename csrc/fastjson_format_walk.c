@@ -160,7 +160,8 @@ int fj_fmt_raw(struct ctx *c, int short_only)
     return fj_emit_value(c, 1);
 }
 
-/* The partition key's value at rec[2..3] (offsets into data), as fj_convert finds it. */
+/* The partition key's value at rec[2..3] (offsets into data), as fj_convert finds it; the
+ * record is not checked yet (its keys may be anything but strings match). */
 static int find_partition_key(struct fj_fmt *f, const uint8_t *data, const uint8_t *body, uint32_t *rec)
 {
     struct ctx *c = &f->c;
@@ -175,7 +176,7 @@ static int find_partition_key(struct fj_fmt *f, const uint8_t *data, const uint8
         for (uint32_t k = 0; it.type == T_MAP && k < it.len; k++) {
             if (fj_read_item(c, &key) != 0)
                 return FJ_DECLINE;
-            if (key.len == f->key_lens[depth] && memcmp(key.ptr, name, key.len) == 0) {
+            if (key.type == T_STR && key.len == f->key_lens[depth] && memcmp(key.ptr, name, key.len) == 0) {
                 at = c->p;
                 break;
             }
@@ -250,6 +251,7 @@ static int one_event(struct fj_fmt *f, const uint8_t *data, int flags, uint32_t 
         return FJ_NEED_ROOM;
     uint32_t *rec = records + 5 * *count;
     uint8_t *start = c->o;
+    rec[2] = rec[3] = 0;
     rec[4] = FJ_STATUS_OK;
     if (f->key_depth >= 0)
         TRY(find_partition_key(f, data, body, rec));

@@ -17,6 +17,8 @@ from fluentbit_kinesis import config
 
 from fluentbit_kinesis.pipeline import fastpath
 from fluentbit_kinesis.pipeline.events import decode_chunk
+from fluentbit_kinesis.pipeline.fastformat import MAX_PLANS
+from fluentbit_kinesis.pipeline.formats import FORMATS
 from fluentbit_kinesis.pipeline.keys import RandomKey
 from fluentbit_kinesis.pipeline.shaping import Shaper
 
@@ -67,11 +69,14 @@ def _comparable(batch):
 _shapers = {}
 
 
-def shaper_for(settings):
-    """One Shaper per set of options (making one draws 4096 random keys)."""
-    key = repr(settings)
+def shaper_for(settings, python_only=False):
+    """One Shaper per set of options (making one draws 4096 random keys);
+    python_only: one without the native path."""
+    key = (repr(settings), python_only)
     if key not in _shapers:
         _shapers[key] = Shaper(settings)
+        if python_only:
+            _shapers[key].fast = None
     return _shapers[key]
 
 
@@ -100,10 +105,46 @@ def compare(settings, data):
     return True
 
 
+def _format_outcome(shaped):
+    entries, rejected, random_keys, invalid_utf8 = _comparable(shaped)
+    return entries, rejected, random_keys, invalid_utf8, shaped.not_normalized, sorted(shaped.originals)
+
+
+def compare_format(settings, data):
+    """field_format (pipeline/fastformat.py) against the Python path, twice
+    (the first call makes the plans of new shapes, the second runs them).
+    Returns True when the native path took the chunk."""
+    shaper = shaper_for(settings)
+    if shaper.fast is None:
+        return False
+    if len(shaper.fast.table.known) >= MAX_PLANS:  # full: a fresh table, so new shapes still get plans
+        shaper = _shapers[(repr(settings), False)] = Shaper(settings)
+    python = shaper_for(settings, python_only=True)
+    expected = _format_outcome(python.shape_chunk(data))
+    accepted = False
+    for _ in range(2):
+        native = shaper.shape_chunk(data)
+        if native is None:
+            continue
+        accepted = True
+        got = _format_outcome(native)
+        if got != expected:
+            for name, f, s in zip(("entries", "rejected", "random_keys", "invalid_utf8", "not_normalized",
+                                   "originals"), got, expected):
+                if f != s:
+                    raise Divergence(f"field_format {settings.field_format}: {name} differ: "
+                                     f"native {f!r:.300} python {s!r:.300}")
+    return accepted
+
+
 def check_input(blob):
     """The fuzz oracle for one input: the fast path against the Python path
-    under the input's options, then the Python-only options; no exception."""
+    under the input's options, then the Python-only options, then
+    field_format natively against the Python path (the format the chunk's
+    length picks); no exception."""
     options_byte, data = split(blob)
     accepted = compare(settings_for(options_byte), data)
     python_path(shaper_for(python_only_settings(options_byte)), data)
+    field_format = FORMATS[len(data) % len(FORMATS)]
+    compare_format(settings_for(options_byte & ~4, field_format=field_format), data)  # log_key: Python's
     return accepted
