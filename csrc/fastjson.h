@@ -83,10 +83,13 @@ int fj_format(const uint8_t *data, size_t size, const uint8_t *names, size_t nam
 
 #define FJ_FMT_DESCEND 1
 #define FJ_FMT_KEYED 2
-/* a program's ops (little-endian operands): END; LIT u32 length, bytes; RAW,
- * RAW_SHORT (a string over 512 bytes is Python's), ANY (OTLP AnyValue) u16
- * slot; TIME u8 form; REFUSE: the shape is Python's */
-enum { FJ_OP_END, FJ_OP_LIT, FJ_OP_RAW, FJ_OP_RAW_SHORT, FJ_OP_ANY, FJ_OP_TIME, FJ_OP_REFUSE = 255 };
+/* a program's ops (native-endian operands): END; LIT u32 length, bytes; RAW,
+ * RAW_SHORT (a string over 512 bytes is Python's), ANY (OTLP AnyValue),
+ * IN_STRING (its JSON inside a JSON string), EXTENSION (CSL's: a string
+ * without ';', '=', newline as its text, else as IN_STRING) u16 slot; TIME u8
+ * form; REFUSE: the shape is Python's */
+enum { FJ_OP_END, FJ_OP_LIT, FJ_OP_RAW, FJ_OP_RAW_SHORT, FJ_OP_ANY, FJ_OP_TIME, FJ_OP_IN_STRING, FJ_OP_EXTENSION,
+       FJ_OP_REFUSE = 255 };
 enum { FJ_TIME_ISO_MS = 1, FJ_TIME_ISO_US, FJ_TIME_EPOCH_MS, FJ_TIME_EPOCH_NS, FJ_TIME_EPOCH_S, FJ_TIME_LEEF };
 /* a value's kind in a signature */
 enum { FJ_KIND_NIL = 1, FJ_KIND_FALSE, FJ_KIND_TRUE, FJ_KIND_UINT, FJ_KIND_BIG, FJ_KIND_NEG, FJ_KIND_FLOAT,
@@ -175,6 +178,7 @@ FJ_INTERNAL int fj_fmt_raw(struct ctx *c, int short_only);
 FJ_INTERNAL int fj_fmt_chunk(struct fj_fmt *f, const uint8_t *data, int flags, uint32_t *records,
                              size_t records_cap, size_t *n_records);
 FJ_INTERNAL int fj_put_any(struct ctx *c, int depth);
+FJ_INTERNAL int fj_put_in_string(struct ctx *c, int extension);
 FJ_INTERNAL int fj_put_time(struct ctx *c, int form, uint64_t ns);
 
 /* The smallest writers, here so that every file inlines them. */

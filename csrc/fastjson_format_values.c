@@ -1,6 +1,7 @@
 /* fastjson_format_values.c: the values fj_format's plans write that are not
  * a record's value as it is: an OTLP/JSON AnyValue (as formats/otel.py's
- * any_value, then orjson) and the event time in a schema's form (as
+ * any_value, then orjson), a value inside a JSON string (CSL's
+ * AdditionalExtensions) and the event time in a schema's form (as
  * formats/values.py's TimeWriter, then orjson). */
 #include "fastjson.h"
 
@@ -82,6 +83,49 @@ int fj_put_any(struct ctx *c, int depth)
     default: /* bin (bytesValue, base64) and ext: the Python normalizer's */
         return FJ_DECLINE;
     }
+}
+
+/* The JSON written since start as the content of a JSON string: it has no
+ * control characters, so only '"' and '\\' are escaped, in place from the end. */
+static int escape_in_place(struct ctx *c, uint8_t *start)
+{
+    size_t extra = 0;
+    for (const uint8_t *q = start; q < c->o; q++)
+        extra += *q == '"' || *q == '\\';
+    ROOM(c, extra);
+    uint8_t *src = c->o, *dst = c->o + extra;
+    c->o = dst;
+    while (src > start) {
+        uint8_t b = *--src;
+        *--dst = b;
+        if (b == '"' || b == '\\')
+            *--dst = '\\';
+    }
+    return FJ_OK;
+}
+
+/* One value inside a JSON string: its JSON, escaped (schemas.csl's JSON of
+ * an extension); extension: a string without ';', '=' or a newline is its
+ * own text (schemas._extension_value). */
+int fj_put_in_string(struct ctx *c, int extension)
+{
+    uint8_t *start = c->o;
+    const uint8_t *at = c->p;
+    struct item it;
+    if (extension) {
+        if (fj_read_item(c, &it) != 0)
+            return FJ_DECLINE;
+        if (it.type == T_STR && !memchr(it.ptr, ';', it.len) && !memchr(it.ptr, '=', it.len) &&
+            !memchr(it.ptr, '\n', it.len)) {
+            TRY(fj_put_text(c, it.ptr, it.len, 1));
+            memmove(start, start + 1, (size_t)(c->o - start) - 2); /* the text without its quotes */
+            c->o -= 2;
+            return FJ_OK;
+        }
+        c->p = at;
+    }
+    TRY(fj_emit_value(c, 1));
+    return escape_in_place(c, start);
 }
 
 /* Days since 1970-01-01 -> year, month (1-12), day (proleptic Gregorian). */

@@ -65,7 +65,7 @@ def test_fixtures_same_as_python(field_format):
     assert native.shape_chunk(chunk).path in ("fast", "mixed")
 
 
-@pytest.mark.parametrize("field_format", [f for f in FORMATS if f != "csl"])
+@pytest.mark.parametrize("field_format", FORMATS)
 def test_plain_fluent_bit_records_go_natively(field_format):
     """Kubernetes container logs: after the first chunk, every record by its shape's plan."""
     records = [{"log": f"line {i}", "stream": "stdout", "time": "2026-11-22T10:00:00Z",

@@ -67,6 +67,7 @@ def _comparable(batch):
 
 
 _shapers = {}
+MAX_SHAPERS = 64
 
 
 def shaper_for(settings, python_only=False):
@@ -74,6 +75,8 @@ def shaper_for(settings, python_only=False):
     python_only: one without the native path."""
     key = (repr(settings), python_only)
     if key not in _shapers:
+        if len(_shapers) >= MAX_SHAPERS:  # field_format's plans and normalizers add up: start again
+            _shapers.clear()
         _shapers[key] = Shaper(settings)
         if python_only:
             _shapers[key].fast = None

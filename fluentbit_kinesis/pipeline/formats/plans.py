@@ -1,7 +1,8 @@
 """field_format's native path (csrc/fastjson_format*.c) runs, per record
 shape, a plan made here: the JSON the Python normalizer writes for that
 shape, as literal bytes with holes where a value of the record goes (as it
-is, as an OTLP AnyValue, or the event time in the schema's form).
+is, as an OTLP AnyValue, inside a JSON string as CSL's AdditionalExtensions
+holds it, or the event time in the schema's form).
 
 A shape is what the C code writes as a record's signature: its keys in
 order, each value's kind (null, false, true, integer, big or negative
@@ -24,12 +25,13 @@ import struct
 import orjson
 
 from . import otel
+from .schemas import _extension_value
 from .normalizer import TABLE, NotNormalized, Normalizer, Reader, detect
 from .table import NESTED
 from .values import TimeWriter, event_ns
 
 DESCEND, KEYED = 1, 2
-OP_END, OP_LIT, OP_RAW, OP_RAW_SHORT, OP_ANY, OP_TIME, OP_REFUSE = 0, 1, 2, 3, 4, 5, 255
+OP_END, OP_LIT, OP_RAW, OP_RAW_SHORT, OP_ANY, OP_TIME, OP_IN_STRING, OP_EXTENSION, OP_REFUSE = 0, 1, 2, 3, 4, 5, 6, 7, 255
 REFUSE = bytes([OP_REFUSE])
 TIME_FORMS = {"iso_ms": 1, "iso_us": 2, "epoch_ms": 3, "epoch_ns": 4, "epoch_s": 5, "leef": 6}
 # text concepts whose content decides the output (OCSF's class and activity, CEF's and LEEF's header)
@@ -214,8 +216,12 @@ class Plans:
         for slot, probe in holes:
             raw, any_value = orjson.dumps(probe, option=JSON), orjson.dumps(otel.any_value(probe), option=JSON)
             raw_regex = rb"(?<![0-9.\-])" + re.escape(raw) + rb"(?![0-9.eE])" if _number(probe) else re.escape(raw)
-            patterns += [(re.escape(any_value), OP_ANY, slot),
-                         (raw_regex, short if type(probe) is str else OP_RAW, slot)]
+            patterns.append((re.escape(any_value), OP_ANY, slot))
+            if self.target == "csl" and not _number(probe):  # AdditionalExtensions: values inside a string
+                patterns.append((re.escape(orjson.dumps(raw.decode())[1:-1]), OP_IN_STRING, slot))
+            patterns.append((raw_regex, short if type(probe) is str else OP_RAW, slot))
+            if self.target == "csl" and type(probe) is str:
+                patterns.append((re.escape(orjson.dumps(probe)[1:-1]), OP_EXTENSION, slot))
         time_raw = orjson.dumps(time_value)
         patterns.append((rb"(?<![0-9.\-])" + re.escape(time_raw) + rb"(?![0-9.eE])" if _number(time_value)
                          else re.escape(time_raw), OP_TIME, TIME_FORMS[self.form]))
@@ -245,6 +251,10 @@ class Plans:
                 out.append(orjson.dumps(self.write_time(event_ns(timestamp))))
             elif op == OP_ANY:
                 out.append(orjson.dumps(otel.any_value(slots[arg][1]), option=JSON))
+            elif op == OP_IN_STRING:
+                out.append(orjson.dumps(orjson.dumps(slots[arg][1], option=JSON).decode())[1:-1])
+            elif op == OP_EXTENSION:
+                out.append(orjson.dumps(_extension_value(slots[arg][1]))[1:-1])
             else:
                 out.append(orjson.dumps(slots[arg][1], option=JSON))
                 if op == OP_RAW_SHORT and type(slots[arg][1]) is str and len(out[-1]) > 514:
