@@ -16,6 +16,9 @@ from .shaped_chunk import ShapedChunk
 STATUS_PYTHON = 4
 STATUS_UNKNOWN = 8
 MAX_PLANS = 256  # past it, a new shape stays the Python path's
+# chunks left to the Python path alone after one that was mostly shapes without plans, the table full
+# (the native pass would be spent for little); then the native path is tried again
+SKIP_CHUNKS = 16
 _RECORD_FIELDS = 5
 
 if AVAILABLE:
@@ -33,8 +36,12 @@ class PlanTable:
         self.blob, self.offsets, self.hashes = bytearray(), [], []
         self._arrays = None
 
+    def wants(self, signature):
+        """Whether a plan for this signature would be kept (making one costs two normalizations)."""
+        return signature not in self.known and len(self.known) < MAX_PLANS
+
     def add(self, signature, sig_hash, program):
-        if signature in self.known or len(self.known) >= MAX_PLANS:
+        if not self.wants(signature):
             return
         self.known[signature] = program
         self.offsets.append(len(self.blob))
@@ -96,19 +103,26 @@ class FormatShaper:
         self.fast = FastShaper(shaper, settings)  # compression, keys and size limit of all-native chunks
         self.options = Options(settings.partition_key, None, shaper.newline, settings.invalid_utf8)
         self.table = PlanTable(shaper.normalize.target)
+        self.skip = 0
 
     def shape_chunk(self, data):
+        if self.skip:  # records of shapes without plans, and the table full: the Python path alone
+            self.skip -= 1
+            return None
         columns = convert(data, self.options, self.table)
         if columns is None:
             return None
         payloads, keys, statuses, hashes = columns
-        if statuses.count(STATUS_OK) == len(statuses):
+        native = statuses.count(STATUS_OK)
+        if native == len(statuses):
             shaped = self.fast._shape_payloads(payloads, keys, statuses)
             shaped.path = "fast"
             return shaped
         shaped = self._mixed(data, payloads, keys, statuses, hashes)
         if shaped is not None:
             shaped.path = "mixed"  # some records natively, the others by the Python path
+        if 2 * native < len(statuses) and len(self.table.known) >= MAX_PLANS:
+            self.skip = SKIP_CHUNKS
         return shaped
 
     def _mixed(self, data, payloads, keys, statuses, hashes):
@@ -130,7 +144,7 @@ class FormatShaper:
                            keys[index] if key_of is not None else None)
                 continue
             expected = self._python_record(shaped, index, timestamp, record, key_of)
-            if status == STATUS_UNKNOWN and expected is not None:
+            if status == STATUS_UNKNOWN and expected is not None and self.table.wants(payloads[index]):
                 program = self.table.plans.plan(timestamp, record, expected)
                 if program is not None:
                     self.table.add(payloads[index], hashes[index], program)
