@@ -26,15 +26,17 @@ if AVAILABLE:
 
 
 class PlanTable:
-    """The plans as fj_format reads them: signatures with their programs."""
+    """The plans as fj_format reads them: signatures with their programs.
+    Flushes may run on several threads: each change replaces the whole
+    state in one assignment, and a call keeps the arrays it started with."""
 
     def __init__(self, target):
         self.plans = Plans(target)
         self.names = ffi.new("uint8_t[]", self.plans.names)
         self.names_size = len(self.plans.names)
         self.known = {}  # signature -> program
-        self.blob, self.offsets, self.hashes = bytearray(), [], []
-        self._arrays = None
+        self._state = (b"", (), ())  # blob, offsets, hashes
+        self._arrays = None  # (the state they were made of, the arrays)
 
     def wants(self, signature):
         """Whether a plan for this signature would be kept (making one costs two normalizations)."""
@@ -43,18 +45,18 @@ class PlanTable:
     def add(self, signature, sig_hash, program):
         if not self.wants(signature):
             return
+        blob, offsets, hashes = self._state
+        entry = struct.pack("=I", len(signature)) + signature + program
+        self._state = (blob + entry, offsets + (len(blob),), hashes + (sig_hash,))
         self.known[signature] = program
-        self.offsets.append(len(self.blob))
-        self.hashes.append(sig_hash)
-        self.blob += struct.pack("=I", len(signature)) + signature + program
-        self._arrays = None
 
     def arrays(self):
-        if self._arrays is None:
-            self._arrays = (ffi.new("uint8_t[]", bytes(self.blob) or b"\0"),
-                            ffi.new("uint32_t[]", self.offsets or [0]),
-                            ffi.new("uint64_t[]", self.hashes or [0]), len(self.offsets))
-        return self._arrays
+        state, made = self._state, self._arrays
+        if made is None or made[0] is not state:
+            blob, offsets, hashes = state
+            made = self._arrays = (state, (ffi.new("uint8_t[]", blob or b"\0"), ffi.new("uint32_t[]", offsets or [0]),
+                                           ffi.new("uint64_t[]", hashes or [0]), len(offsets)))
+        return made[1]
 
 
 def convert(data, options, table):
