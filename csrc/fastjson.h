@@ -83,6 +83,7 @@ int fj_format(const uint8_t *data, size_t size, const uint8_t *names, size_t nam
 
 #define FJ_FMT_DESCEND 1
 #define FJ_FMT_KEYED 2
+#define FJ_FMT_IP 4     /* a canonical IPv4 text here is FJ_KIND_IPV4, not keyed by its content */
 /* a program's ops (native-endian operands): END; LIT u32 length, bytes; RAW,
  * RAW_SHORT (a string over 512 bytes is Python's), ANY (OTLP AnyValue),
  * IN_STRING (its JSON inside a JSON string), EXTENSION (CSL's: a string
@@ -94,7 +95,7 @@ enum { FJ_TIME_ISO_MS = 1, FJ_TIME_ISO_US, FJ_TIME_EPOCH_MS, FJ_TIME_EPOCH_NS, F
 /* a value's kind in a signature */
 enum { FJ_KIND_NIL = 1, FJ_KIND_FALSE, FJ_KIND_TRUE, FJ_KIND_UINT, FJ_KIND_BIG, FJ_KIND_NEG, FJ_KIND_FLOAT,
        FJ_KIND_EMPTY_STR, FJ_KIND_DASH, FJ_KIND_STR, FJ_KIND_BIN, FJ_KIND_EMPTY_ARRAY, FJ_KIND_ARRAY,
-       FJ_KIND_EMPTY_MAP, FJ_KIND_MAP };
+       FJ_KIND_EMPTY_MAP, FJ_KIND_MAP, FJ_KIND_IPV4 };
 
 /* ---- shared by the fast path's files, never exported ---------------------- */
 

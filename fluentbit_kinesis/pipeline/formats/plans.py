@@ -30,7 +30,10 @@ from .normalizer import TABLE, NotNormalized, Normalizer, Reader, detect
 from .table import NESTED
 from .values import TimeWriter, event_ns
 
-DESCEND, KEYED = 1, 2
+DESCEND, KEYED, IP = 1, 2, 4
+# a canonical IPv4 address (as ipaddress writes it back): under an IP name it is a hole, not
+# keyed by its content; fj_format's canonical_ipv4 is the same rule
+IPV4 = re.compile(r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}")
 OP_END, OP_LIT, OP_RAW, OP_RAW_SHORT, OP_ANY, OP_TIME, OP_IN_STRING, OP_EXTENSION, OP_REFUSE = 0, 1, 2, 3, 4, 5, 6, 7, 255
 REFUSE = bytes([OP_REFUSE])
 TIME_FORMS = {"iso_ms": 1, "iso_us": 2, "epoch_ms": 3, "epoch_ns": 4, "epoch_s": 5, "leef": 6}
@@ -66,7 +69,7 @@ def special_names():
             for cell in TABLE.cells[schema][concept]:
                 path = cell.path
                 if len(path) <= 2:
-                    mark(path[0] if len(path) == 2 else "", path[-1], KEYED)
+                    mark(path[0] if len(path) == 2 else "", path[-1], KEYED | (IP if kind == "ip" else 0))
                 if len(path) > 1 and schema in NESTED:
                     mark("", ".".join(path), KEYED)  # ECS as ecs-logging writes it
     return flags
@@ -142,6 +145,7 @@ class Plans:
         self.names = names_blob(self.flags)
         self.descend = frozenset(name for (parent, name), f in self.flags.items() if not parent and f & DESCEND)
         self.keyed = frozenset(key for key, f in self.flags.items() if f & KEYED)
+        self.ips = frozenset(key for key, f in self.flags.items() if f & IP)
         self.tries = {}
 
     def plan(self, timestamp, record, expected):
@@ -176,7 +180,7 @@ class Plans:
                 raise _Refuse()
             if type(entry) is dict and type(value) is dict and value and len(path) == 2:
                 raise _Refuse()  # the schema reads deeper than one map
-            if type(entry) is str and not self._keyed(path) and entry not in TEXT:
+            if type(entry) is str and not self._keyed(path) and entry not in TEXT:  # (IP names are keyed too)
                 raise _Refuse()  # a value that decides the output, not in the signature
 
     def _keyed(self, path):
@@ -202,6 +206,11 @@ class Plans:
         return self._cut(data, holes, self.write_time(seconds * 1_000_000_000 + nanos))
 
     def _probe(self, value, variant, slot, path, holes):
+        name = (path[0] if len(path) == 2 else "", path[-1])
+        if name in self.ips and type(value) is str and IPV4.fullmatch(value):
+            probe = f"{10 + variant}.{slot // 256}.{slot % 256}.77"
+            holes.append((slot, probe))
+            return probe
         if self._keyed(path):
             return value
         probe, hole = _probe_value(value, variant, slot)
