@@ -84,18 +84,20 @@ int fj_format(const uint8_t *data, size_t size, const uint8_t *names, size_t nam
 #define FJ_FMT_DESCEND 1
 #define FJ_FMT_KEYED 2
 #define FJ_FMT_IP 4     /* a canonical IPv4 text here is FJ_KIND_IPV4, not keyed by its content */
+#define FJ_FMT_PORT 8   /* a port (0-65535, or its digits) here is FJ_KIND_PORT_*, not keyed */
 /* a program's ops (native-endian operands): END; LIT u32 length, bytes; RAW,
  * RAW_SHORT (a string over 512 bytes is Python's), ANY (OTLP AnyValue),
  * IN_STRING (its JSON inside a JSON string), EXTENSION (CSL's: a string
- * without ';', '=', newline as its text, else as IN_STRING) u16 slot; TIME u8
+ * without ';', '=', newline as its text, else as IN_STRING), DIGITS (a port's
+ * digits as a number), DIGITS_ANY (as an OTLP intValue) u16 slot; TIME u8
  * form; REFUSE: the shape is Python's */
 enum { FJ_OP_END, FJ_OP_LIT, FJ_OP_RAW, FJ_OP_RAW_SHORT, FJ_OP_ANY, FJ_OP_TIME, FJ_OP_IN_STRING, FJ_OP_EXTENSION,
-       FJ_OP_REFUSE = 255 };
+       FJ_OP_DIGITS, FJ_OP_DIGITS_ANY, FJ_OP_REFUSE = 255 };
 enum { FJ_TIME_ISO_MS = 1, FJ_TIME_ISO_US, FJ_TIME_EPOCH_MS, FJ_TIME_EPOCH_NS, FJ_TIME_EPOCH_S, FJ_TIME_LEEF };
 /* a value's kind in a signature */
 enum { FJ_KIND_NIL = 1, FJ_KIND_FALSE, FJ_KIND_TRUE, FJ_KIND_UINT, FJ_KIND_BIG, FJ_KIND_NEG, FJ_KIND_FLOAT,
        FJ_KIND_EMPTY_STR, FJ_KIND_DASH, FJ_KIND_STR, FJ_KIND_BIN, FJ_KIND_EMPTY_ARRAY, FJ_KIND_ARRAY,
-       FJ_KIND_EMPTY_MAP, FJ_KIND_MAP, FJ_KIND_IPV4 };
+       FJ_KIND_EMPTY_MAP, FJ_KIND_MAP, FJ_KIND_IPV4, FJ_KIND_PORT_INT, FJ_KIND_PORT_TEXT };
 
 /* ---- shared by the fast path's files, never exported ---------------------- */
 
@@ -180,6 +182,8 @@ FJ_INTERNAL int fj_fmt_chunk(struct fj_fmt *f, const uint8_t *data, int flags, u
                              size_t records_cap, size_t *n_records);
 FJ_INTERNAL int fj_put_any(struct ctx *c, int depth);
 FJ_INTERNAL int fj_put_in_string(struct ctx *c, int extension);
+FJ_INTERNAL int fj_put_digits(struct ctx *c, int as_any);
+FJ_INTERNAL int fj_fmt_kind_named(int flags, int kind, const struct item *it);
 FJ_INTERNAL int fj_put_time(struct ctx *c, int form, uint64_t ns);
 
 /* The smallest writers, here so that every file inlines them. */

@@ -100,7 +100,8 @@ static int run_plan(struct fj_fmt *f, const uint8_t *op)
             TRY(fj_put(c, op + 4, n));
             op += 4 + n;
             break;
-        case FJ_OP_RAW: case FJ_OP_RAW_SHORT: case FJ_OP_ANY: case FJ_OP_IN_STRING: case FJ_OP_EXTENSION: {
+        case FJ_OP_RAW: case FJ_OP_RAW_SHORT: case FJ_OP_ANY: case FJ_OP_IN_STRING: case FJ_OP_EXTENSION:
+        case FJ_OP_DIGITS: case FJ_OP_DIGITS_ANY: {
             uint8_t kind = op[-1];
             uint16_t slot;
             memcpy(&slot, op, 2);
@@ -109,6 +110,7 @@ static int run_plan(struct fj_fmt *f, const uint8_t *op)
                 return FJ_FMT_PYTHON;
             c->p = f->slot[slot];
             int rc = kind == FJ_OP_ANY ? fj_put_any(c, 1)
+                   : kind >= FJ_OP_DIGITS ? fj_put_digits(c, kind == FJ_OP_DIGITS_ANY)
                    : kind >= FJ_OP_IN_STRING ? fj_put_in_string(c, kind == FJ_OP_EXTENSION)
                    : fj_fmt_raw(c, kind == FJ_OP_RAW_SHORT);
             if (rc != FJ_OK)

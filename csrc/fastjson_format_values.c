@@ -1,8 +1,9 @@
 /* fastjson_format_values.c: the values fj_format's plans write that are not
  * a record's value as it is: an OTLP/JSON AnyValue (as formats/otel.py's
  * any_value, then orjson), a value inside a JSON string (CSL's
- * AdditionalExtensions) and the event time in a schema's form (as
- * formats/values.py's TimeWriter, then orjson). */
+ * AdditionalExtensions), a port's digits, and the event time in a schema's
+ * form (as formats/values.py's TimeWriter, then orjson); and which IPv4
+ * addresses and ports a signature leaves out. */
 #include "fastjson.h"
 
 #include <math.h>
@@ -126,6 +127,66 @@ int fj_put_in_string(struct ctx *c, int extension)
     }
     TRY(fj_emit_value(c, 1));
     return escape_in_place(c, start);
+}
+
+/* A port's digits (a string fj_format's signature found to be one) as a
+ * number, or as an OTLP intValue (Python reads it as an int). */
+int fj_put_digits(struct ctx *c, int as_any)
+{
+    struct item it;
+    if (fj_read_item(c, &it) != 0 || it.type != T_STR)
+        return FJ_FMT_PYTHON;
+    if (as_any)
+        TRY(put_lit(c, "{\"intValue\":\""));
+    TRY(fj_put(c, it.ptr, it.len));
+    return as_any ? put_lit(c, "\"}") : FJ_OK;
+}
+
+/* A dotted quad as Python's ipaddress writes it back: four numbers 0-255, no
+ * leading zeros, nothing else (formats/plans.py's IPV4 is the same rule). */
+static int canonical_ipv4(const uint8_t *s, uint32_t n)
+{
+    uint32_t parts = 0, k = 0;
+    while (k < n && parts < 4) {
+        uint32_t start = k, value = 0;
+        while (k < n && k - start < 3 && s[k] >= '0' && s[k] <= '9')
+            value = value * 10 + (uint32_t)(s[k++] - '0');
+        if (k == start || value > 255 || (k - start > 1 && s[start] == '0'))
+            return 0;
+        parts++;
+        if (k < n && parts < 4) {
+            if (s[k] != '.')
+                return 0;
+            k++;
+        }
+    }
+    return parts == 4 && k == n;
+}
+
+/* A port as Python's int() reads it back to the same text: 1-5 digits, no leading zero, at most 65535. */
+static int port_text(const uint8_t *s, uint32_t n)
+{
+    uint32_t value = 0;
+    if (n == 0 || n > 5 || (n > 1 && s[0] == '0'))
+        return 0;
+    for (uint32_t k = 0; k < n; k++) {
+        if (s[k] < '0' || s[k] > '9')
+            return 0;
+        value = value * 10 + (uint32_t)(s[k] - '0');
+    }
+    return value <= 65535;
+}
+
+/* A value's kind when its name is an IP's or a port's and it holds one: then not keyed. */
+int fj_fmt_kind_named(int flags, int kind, const struct item *it)
+{
+    if ((flags & FJ_FMT_IP) && kind == FJ_KIND_STR && canonical_ipv4(it->ptr, it->len))
+        return FJ_KIND_IPV4; /* every such address is written as it is */
+    if ((flags & FJ_FMT_PORT) && kind == FJ_KIND_UINT && it->u <= 65535)
+        return FJ_KIND_PORT_INT;
+    if ((flags & FJ_FMT_PORT) && kind == FJ_KIND_STR && port_text(it->ptr, it->len))
+        return FJ_KIND_PORT_TEXT;
+    return kind;
 }
 
 /* Days since 1970-01-01 -> year, month (1-12), day (proleptic Gregorian). */

@@ -69,27 +69,6 @@ static int kind_of(const struct item *it)
     }
 }
 
-/* A dotted quad as Python's ipaddress writes it back: four numbers 0-255, no
- * leading zeros, nothing else (formats/plans.py's IPV4 is the same rule). */
-static int canonical_ipv4(const uint8_t *s, uint32_t n)
-{
-    uint32_t parts = 0, k = 0;
-    while (k < n && parts < 4) {
-        uint32_t start = k, value = 0;
-        while (k < n && k - start < 3 && s[k] >= '0' && s[k] <= '9')
-            value = value * 10 + (uint32_t)(s[k++] - '0');
-        if (k == start || value > 255 || (k - start > 1 && s[start] == '0'))
-            return 0;
-        parts++;
-        if (k < n && parts < 4) {
-            if (s[k] != '.')
-                return 0;
-            k++;
-        }
-    }
-    return parts == 4 && k == n;
-}
-
 static int sig_put(struct fj_fmt *f, const void *src, size_t n)
 {
     if (FJ_FMT_SIG_CAP - f->sig_len < n)
@@ -125,9 +104,11 @@ static int walk_map(struct fj_fmt *f, uint32_t n, const struct keyref *parent)
         int kind = kind_of(&it);
         if (kind < 0)
             return FJ_DECLINE;
-        if ((flags & FJ_FMT_IP) && kind == FJ_KIND_STR && canonical_ipv4(it.ptr, it.len)) {
-            kind = FJ_KIND_IPV4; /* every such address is written as it is */
-            flags &= ~FJ_FMT_KEYED;
+        if (flags & (FJ_FMT_IP | FJ_FMT_PORT)) {
+            int named = fj_fmt_kind_named(flags, kind, &it);
+            if (named != kind)
+                flags &= ~FJ_FMT_KEYED;
+            kind = named;
         }
         uint8_t tag = (uint8_t)kind;
         TRY(sig_u32(f, key.len));

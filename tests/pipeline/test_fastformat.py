@@ -3,7 +3,8 @@ against the Python path, the reference: byte for byte the same payloads,
 the same rejects and counts, for all nine formats, on the fixtures and on
 seeded random records of repeating shapes whose values vary and go odd
 (wrong types, missing-value marks, invalid UTF-8, bin, nested maps, huge
-integers, floats, non-finite floats, float and integer event times)."""
+integers, floats, non-finite floats, float and integer event times), and
+IPv4 addresses and ports, which are holes of a plan rather than its shape."""
 import random
 import struct
 from types import SimpleNamespace
@@ -96,6 +97,18 @@ def test_canonical_ipv4_addresses_are_holes_others_are_the_shape():
     for field_format in FORMATS:
         native = compare(field_format, [chunk])
         assert len(native.fast.table.known) < 40  # not one shape per address
+
+
+def test_ports_as_numbers_or_digits_are_holes_others_are_the_shape():
+    rng = random.Random(5)
+    odd = ["007", "65536", " 80", "80 ", "-1", "", "8O", "٨٠", 70000, -5, 2 ** 64 - 1, 1.5, None, True]
+    records = [{"hostname": "fw", "src_ip": "192.0.2.1", "src_port": rng.choice([rng.randrange(65536),
+                str(rng.randrange(65536)), "0", 0, 65535, "65535"] + odd), "dst_port": rng.randrange(65536),
+                "protocol": "TCP", "action": "deny", "message": f"m {i}"} for i in range(400)]
+    chunk = make_chunk(records)
+    for field_format in FORMATS:
+        native = compare(field_format, [chunk])
+        assert len(native.fast.table.known) < 40  # not one shape per port
 
 
 # ---- random records ---------------------------------------------------------------

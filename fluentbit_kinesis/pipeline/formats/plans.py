@@ -30,11 +30,14 @@ from .normalizer import TABLE, NotNormalized, Normalizer, Reader, detect
 from .table import NESTED
 from .values import TimeWriter, event_ns
 
-DESCEND, KEYED, IP = 1, 2, 4
+DESCEND, KEYED, IP, PORT = 1, 2, 4, 8
 # a canonical IPv4 address (as ipaddress writes it back): under an IP name it is a hole, not
 # keyed by its content; fj_format's canonical_ipv4 is the same rule
+# a port as its number or as digits int() reads back to the same text: not keyed either (port_text)
+PORT_TEXT = re.compile(r"0|[1-9][0-9]{0,4}")
 IPV4 = re.compile(r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}")
-OP_END, OP_LIT, OP_RAW, OP_RAW_SHORT, OP_ANY, OP_TIME, OP_IN_STRING, OP_EXTENSION, OP_REFUSE = 0, 1, 2, 3, 4, 5, 6, 7, 255
+(OP_END, OP_LIT, OP_RAW, OP_RAW_SHORT, OP_ANY, OP_TIME, OP_IN_STRING, OP_EXTENSION, OP_DIGITS,
+ OP_DIGITS_ANY, OP_REFUSE) = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 255
 REFUSE = bytes([OP_REFUSE])
 TIME_FORMS = {"iso_ms": 1, "iso_us": 2, "epoch_ms": 3, "epoch_ns": 4, "epoch_s": 5, "leef": 6}
 # text concepts whose content decides the output (OCSF's class and activity, CEF's and LEEF's header)
@@ -69,9 +72,10 @@ def special_names():
             for cell in TABLE.cells[schema][concept]:
                 path = cell.path
                 if len(path) <= 2:
-                    mark(path[0] if len(path) == 2 else "", path[-1], KEYED | (IP if kind == "ip" else 0))
-                if len(path) > 1 and schema in NESTED:
-                    mark("", ".".join(path), KEYED)  # ECS as ecs-logging writes it
+                    mark(path[0] if len(path) == 2 else "", path[-1],
+                         KEYED | (IP if kind == "ip" else PORT if kind == "port" else 0))
+                if len(path) > 1 and schema in NESTED:  # ECS as ecs-logging writes it
+                    mark("", ".".join(path), KEYED | (IP if kind == "ip" else PORT if kind == "port" else 0))
     return flags
 
 
@@ -146,6 +150,7 @@ class Plans:
         self.descend = frozenset(name for (parent, name), f in self.flags.items() if not parent and f & DESCEND)
         self.keyed = frozenset(key for key, f in self.flags.items() if f & KEYED)
         self.ips = frozenset(key for key, f in self.flags.items() if f & IP)
+        self.ports = frozenset(key for key, f in self.flags.items() if f & PORT)
         self.tries = {}
 
     def plan(self, timestamp, record, expected):
@@ -207,8 +212,14 @@ class Plans:
 
     def _probe(self, value, variant, slot, path, holes):
         name = (path[0] if len(path) == 2 else "", path[-1])
+        probe = None
         if name in self.ips and type(value) is str and IPV4.fullmatch(value):
             probe = f"{10 + variant}.{slot // 256}.{slot % 256}.77"
+        elif name in self.ports and type(value) is int and 0 <= value <= 65535:
+            probe = 30000 + 1024 * variant + slot
+        elif name in self.ports and type(value) is str and PORT_TEXT.fullmatch(value) and int(value) <= 65535:
+            probe = str(30000 + 1024 * variant + slot)
+        if probe is not None:
             holes.append((slot, probe))
             return probe
         if self._keyed(path):
@@ -231,6 +242,9 @@ class Plans:
             patterns.append((raw_regex, short if type(probe) is str else OP_RAW, slot))
             if self.target == "csl" and type(probe) is str:
                 patterns.append((re.escape(orjson.dumps(probe)[1:-1]), OP_EXTENSION, slot))
+            if type(probe) is str and probe.isdigit():  # a port's digits, read as a number
+                patterns += [(re.escape(b'{"intValue":"%s"}' % probe.encode()), OP_DIGITS_ANY, slot),
+                             (rb"(?<![0-9.\-])" + probe.encode() + rb"(?![0-9.eE])", OP_DIGITS, slot)]
         time_raw = orjson.dumps(time_value)
         patterns.append((rb"(?<![0-9.\-])" + re.escape(time_raw) + rb"(?![0-9.eE])" if _number(time_value)
                          else re.escape(time_raw), OP_TIME, TIME_FORMS[self.form]))
@@ -264,6 +278,10 @@ class Plans:
                 out.append(orjson.dumps(orjson.dumps(slots[arg][1], option=JSON).decode())[1:-1])
             elif op == OP_EXTENSION:
                 out.append(orjson.dumps(_extension_value(slots[arg][1]))[1:-1])
+            elif op == OP_DIGITS:
+                out.append(slots[arg][1].encode())
+            elif op == OP_DIGITS_ANY:
+                out.append(b'{"intValue":"%s"}' % slots[arg][1].encode())
             else:
                 out.append(orjson.dumps(slots[arg][1], option=JSON))
                 if op == OP_RAW_SHORT and type(slots[arg][1]) is str and len(out[-1]) > 514:
