@@ -2,16 +2,18 @@
  * same input. First without plans: every record's signature comes back
  * (FJ_FMT_UNKNOWN) or it is Python's; then with a plan made here for each
  * signature seen (literals, values as they are, AnyValues, short strings,
- * a slot past the record's, the event time in a form the options byte
- * picks, or a refusal), so the plan runner and the value writers meet what
+ * values inside a string, a port's digits, a slot past the record's, the
+ * event time in a form the options byte picks, or a refusal), so the plan runner and the value writers meet what
  * the fuzzer makes. Checks what fj_format promises: FJ_OK, FJ_DECLINE or
  * FJ_NEED_ROOM; records inside the buffers; known statuses; the same
  * signatures twice. */
 #include <stdio.h>
 
-/* descend into kubernetes and metadata; level, severity, kubernetes.pod_name keyed */
+/* descend into kubernetes and metadata; level, severity, kubernetes.pod_name keyed; log, remote
+ * IP names, kubernetes.pod_name and src_port port names (keyed unless they hold one) */
 static const uint8_t FORMAT_NAMES[] = "\x01\x00\x0akubernetes" "\x01\x00\x08metadata" "\x02\x00\x05level"
-                                      "\x02\x00\x08severity" "\x02\x0a\x08kubernetespod_name";
+                                      "\x02\x00\x08severity" "\x0a\x0a\x08kubernetespod_name"
+                                      "\x06\x00\x03log" "\x06\x00\x06remote" "\x0a\x00\x08src_port";
 #define MAX_FUZZ_PLANS 8
 
 static int format_once(const uint8_t *data, size_t size, uint8_t options, const uint8_t *plans,
@@ -74,6 +76,11 @@ static size_t make_program(uint8_t *at, size_t k, uint8_t options)
     n += put_op(at + n, FJ_OP_TIME, 1 + (uint32_t)(options >> 4) % 6 + (options >> 7), NULL); /* 7: unknown */
     n += put_op(at + n, FJ_OP_LIT, 0, ",\"d\":");
     n += put_op(at + n, FJ_OP_ANY, 0, NULL);
+    n += put_op(at + n, FJ_OP_LIT, 0, ",\"e\":\"");
+    n += put_op(at + n, FJ_OP_IN_STRING, (uint32_t)k % 3, NULL);
+    n += put_op(at + n, FJ_OP_EXTENSION, (uint32_t)(k + 1) % 4, NULL);
+    n += put_op(at + n, FJ_OP_LIT, 0, "\",\"f\":");
+    n += put_op(at + n, (uint8_t)(k % 2 ? FJ_OP_DIGITS : FJ_OP_DIGITS_ANY), (uint32_t)(k + 2) % 3, NULL);
     n += put_op(at + n, FJ_OP_LIT, 0, "}");
     return n + put_op(at + n, FJ_OP_END, 0, NULL);
 }

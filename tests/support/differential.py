@@ -67,20 +67,23 @@ def _comparable(batch):
 
 
 _shapers = {}
-MAX_SHAPERS = 64
+_format_shapers = {}
+MAX_FORMAT_SHAPERS = 640  # 32 option sets x 9 formats, native and Python: ~0.5 MB each
 
 
 def shaper_for(settings, python_only=False):
     """One Shaper per set of options (making one draws 4096 random keys);
-    python_only: one without the native path."""
+    python_only: one without the native path. field_format's have a cache of
+    their own, bounded (their plans and normalizers add up)."""
     key = (repr(settings), python_only)
-    if key not in _shapers:
-        if len(_shapers) >= MAX_SHAPERS:  # field_format's plans and normalizers add up: start again
-            _shapers.clear()
-        _shapers[key] = Shaper(settings)
+    shapers = _format_shapers if settings.field_format != "none" else _shapers
+    if key not in shapers:
+        if len(shapers) >= MAX_FORMAT_SHAPERS:
+            shapers.clear()
+        shapers[key] = Shaper(settings)
         if python_only:
-            _shapers[key].fast = None
-    return _shapers[key]
+            shapers[key].fast = None
+    return shapers[key]
 
 
 def compare(settings, data):
@@ -121,7 +124,7 @@ def compare_format(settings, data):
     if shaper.fast is None:
         return False
     if len(shaper.fast.table.known) >= MAX_PLANS:  # full: a fresh table, so new shapes still get plans
-        shaper = _shapers[(repr(settings), False)] = Shaper(settings)
+        shaper = _format_shapers[(repr(settings), False)] = Shaper(settings)
     python = shaper_for(settings, python_only=True)
     expected = _format_outcome(python.shape_chunk(data))
     accepted = False
@@ -149,5 +152,6 @@ def check_input(blob):
     accepted = compare(settings_for(options_byte), data)
     python_path(shaper_for(python_only_settings(options_byte)), data)
     field_format = FORMATS[len(data) % len(FORMATS)]
-    compare_format(settings_for(options_byte & ~4, field_format=field_format), data)  # log_key: Python's
+    # partition key, newline, invalid_utf8 (log_key is the Python path's; compression, size: as without)
+    compare_format(settings_for(options_byte & 0b00111011, field_format=field_format), data)
     return accepted
