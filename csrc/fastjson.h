@@ -86,12 +86,12 @@ int fj_format(const uint8_t *data, size_t size, const uint8_t *names, size_t nam
 #define FJ_FMT_IP 4     /* a canonical IPv4 text here is FJ_KIND_IPV4, not keyed by its content */
 #define FJ_FMT_PORT 8   /* a port (0-65535, or its digits) here is FJ_KIND_PORT_*, not keyed */
 /* a program's ops (native-endian operands): END; LIT u32 length, bytes; RAW,
- * RAW_SHORT (a string over 512 bytes is Python's), ANY (OTLP AnyValue),
+ * RAW_CUT (a string's first 512 characters: CEF's name), ANY (OTLP AnyValue),
  * IN_STRING (its JSON inside a JSON string), EXTENSION (CSL's: a string
  * without ';', '=', newline as its text, else as IN_STRING), DIGITS (a port's
  * digits as a number), DIGITS_ANY (as an OTLP intValue) u16 slot; TIME u8
  * form; REFUSE: the shape is Python's */
-enum { FJ_OP_END, FJ_OP_LIT, FJ_OP_RAW, FJ_OP_RAW_SHORT, FJ_OP_ANY, FJ_OP_TIME, FJ_OP_IN_STRING, FJ_OP_EXTENSION,
+enum { FJ_OP_END, FJ_OP_LIT, FJ_OP_RAW, FJ_OP_RAW_CUT, FJ_OP_ANY, FJ_OP_TIME, FJ_OP_IN_STRING, FJ_OP_EXTENSION,
        FJ_OP_DIGITS, FJ_OP_DIGITS_ANY, FJ_OP_REFUSE = 255 };
 enum { FJ_TIME_ISO_MS = 1, FJ_TIME_ISO_US, FJ_TIME_EPOCH_MS, FJ_TIME_EPOCH_NS, FJ_TIME_EPOCH_S, FJ_TIME_LEEF };
 /* a value's kind in a signature */
@@ -177,7 +177,7 @@ FJ_INTERNAL int fj_fmt_index_names(struct fj_fmt *f, const uint8_t *names, size_
 FJ_INTERNAL int fj_fmt_name_flags(const struct fj_fmt *f, const struct keyref *parent, const struct item *key);
 FJ_INTERNAL int fj_fmt_record(struct fj_fmt *f, const uint8_t *body, uint32_t *rec, int newline);
 FJ_INTERNAL int fj_fmt_signature(struct fj_fmt *f, const uint8_t *body);
-FJ_INTERNAL int fj_fmt_raw(struct ctx *c, int short_only);
+FJ_INTERNAL int fj_fmt_raw(struct ctx *c, int cut);
 FJ_INTERNAL int fj_fmt_chunk(struct fj_fmt *f, const uint8_t *data, int flags, uint32_t *records,
                              size_t records_cap, size_t *n_records);
 FJ_INTERNAL int fj_put_any(struct ctx *c, int depth);

@@ -86,7 +86,7 @@ static const uint8_t *find_plan(struct fj_fmt *f)
 }
 
 /* Runs a plan's program over the record's slots. FJ_FMT_PYTHON: a value the
- * plan cannot take (bin, invalid UTF-8, a long string where CEF cuts). */
+ * plan cannot take (bin, invalid UTF-8, a text where a string must be). */
 static int run_plan(struct fj_fmt *f, const uint8_t *op)
 {
     struct ctx *c = &f->c;
@@ -100,7 +100,7 @@ static int run_plan(struct fj_fmt *f, const uint8_t *op)
             TRY(fj_put(c, op + 4, n));
             op += 4 + n;
             break;
-        case FJ_OP_RAW: case FJ_OP_RAW_SHORT: case FJ_OP_ANY: case FJ_OP_IN_STRING: case FJ_OP_EXTENSION:
+        case FJ_OP_RAW: case FJ_OP_RAW_CUT: case FJ_OP_ANY: case FJ_OP_IN_STRING: case FJ_OP_EXTENSION:
         case FJ_OP_DIGITS: case FJ_OP_DIGITS_ANY: {
             uint8_t kind = op[-1];
             uint16_t slot;
@@ -112,7 +112,7 @@ static int run_plan(struct fj_fmt *f, const uint8_t *op)
             int rc = kind == FJ_OP_ANY ? fj_put_any(c, 1)
                    : kind >= FJ_OP_DIGITS ? fj_put_digits(c, kind == FJ_OP_DIGITS_ANY)
                    : kind >= FJ_OP_IN_STRING ? fj_put_in_string(c, kind == FJ_OP_EXTENSION)
-                   : fj_fmt_raw(c, kind == FJ_OP_RAW_SHORT);
+                   : fj_fmt_raw(c, kind == FJ_OP_RAW_CUT);
             if (rc != FJ_OK)
                 return rc == FJ_NEED_ROOM ? rc : FJ_FMT_PYTHON;
             break;

@@ -153,15 +153,19 @@ int fj_fmt_signature(struct fj_fmt *f, const uint8_t *body)
     return rc;
 }
 
-/* One value as JSON; short: a string over 512 bytes is Python's (CEF's name cuts it). */
-int fj_fmt_raw(struct ctx *c, int short_only)
+/* One value as JSON; cut: a string's first 512 characters (CEF's name, as
+ * Python's text[:512]; valid UTF-8, or the record is Python's). */
+int fj_fmt_raw(struct ctx *c, int cut)
 {
-    if (short_only) {
-        const uint8_t *at = c->p;
+    if (cut) {
         struct item it;
-        if (fj_read_item(c, &it) != 0 || (it.type == T_STR && it.len > 512))
+        if (fj_read_item(c, &it) != 0 || it.type != T_STR)
             return FJ_FMT_PYTHON;
-        c->p = at;
+        uint32_t n = 0, chars = 0;
+        for (; n < it.len; n++) /* a character starts at every byte but a continuation byte */
+            if ((it.ptr[n] & 0xc0) != 0x80 && ++chars > 512)
+                break;
+        return fj_put_text(c, it.ptr, n, 1);
     }
     return fj_emit_value(c, 1);
 }

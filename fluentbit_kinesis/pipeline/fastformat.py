@@ -147,9 +147,7 @@ class FormatShaper:
                 continue
             expected = self._python_record(shaped, index, timestamp, record, key_of)
             if status == STATUS_UNKNOWN and expected is not None and self.table.wants(payloads[index]):
-                program = self.table.plans.plan(timestamp, record, expected)
-                if program is not None:
-                    self.table.add(payloads[index], hashes[index], program)
+                self.table.add(payloads[index], hashes[index], self.table.plans.plan(timestamp, record, expected))
         if decoded.rejected or decoded.error or seen != len(statuses):
             return None  # the Python decoder sees other events: the Python path does it all
         return shaped

@@ -1,7 +1,7 @@
 """Record -> payload bytes and partition key, and the one place a chunk's
-path is chosen: the native fast path (fastpath.py) when the settings allow
-and it accepts the chunk, else the Python path here, the reference. Both
-give a ShapedChunk.
+path is chosen: the native fast path (fastpath.py; with field_format,
+fastformat.py) when the settings allow and it accepts the chunk, else the
+Python path here, the reference. Both give a ShapedChunk.
 
 Order of the steps (as the AWS Go plugin, with its known bugs fixed):
 partition key from the original record; data_keys filter; time_key added

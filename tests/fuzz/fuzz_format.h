@@ -1,7 +1,7 @@
 /* fuzz_fastjson.c's second half: fj_format (csrc/fastjson_format*.c) on the
  * same input. First without plans: every record's signature comes back
  * (FJ_FMT_UNKNOWN) or it is Python's; then with a plan made here for each
- * signature seen (literals, values as they are, AnyValues, short strings,
+ * signature seen (literals, values as they are, AnyValues, strings cut,
  * values inside a string, a port's digits, a slot past the record's, the
  * event time in a form the options byte picks, or a refusal), so the plan runner and the value writers meet what
  * the fuzzer makes. Checks what fj_format promises: FJ_OK, FJ_DECLINE or
@@ -71,7 +71,7 @@ static size_t make_program(uint8_t *at, size_t k, uint8_t options)
     n += put_op(at + n, FJ_OP_LIT, 0, ",\"b\":");
     n += put_op(at + n, FJ_OP_ANY, (uint32_t)(k + 1) % 4, NULL);
     n += put_op(at + n, FJ_OP_LIT, 0, ",\"c\":");
-    n += put_op(at + n, FJ_OP_RAW_SHORT, (uint32_t)(k + 2) % 5, NULL);
+    n += put_op(at + n, FJ_OP_RAW_CUT, (uint32_t)(k + 2) % 5, NULL);
     n += put_op(at + n, FJ_OP_LIT, 0, ",\"t\":");
     n += put_op(at + n, FJ_OP_TIME, 1 + (uint32_t)(options >> 4) % 6 + (options >> 7), NULL); /* 7: unknown */
     n += put_op(at + n, FJ_OP_LIT, 0, ",\"d\":");

@@ -77,6 +77,16 @@ def test_plain_fluent_bit_records_go_natively(field_format):
     assert native.shape_chunk(chunk).path == "fast"
 
 
+def test_long_messages_cut_as_cef_cuts_its_name():
+    """CEF's name is the message's first 512 characters: natively too, multi-byte ones included."""
+    messages = ["x" * 511 + "€" * 3, "é" * 600, "a" * 512, "b" * 513, "😀" * 700, "short", "\n" * 520 + "q"]
+    records = [{"log": message, "stream": "stdout"} for message in messages * 3]
+    chunk = make_chunk(records)
+    for field_format in FORMATS:
+        native = compare(field_format, [chunk])
+        assert native.shape_chunk(chunk).path == "fast"
+
+
 def test_partition_key_newline_and_compression_as_python():
     records = [dict(FIXTURES["kubernetes"], log=f"line {i}") for i in range(20)] + [{"log": "no kubernetes"}]
     chunk = make_chunk(records)

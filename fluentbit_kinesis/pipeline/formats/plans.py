@@ -36,7 +36,7 @@ DESCEND, KEYED, IP, PORT = 1, 2, 4, 8
 # a port as its number or as digits int() reads back to the same text: not keyed either (port_text)
 PORT_TEXT = re.compile(r"0|[1-9][0-9]{0,4}")
 IPV4 = re.compile(r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}")
-(OP_END, OP_LIT, OP_RAW, OP_RAW_SHORT, OP_ANY, OP_TIME, OP_IN_STRING, OP_EXTENSION, OP_DIGITS,
+(OP_END, OP_LIT, OP_RAW, OP_RAW_CUT, OP_ANY, OP_TIME, OP_IN_STRING, OP_EXTENSION, OP_DIGITS,
  OP_DIGITS_ANY, OP_REFUSE) = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 255
 REFUSE = bytes([OP_REFUSE])
 TIME_FORMS = {"iso_ms": 1, "iso_us": 2, "epoch_ms": 3, "epoch_ns": 4, "epoch_s": 5, "leef": 6}
@@ -45,6 +45,7 @@ DECIDING_TEXT = frozenset({"action", "category"})
 JSON = orjson.OPT_NON_STR_KEYS
 TEXT = frozenset(concept for concept, kind in TABLE.concepts if kind == "text" and concept not in DECIDING_TEXT)
 _INT64_MAX = 2 ** 63 - 1
+CUT = 512  # CEF's name: the message's first 512 characters (schemas.cef)
 _PROBE_TIMES = ((2_000_000_001, 123_456_789), (2_100_000_002, 987_654_321))
 _MARKERS = ("\ue000".encode(), "\ue001".encode(), "\ue002".encode())
 
@@ -99,10 +100,11 @@ def slots_of(record, descend):
     return slots
 
 
-def _probe_value(value, variant, slot):
-    """A marker of the value's kind, or the value itself when it is a constant of the shape."""
+def _probe_value(value, variant, slot, pad=""):
+    """A marker of the value's kind, or the value itself when it is a constant of the shape
+    (pad: CEF's name cuts the message, so its markers are longer than the cut)."""
     kind = type(value)
-    marker = f"\ue000{variant}.{slot}\ue001"
+    marker = f"\ue000{variant}.{slot}\ue001{pad}"
     if value is None or kind is bool or (kind is str and value in ("", "-")):
         return value, False
     if kind is str:
@@ -152,21 +154,18 @@ class Plans:
         self.ips = frozenset(key for key, f in self.flags.items() if f & IP)
         self.ports = frozenset(key for key, f in self.flags.items() if f & PORT)
         self.tries = {}
+        self.pad = "x" * CUT if target == "cef" else ""
 
     def plan(self, timestamp, record, expected):
         """The program for the record's shape (REFUSE when the Python
-        normalizer keeps it); expected: the bytes the Python path gave it.
-        None: this record cannot tell (a string CEF cuts)."""
+        normalizer keeps it); expected: the bytes the Python path gave it."""
         try:
             slots = slots_of(record, self.descend)
             self._check(record, slots)
             ops = self._ops(record, slots, 0)
             if ops != self._ops(record, slots, 1):
                 return REFUSE
-            rendered = self.render(ops, slots, timestamp)
-            if rendered is None:
-                return None
-            return encode(ops) if rendered == expected else REFUSE
+            return encode(ops) if self.render(ops, slots, timestamp) == expected else REFUSE
         except (_Refuse, NotNormalized, TypeError, ValueError, orjson.JSONEncodeError, RecursionError):
             return REFUSE
 
@@ -224,7 +223,7 @@ class Plans:
             return probe
         if self._keyed(path):
             return value
-        probe, hole = _probe_value(value, variant, slot)
+        probe, hole = _probe_value(value, variant, slot, self.pad)
         if hole:
             holes.append((slot, probe))
         return probe
@@ -232,14 +231,15 @@ class Plans:
     def _cut(self, data, holes, time_value):
         """The JSON cut into literals and holes."""
         patterns = []  # (regex, op, argument)
-        short = OP_RAW_SHORT if self.target == "cef" else OP_RAW
         for slot, probe in holes:
             raw, any_value = orjson.dumps(probe, option=JSON), orjson.dumps(otel.any_value(probe), option=JSON)
             raw_regex = rb"(?<![0-9.\-])" + re.escape(raw) + rb"(?![0-9.eE])" if _number(probe) else re.escape(raw)
             patterns.append((re.escape(any_value), OP_ANY, slot))
             if self.target == "csl" and not _number(probe):  # AdditionalExtensions: values inside a string
                 patterns.append((re.escape(orjson.dumps(raw.decode())[1:-1]), OP_IN_STRING, slot))
-            patterns.append((raw_regex, short if type(probe) is str else OP_RAW, slot))
+            patterns.append((raw_regex, OP_RAW, slot))
+            if type(probe) is str and len(probe) > CUT:  # CEF's name: the message's first 512 characters
+                patterns.append((re.escape(orjson.dumps(probe[:CUT])), OP_RAW_CUT, slot))
             if self.target == "csl" and type(probe) is str:
                 patterns.append((re.escape(orjson.dumps(probe)[1:-1]), OP_EXTENSION, slot))
             if type(probe) is str and probe.isdigit():  # a port's digits, read as a number
@@ -282,8 +282,8 @@ class Plans:
                 out.append(slots[arg][1].encode())
             elif op == OP_DIGITS_ANY:
                 out.append(b'{"intValue":"%s"}' % slots[arg][1].encode())
+            elif op == OP_RAW_CUT:
+                out.append(orjson.dumps(slots[arg][1][:CUT]))
             else:
                 out.append(orjson.dumps(slots[arg][1], option=JSON))
-                if op == OP_RAW_SHORT and type(slots[arg][1]) is str and len(out[-1]) > 514:
-                    return None  # the C code leaves it to Python
         return b"".join(out)
