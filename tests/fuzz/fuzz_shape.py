@@ -151,7 +151,7 @@ def one_input(blob):
 
 
 def write_stats():
-    lines = [f"{name}: {count}" for name, count in sorted(counts.items())]
+    lines = [f"{name}: {count}" for name, count in sorted((counts + differential.format_counts).items())]
     lines.append(f"seconds: {time.monotonic() - started:.0f}")
     STATS.write_text("\n".join(lines) + "\n")
 

@@ -11,6 +11,7 @@ invalid_utf8 (0 replace, 1 base64, 2 dead_letter, 3 replace), bit 6 zlib,
 bit 7 max_record_bytes 1024. (Options only the Python path handles, such as
 time_key, go through `python_only_settings`.)
 """
+import collections
 from pathlib import Path
 
 from fluentbit_kinesis import config
@@ -67,7 +68,9 @@ def _comparable(batch):
 
 
 _shapers = {}
+format_counts = collections.Counter()  # compare_format's outcomes, for the fuzzer's stats
 _format_shapers = {}
+format_counts = collections.Counter()  # compare_format's outcomes, for the fuzzer's stats
 MAX_FORMAT_SHAPERS = 640  # 32 option sets x 9 formats, native and Python: ~0.5 MB each
 
 
@@ -153,5 +156,6 @@ def check_input(blob):
     python_path(shaper_for(python_only_settings(options_byte)), data)
     field_format = FORMATS[len(data) % len(FORMATS)]
     # partition key, newline, invalid_utf8 (log_key is the Python path's; compression, size: as without)
-    compare_format(settings_for(options_byte & 0b00111011, field_format=field_format), data)
+    native = compare_format(settings_for(options_byte & 0b00111011, field_format=field_format), data)
+    format_counts["field_format native" if native else "field_format declined"] += 1
     return accepted
