@@ -6,6 +6,9 @@
  *   fastjson_msgpack.c  reading msgpack items, every read bounds-checked
  *   fastjson_json.c     a record's values as JSON: UTF-8, strings, integers, keys
  *   fastjson_double.c   doubles as the shortest text that reads back the same
+ *   fastjson_format.c   field_format: fj_format runs Python's per-shape plans
+ *   fastjson_format_walk.c    its walk: events, record signatures, partition keys
+ *   fastjson_format_values.c  its writers: OTLP AnyValue, event times
  *
  * The Python path (events.decode_chunk + shaping.Shaper.payload) stays the
  * reference: this code produces the same bytes for the records it accepts and
@@ -59,6 +62,43 @@ int fj_convert(const uint8_t *data, size_t size,
                uint8_t *out, size_t out_cap, uint32_t *records, size_t records_cap,
                size_t *out_used, size_t *n_records);
 
+/* ---- fj_format: field_format's native path (build.py's FASTJSON_API) ------ */
+
+/* per-record status besides FJ_STATUS_OK */
+#define FJ_FMT_PYTHON 4   /* the Python normalizer does this record (nothing written) */
+#define FJ_FMT_UNKNOWN 8  /* no plan for its signature: the payload is the signature,
+                             rec[2], rec[3] its hash's low and high halves */
+
+/* names: entries of (flags, parent length, name length, parent, name), the
+ * keys the signature treats apart (FJ_FMT_DESCEND, FJ_FMT_KEYED). plans:
+ * n_plans of (u32 signature length, signature, program) at plan_offsets,
+ * with the FNV-1a hash of each signature in plan_hashes. The partition key
+ * and flags (FJ_APPEND_NEWLINE) as fj_convert's. Returns FJ_OK, FJ_DECLINE or
+ * FJ_NEED_ROOM. */
+int fj_format(const uint8_t *data, size_t size, const uint8_t *names, size_t names_size,
+              const uint8_t *plans, const uint32_t *plan_offsets, const uint64_t *plan_hashes, size_t n_plans,
+              const uint8_t *key_names, const uint32_t *key_lens, int key_depth, int flags,
+              uint8_t *out, size_t out_cap, uint32_t *records, size_t records_cap,
+              size_t *out_used, size_t *n_records);
+
+#define FJ_FMT_DESCEND 1
+#define FJ_FMT_KEYED 2
+#define FJ_FMT_IP 4     /* a canonical IPv4 text here is FJ_KIND_IPV4, not keyed by its content */
+#define FJ_FMT_PORT 8   /* a port (0-65535, or its digits) here is FJ_KIND_PORT_*, not keyed */
+/* a program's ops (native-endian operands): END; LIT u32 length, bytes; RAW,
+ * RAW_CUT (a string's first 512 characters: CEF's name), ANY (OTLP AnyValue),
+ * IN_STRING (its JSON inside a JSON string), EXTENSION (CSL's: a string
+ * without ';', '=', newline as its text, else as IN_STRING), DIGITS (a port's
+ * digits as a number), DIGITS_ANY (as an OTLP intValue) u16 slot; TIME u8
+ * form; REFUSE: the shape is Python's */
+enum { FJ_OP_END, FJ_OP_LIT, FJ_OP_RAW, FJ_OP_RAW_CUT, FJ_OP_ANY, FJ_OP_TIME, FJ_OP_IN_STRING, FJ_OP_EXTENSION,
+       FJ_OP_DIGITS, FJ_OP_DIGITS_ANY, FJ_OP_REFUSE = 255 };
+enum { FJ_TIME_ISO_MS = 1, FJ_TIME_ISO_US, FJ_TIME_EPOCH_MS, FJ_TIME_EPOCH_NS, FJ_TIME_EPOCH_S, FJ_TIME_LEEF };
+/* a value's kind in a signature */
+enum { FJ_KIND_NIL = 1, FJ_KIND_FALSE, FJ_KIND_TRUE, FJ_KIND_UINT, FJ_KIND_BIG, FJ_KIND_NEG, FJ_KIND_FLOAT,
+       FJ_KIND_EMPTY_STR, FJ_KIND_DASH, FJ_KIND_STR, FJ_KIND_BIN, FJ_KIND_EMPTY_ARRAY, FJ_KIND_ARRAY,
+       FJ_KIND_EMPTY_MAP, FJ_KIND_MAP, FJ_KIND_IPV4, FJ_KIND_PORT_INT, FJ_KIND_PORT_TEXT };
+
 /* ---- shared by the fast path's files, never exported ---------------------- */
 
 #define FJ_INTERNAL __attribute__((visibility("hidden")))
@@ -104,6 +144,47 @@ FJ_INTERNAL int fj_emit_value(struct ctx *c, int depth);
 
 /* fastjson_double.c: a double as orjson writes it (NaN and infinities: null) */
 FJ_INTERNAL int fj_put_double(struct ctx *c, double v);
+
+/* fastjson_format*.c: fj_format's state and steps */
+#define FJ_FMT_SIG_CAP 4096
+#define FJ_FMT_MAX_SLOTS 512
+#define FJ_FMT_NAME_SLOTS 1024            /* a power of two */
+#define FJ_FMT_MAX_SECONDS 253402300799ULL /* an integer event time past year 9999 is Python's */
+
+struct fj_fmt {
+    struct ctx c;
+    uint8_t *out;                         /* the output's start */
+    const uint8_t *names;
+    uint32_t name_at[FJ_FMT_NAME_SLOTS];  /* 1 + offset of a names entry, 0: empty */
+    const uint8_t *plans;
+    const uint32_t *plan_offsets;
+    const uint64_t *plan_hashes;
+    size_t n_plans, last_plan;
+    const uint8_t *key_names;
+    const uint32_t *key_lens;
+    int key_depth;
+    uint8_t sig[FJ_FMT_SIG_CAP];
+    size_t sig_len;
+    uint64_t sig_hash;
+    const uint8_t *slot[FJ_FMT_MAX_SLOTS]; /* each key's value, in signature order */
+    size_t n_slots;
+    const uint8_t *record_end;
+    uint64_t ns;                          /* the event time */
+    int has_ns;
+};
+
+FJ_INTERNAL int fj_fmt_index_names(struct fj_fmt *f, const uint8_t *names, size_t size);
+FJ_INTERNAL int fj_fmt_name_flags(const struct fj_fmt *f, const struct keyref *parent, const struct item *key);
+FJ_INTERNAL int fj_fmt_record(struct fj_fmt *f, const uint8_t *body, uint32_t *rec, int newline);
+FJ_INTERNAL int fj_fmt_signature(struct fj_fmt *f, const uint8_t *body);
+FJ_INTERNAL int fj_fmt_raw(struct ctx *c, int cut);
+FJ_INTERNAL int fj_fmt_chunk(struct fj_fmt *f, const uint8_t *data, int flags, uint32_t *records,
+                             size_t records_cap, size_t *n_records);
+FJ_INTERNAL int fj_put_any(struct ctx *c, int depth);
+FJ_INTERNAL int fj_put_in_string(struct ctx *c, int extension);
+FJ_INTERNAL int fj_put_digits(struct ctx *c, int as_any);
+FJ_INTERNAL int fj_fmt_kind_named(int flags, int kind, const struct item *it);
+FJ_INTERNAL int fj_put_time(struct ctx *c, int form, uint64_t ns);
 
 /* The smallest writers, here so that every file inlines them. */
 #define ROOM(c, n) do { if ((size_t)((c)->oend - (c)->o) < (size_t)(n)) return FJ_NEED_ROOM; } while (0)

@@ -18,7 +18,7 @@ class ShapedChunk:
     invalid_utf8: int = 0  # records with invalid UTF-8 or bin values replaced, encoded or dead-lettered
     not_normalized: int = 0  # field_format: records sent as they came (no schema could be read or written)
     decoded: DecodedChunk = field(default_factory=DecodedChunk)  # bytes that are no event (Python path)
-    path: str = "python"  # or "fast": which path shaped it
+    path: str = "python"  # or "fast", or "mixed" (field_format: some records natively): which path shaped it
 
     def dead_letter_count(self):
         """Records (chunk items) that go to the dead letters."""

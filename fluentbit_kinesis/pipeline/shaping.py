@@ -1,7 +1,7 @@
 """Record -> payload bytes and partition key, and the one place a chunk's
-path is chosen: the native fast path (fastpath.py) when the settings allow
-and it accepts the chunk, else the Python path here, the reference. Both
-give a ShapedChunk.
+path is chosen: the native fast path (fastpath.py; with field_format,
+fastformat.py) when the settings allow and it accepts the chunk, else the
+Python path here, the reference. Both give a ShapedChunk.
 
 Order of the steps (as the AWS Go plugin, with its known bugs fixed):
 partition key from the original record; data_keys filter; time_key added
@@ -15,7 +15,7 @@ import time
 
 import orjson
 
-from . import fastpath
+from . import fastformat, fastpath
 from .compression import compressor
 from .events import event_seconds, iter_events
 from .formats import NotNormalized, Normalizer
@@ -113,6 +113,9 @@ class Shaper:
         if (fastpath.AVAILABLE and self.data_keys is None and self.time_key is None and self.dots is None
                 and self.normalize is None):
             self.fast = fastpath.FastShaper(self, settings)
+        elif (fastpath.AVAILABLE and self.normalize is not None and not self.prepares
+              and self.log_key is None):  # field_format natively (fastformat.py), per record shape
+            self.fast = fastformat.FormatShaper(self, settings)
 
     def shape_chunk(self, data):
         """The ShapedChunk of a whole msgpack chunk; never raises."""

@@ -25,7 +25,8 @@ SHIM_HEADER = "fbk.h"
 SHIM_FILES = ("abi.c", "flbapi.c", "log.c", "python.c", "call.c", "engine.c")
 # the native fast path's, sharing fastjson.h: from a checkout or an sdist, built at install time
 FASTJSON_HEADER = "fastjson.h"
-FASTJSON_FILES = ("fastjson.c", "fastjson_msgpack.c", "fastjson_json.c", "fastjson_double.c")
+FASTJSON_FILES = ("fastjson.c", "fastjson_msgpack.c", "fastjson_json.c", "fastjson_double.c",
+                  "fastjson_format.c", "fastjson_format_walk.c", "fastjson_format_values.c")
 FASTJSON_SOURCES = tuple(CHECKOUT_CSRC / name for name in FASTJSON_FILES)
 
 FASTJSON_API = """
@@ -34,6 +35,11 @@ FASTJSON_API = """
                    const uint8_t *log_key, int log_key_len, int flags,
                    uint8_t *out, size_t out_cap, uint32_t *records, size_t records_cap,
                    size_t *out_used, size_t *n_records);
+    int fj_format(const uint8_t *data, size_t size, const uint8_t *names, size_t names_size,
+                  const uint8_t *plans, const uint32_t *plan_offsets, const uint64_t *plan_hashes, size_t n_plans,
+                  const uint8_t *key_names, const uint32_t *key_lens, int key_depth, int flags,
+                  uint8_t *out, size_t out_cap, uint32_t *records, size_t records_cap,
+                  size_t *out_used, size_t *n_records);
 """
 
 EMBEDDING_API = """

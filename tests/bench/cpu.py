@@ -52,12 +52,13 @@ SCENARIOS = {
     "plain+ledger_off": {"ledger_path": "off"},
     "aggregation+ledger_off": {"aggregation": "true", "ledger_path": "off"},
     # field_format: the records read as Fluent Bit's (log, stream, kubernetes) and written in a
-    # schema, on the Python path (`make bench` runs them; BENCHMARKS.md has the figures)
+    # schema, natively by each shape's plan (`make bench` runs them; BENCHMARKS.md has the figures)
     "field_format_ecs": {"field_format": "ecs"},
     # the Python path doing no more than plain (data_keys keeps every key): what field_format starts from
     "python_path": {"data_keys": "log,stream,time,kubernetes"},
     "field_format_otel": {"field_format": "otel"},
     "field_format_ocsf": {"field_format": "ocsf"},
+    **{f"field_format_{name}": {"field_format": name} for name in ("cim", "asim", "udm", "cef", "leef", "csl")},
 }
 
 

@@ -15,6 +15,8 @@ static const uint32_t POD_LENS[] = {10, 8};
 static const uint8_t LOG_PATH[] = "log";
 static const uint32_t LOG_LENS[] = {3};
 
+#include "fuzz_format.h"
+
 static int convert(const uint8_t *data, size_t size, uint8_t options, size_t out_cap,
                    uint8_t **out, uint32_t **records, size_t *used, size_t *count)
 {
@@ -70,6 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t n)
     }
     free(out);
     free(records);
+    fuzz_format(data, n - 1, options);
     free(data);
     return 0;
 }

@@ -1,7 +1,8 @@
 """`make fuzz`, the Python half: atheris, coverage-guided on the plugin's
 Python code (and on csrc/fastjson*.c when the Makefile built an instrumented
 copy), with tests/support/differential.py as the oracle: the fast path and the
-Python path agree byte for byte, and no exception escapes.
+Python path agree byte for byte, field_format's native path and its Python
+normalizer too, and no exception escapes.
 
     .venv/bin/python tests/fuzz/fuzz_shape.py [libFuzzer flags] CORPUS_DIR [SEED_DIRS]
 
@@ -69,7 +70,8 @@ def random_value(rng, depth=0):
 
 def random_text(rng):
     """Text, sometimes with bytes that are not UTF-8 (kept as surrogateescape)."""
-    pieces = ["log", "pod_name", "kubernetes", "a.b", "✓", "\n", "\"", "\\", "\x00", "\ufffd", "é"]
+    pieces = ["log", "pod_name", "kubernetes", "a.b", "✓", "\n", "\"", "\\", "\x00", "\ufffd", "é",
+              "level", "info", "-", "message", "src_ip", "10.0.0.1", "action", "login", "code", "@timestamp"]
     text = "".join(rng.choice(pieces) for _ in range(rng.randrange(4)))
     if rng.random() < 0.2:
         text += bytes([rng.randrange(0x80, 0x100)]).decode("utf-8", "surrogateescape")
@@ -149,7 +151,7 @@ def one_input(blob):
 
 
 def write_stats():
-    lines = [f"{name}: {count}" for name, count in sorted(counts.items())]
+    lines = [f"{name}: {count}" for name, count in sorted((counts + differential.format_counts).items())]
     lines.append(f"seconds: {time.monotonic() - started:.0f}")
     STATS.write_text("\n".join(lines) + "\n")
 

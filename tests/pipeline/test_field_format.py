@@ -121,8 +121,13 @@ def test_off_by_default_the_fast_path_stays():
     chunk = make_chunk([{"log": "x", "kubernetes": {"pod_name": "p"}}])
     if fastpath.AVAILABLE:
         assert Shaper(settings()).shape_chunk(chunk).path == "fast"
-    shaped = Shaper(settings(field_format="ecs")).shape_chunk(chunk)
-    assert shaped.path == "python" and json.loads(shaped.entries[0][0])["message"] == "x"
+    shaper = Shaper(settings(field_format="ecs"))
+    shaped = shaper.shape_chunk(chunk)  # a new shape: the Python path shapes it and makes its plan
+    assert shaped.path == ("mixed" if fastpath.AVAILABLE else "python")
+    assert json.loads(shaped.entries[0][0])["message"] == "x"
+    if fastpath.AVAILABLE:  # then natively (fastformat.py), the same bytes
+        again = shaper.shape_chunk(chunk)
+        assert again.path == "fast" and again.entries[0][0] == shaped.entries[0][0]
 
 
 def test_event_time_is_the_chunks(kinesis, host):
@@ -134,3 +139,19 @@ def test_event_time_is_the_chunks(kinesis, host):
     [data] = kinesis.read_all(stream).data
     log = json.loads(data)["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
     assert log["timeUnixNano"] == "1700000000123456789"  # the EventTime's nanoseconds, exactly
+
+
+def test_an_otlp_request_of_several_records_through_the_plugin(kinesis, host):
+    """otel: one Kinesis record holding every log record, each normalized; in
+    another schema the request is sent as it came and counted, never dropped."""
+    from tests.pipeline.field_format.test_normalizer import OTLP_REQUEST
+    stream = kinesis.create_stream()
+    for field_format in ("otel", "ecs"):
+        h = host()
+        assert h.init(**base_options(kinesis, stream, field_format=field_format)) == FLB_OK
+        assert h.flush(make_chunk([OTLP_REQUEST, {"log": f"after, {field_format}"}])) == FLB_OK
+        assert h.exit() == FLB_OK
+    otel_request, otel_after, ecs_request, ecs_after = [json.loads(d) for d in kinesis.read_all(stream).data]
+    bodies = [r["scopeLogs"][0]["logRecords"][0]["body"]["stringValue"] for r in otel_request["resourceLogs"]]
+    assert bodies == ["first", "second", "third", "fourth"]
+    assert ecs_request == OTLP_REQUEST and ecs_after["message"] == "after, ecs" and "resourceLogs" in otel_after

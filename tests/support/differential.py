@@ -11,12 +11,15 @@ invalid_utf8 (0 replace, 1 base64, 2 dead_letter, 3 replace), bit 6 zlib,
 bit 7 max_record_bytes 1024. (Options only the Python path handles, such as
 time_key, go through `python_only_settings`.)
 """
+import collections
 from pathlib import Path
 
 from fluentbit_kinesis import config
 
 from fluentbit_kinesis.pipeline import fastpath
 from fluentbit_kinesis.pipeline.events import decode_chunk
+from fluentbit_kinesis.pipeline.fastformat import MAX_PLANS
+from fluentbit_kinesis.pipeline.formats import FORMATS
 from fluentbit_kinesis.pipeline.keys import RandomKey
 from fluentbit_kinesis.pipeline.shaping import Shaper
 
@@ -65,14 +68,25 @@ def _comparable(batch):
 
 
 _shapers = {}
+format_counts = collections.Counter()  # compare_format's outcomes, for the fuzzer's stats
+_format_shapers = {}
+format_counts = collections.Counter()  # compare_format's outcomes, for the fuzzer's stats
+MAX_FORMAT_SHAPERS = 640  # 32 option sets x 9 formats, native and Python: ~0.5 MB each
 
 
-def shaper_for(settings):
-    """One Shaper per set of options (making one draws 4096 random keys)."""
-    key = repr(settings)
-    if key not in _shapers:
-        _shapers[key] = Shaper(settings)
-    return _shapers[key]
+def shaper_for(settings, python_only=False):
+    """One Shaper per set of options (making one draws 4096 random keys);
+    python_only: one without the native path. field_format's have a cache of
+    their own, bounded (their plans and normalizers add up)."""
+    key = (repr(settings), python_only)
+    shapers = _format_shapers if settings.field_format != "none" else _shapers
+    if key not in shapers:
+        if len(shapers) >= MAX_FORMAT_SHAPERS:
+            shapers.clear()
+        shapers[key] = Shaper(settings)
+        if python_only:
+            shapers[key].fast = None
+    return shapers[key]
 
 
 def compare(settings, data):
@@ -100,10 +114,46 @@ def compare(settings, data):
     return True
 
 
+def _format_outcome(shaped):
+    entries, rejected, random_keys, invalid_utf8 = _comparable(shaped)
+    return entries, rejected, random_keys, invalid_utf8, shaped.not_normalized, sorted(shaped.originals)
+
+
+def compare_format(settings, data):
+    """field_format (pipeline/fastformat.py) against the Python path, twice
+    (the first call makes the plans of new shapes, the second runs them).
+    Returns True when the native path took the chunk the second time."""
+    shaper = shaper_for(settings)
+    if shaper.fast is None:
+        return False
+    if len(shaper.fast.table.known) >= MAX_PLANS:  # full: a fresh table, so new shapes still get plans
+        shaper = _format_shapers[(repr(settings), False)] = Shaper(settings)
+    python = shaper_for(settings, python_only=True)
+    expected = _format_outcome(python.shape_chunk(data))
+    accepted = False
+    for _ in range(2):
+        native = shaper.shape_chunk(data)  # the Python path's when the native one declines
+        accepted = native.path != "python"
+        got = _format_outcome(native)
+        if got != expected:
+            for name, f, s in zip(("entries", "rejected", "random_keys", "invalid_utf8", "not_normalized",
+                                   "originals"), got, expected):
+                if f != s:
+                    raise Divergence(f"field_format {settings.field_format}: {name} differ: "
+                                     f"native {f!r:.300} python {s!r:.300}")
+    return accepted
+
+
 def check_input(blob):
     """The fuzz oracle for one input: the fast path against the Python path
-    under the input's options, then the Python-only options; no exception."""
+    under the input's options, then the Python-only options, then
+    field_format natively against the Python path (the format the chunk's
+    length picks); no exception."""
     options_byte, data = split(blob)
     accepted = compare(settings_for(options_byte), data)
     python_path(shaper_for(python_only_settings(options_byte)), data)
+    field_format = FORMATS[len(data) % len(FORMATS)]
+    # partition key, newline, invalid_utf8 (log_key is the Python path's; compression, size: as without)
+    native = compare_format(settings_for(options_byte & 0b00111011, field_format=field_format), data)
+    format_counts["field_format native" if native else "field_format declined"] += 1
     return accepted

@@ -235,6 +235,13 @@ class Normalizer:
         return reader
 
     def _normalize(self, timestamp, record):
+        if "resourceLogs" in record:  # an OTLP request may hold several log records
+            singles = otel.split_request(record)
+            if singles is not None:
+                if self.target != "otel" or not singles:
+                    raise NotNormalized(f"an OTLP request with {len(singles)} log records: "
+                                        f"only field_format otel writes it (one record per request)")
+                return otel.join_requests([self._normalize(timestamp, single) for single in singles])
         keys = tuple(record)
         known = self.sources.get(keys)
         if known is None:

@@ -1,6 +1,8 @@
 """OpenTelemetry logs as OTLP/JSON: each record is a LogsData (the body of an
 OTLP/HTTP export request) with one ResourceLogs, one ScopeLogs and one
-LogRecord: timeUnixNano as the text of an integer, severityNumber and
+LogRecord (a request that comes in holding several log records is read
+record by record, split_request, and written as one request with a
+ResourceLogs per record, join_requests): timeUnixNano as the text of an integer, severityNumber and
 severityText, body and attributes as AnyValue and KeyValue lists, the
 Kubernetes, container, host and cloud fields as resource attributes (the
 semantic conventions' names). Extras become attributes as they are (maps as
@@ -80,6 +82,31 @@ def from_key_values(items):
         if type(item) is dict and "key" in item:
             out[item["key"]] = plain(item.get("value", {}))
     return out
+
+
+def split_request(record):
+    """An OTLP/JSON request (LogsData) holding other than one log record: one
+    request per log record, each with its resource and scope, in order ([]
+    when it holds none); None when it holds one, or is not laid out as one
+    (flatten then reads it, or finds it is not one)."""
+    resource_logs = record["resourceLogs"]
+    if type(resource_logs) is not list:
+        return None
+    singles = []
+    for resource in resource_logs:
+        if type(resource) is not dict or type(resource.get("scopeLogs")) is not list:
+            return None
+        for scope in resource["scopeLogs"]:
+            if type(scope) is not dict or type(scope.get("logRecords")) is not list:
+                return None
+            singles.extend(dict(record, resourceLogs=[dict(resource, scopeLogs=[dict(scope, logRecords=[log])])])
+                           for log in scope["logRecords"])
+    return None if len(singles) == 1 else singles
+
+
+def join_requests(requests):
+    """Normalized one-record requests as one request: a ResourceLogs each."""
+    return {"resourceLogs": [request["resourceLogs"][0] for request in requests]}
 
 
 def flatten(record):

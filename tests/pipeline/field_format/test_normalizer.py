@@ -239,3 +239,51 @@ def test_a_plain_records_fields_named_like_otlp_ones_stay_attributes():
     json_format.Parse(__import__("json").dumps(out), logs_pb2.LogsData())  # still valid OTLP/JSON
     log = out["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
     assert {a["key"] for a in log["attributes"]} == {"flags", "traceId", "spanId"}
+
+
+OTLP_REQUEST = {"resourceLogs": [
+    {"resource": {"attributes": [{"key": "k8s.pod.name", "value": {"stringValue": "pod-a"}}]},
+     "scopeLogs": [{"scope": {"name": "app"}, "logRecords": [
+         {"timeUnixNano": "1700000000000000001", "severityNumber": 9, "body": {"stringValue": "first"}},
+         {"timeUnixNano": "1700000000000000002", "severityNumber": 17, "severityText": "ERROR",
+          "body": {"stringValue": "second"}, "attributes": [{"key": "user.name", "value": {"stringValue": "u"}}]}]},
+                   {"logRecords": [{"timeUnixNano": "1700000000000000003", "body": {"stringValue": "third"}}]}]},
+    {"resource": {"attributes": [{"key": "k8s.pod.name", "value": {"stringValue": "pod-b"}}]},
+     "scopeLogs": [{"logRecords": [{"timeUnixNano": "1700000000000000004", "body": {"stringValue": "fourth"}}]}]}]}
+
+
+def test_an_otlp_request_of_several_records_is_read_record_by_record():
+    """otel: each log record normalized on its own (its resource and scope kept),
+    all in one request, a ResourceLogs each; valid OTLP/JSON, in order."""
+    from google.protobuf import json_format
+    from opentelemetry.proto.logs.v1 import logs_pb2
+    before = copy.deepcopy(OTLP_REQUEST)
+    normalizer = Normalizer("otel")
+    out = normalizer(EVENT_TIME, OTLP_REQUEST)
+    assert OTLP_REQUEST == before
+    logs = json_format.Parse(__import__("json").dumps(out), logs_pb2.LogsData())
+    assert len(logs.resource_logs) == 4
+    singles = [{"resourceLogs": [dict(r, scopeLogs=[dict(s, logRecords=[log])])]}
+               for r in OTLP_REQUEST["resourceLogs"] for s in r["scopeLogs"] for log in s["logRecords"]]
+    assert out["resourceLogs"] == [normalizer(EVENT_TIME, single)["resourceLogs"][0] for single in singles]
+    records = [r.scope_logs[0].log_records[0] for r in logs.resource_logs]
+    assert [r.body.string_value for r in records] == ["first", "second", "third", "fourth"]
+    assert [r.time_unix_nano for r in records] == [1700000000000000001 + i for i in range(4)]
+    assert [r.severity_number for r in records] == [9, 17, 0, 0] and records[1].severity_text == "ERROR"
+    pods = [{a.key: a.value.string_value for a in r.resource.attributes}["k8s.pod.name"] for r in logs.resource_logs]
+    assert pods == ["pod-a", "pod-a", "pod-a", "pod-b"]
+    assert logs.resource_logs[0].scope_logs[0].scope.name == "app"
+
+
+@pytest.mark.parametrize("target", [f for f in FORMATS if f != "otel"])
+def test_an_otlp_request_of_several_records_is_sent_as_it_came_in_other_schemas(target):
+    """One Kinesis record per event (the ledger counts events): a request of
+    several records cannot become several records of another schema; it is
+    sent as it came and counted (never dropped), the reason says why."""
+    with pytest.raises(NotNormalized, match="an OTLP request with 4 log records"):
+        Normalizer(target)(EVENT_TIME, OTLP_REQUEST)
+    empty = {"resourceLogs": [{"scopeLogs": [{"logRecords": []}]}]}
+    with pytest.raises(NotNormalized, match="with 0 log records"):
+        Normalizer(target)(EVENT_TIME, empty)
+    with pytest.raises(NotNormalized, match="with 0 log records"):
+        Normalizer("otel")(EVENT_TIME, empty)
