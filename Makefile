@@ -75,6 +75,7 @@ demo: all
 bench: all
 	$(PY) -m tests.bench --runs 3
 	$(PY) -m tests.bench.throughput $(if $(FLUENT_BIT),--fluent-bit $(FLUENT_BIT))
+	$(if $(FLUENT_BIT),$(PY) -m tests.bench.versus_c --fluent-bit $(FLUENT_BIT) --runs 3)
 
 clean:
 	rm -rf bin build *.egg-info fluentbit_kinesis/_fastjson.*.so
