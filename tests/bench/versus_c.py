@@ -14,6 +14,7 @@ falls on all of them alike. The load average is printed with the table.
 
     FLUENT_BIT=/path/to/fluent-bit .venv/bin/python -m tests.bench.versus_c
         [--runs 3] [--sizes 250,2000] [--records 300000] [--only null,plain,c_plain]
+        [--wrap "perf record -e cpu-clock -g -o /tmp/{output}-{size}.data --"]   (a profile of each but null)
 """
 import argparse
 import os
@@ -77,19 +78,31 @@ def start_sink(tmp):
     return server, cert
 
 
-def output_args(name, port, cert):
-    """Fluent Bit's command-line options for output `name`."""
+def output_section(name, port, cert):
+    """The [OUTPUT] section's properties for output `name`."""
     if name == "null":
-        return ["-o", "null", "-m", "*"]
+        return {"Name": "null"}
     if name in C_CORE:
-        options = {"region": "us-east-1", "stream": "bench", "endpoint": "127.0.0.1", "port": port,
-                   "tls.ca_file": str(cert), **C_CORE[name]}  # it verifies always
-        plugin = "kinesis_streams"
-    else:
-        options = {"region": "us-east-1", "stream": "bench", "endpoint": f"https://127.0.0.1:{port}",
-                   "log_level": "warn", **OURS[name]}
-        plugin = "kinesis"
-    return ["-o", plugin, "-m", "*"] + [x for k, v in options.items() for x in ("-p", f"{k}={v}")]
+        return {"Name": "kinesis_streams", "region": "us-east-1", "stream": "bench", "endpoint": "127.0.0.1",
+                "port": port, "tls.ca_file": str(cert), **C_CORE[name]}  # it always verifies
+    return {"Name": "kinesis", "region": "us-east-1", "stream": "bench",
+            "endpoint": f"https://127.0.0.1:{port}", "log_level": "warn", **OURS[name]}
+
+
+def config_file(tmp, log_file, output):
+    """Flush every second as by default; a long grace, so that every output ends its work."""
+    parsers = Path(tmp) / "parsers.conf"
+    parsers.write_text("[PARSER]\n    Name json\n    Format json\n")
+    sections = {
+        "SERVICE": {"Flush": 1, "Grace": 120, "Parsers_File": parsers},
+        "INPUT": {"Name": "tail", "Path": log_file, "Read_From_Head": "true", "Exit_On_Eof": "true",
+                  "Parser": "json", "Buffer_Max_Size": "1M", "Mem_Buf_Limit": "8M"},  # bounded input
+        "OUTPUT": {"Match": "*", **output},
+    }
+    config = Path(tmp) / "fluent-bit.conf"
+    config.write_text("".join(f"[{name}]\n" + "".join(f"    {k} {v}\n" for k, v in props.items())
+                              for name, props in sections.items()))
+    return config
 
 
 class PeakRss:
@@ -116,17 +129,13 @@ class PeakRss:
         self.thread.join()
 
 
-def fluent_bit_run(binary, log_file, args, tmp, cert):
+def fluent_bit_run(binary, log_file, output, tmp, cert, wrap=()):
     """(CPU seconds, peak RSS MB) of a Fluent Bit that tails `log_file` to its end."""
-    parsers = Path(tmp) / "parsers.conf"
-    parsers.write_text("[PARSER]\n    Name json\n    Format json\n")
+    config = config_file(tmp, log_file, output)
     state = tempfile.TemporaryDirectory(dir=tmp)  # our default durable ledger, fresh each run
     env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                AWS_CA_BUNDLE=str(cert), STATE_DIRECTORY=state.name)
-    proc = subprocess.Popen([binary, "-q", "-R", str(parsers), "-f", "1", "-e", str(PLUGIN),
-                             "-i", "tail", "-p", f"path={log_file}", "-p", "read_from_head=true",
-                             "-p", "exit_on_eof=true", "-p", "parser=json", "-p", "buffer_max_size=1M",
-                             "-p", "mem_buf_limit=8M", *args], env=env,
+    proc = subprocess.Popen([*wrap, binary, "-q", "-c", str(config), "-e", str(PLUGIN)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = PeakRss(proc.pid)
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -134,11 +143,11 @@ def fluent_bit_run(binary, log_file, args, tmp, cert):
     errors = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
     state.cleanup()
-    assert os.waitstatus_to_exitcode(status) == 0, f"fluent-bit {args} failed:\n{errors[-2000:]}"
+    assert os.waitstatus_to_exitcode(status) == 0, f"fluent-bit {output} failed:\n{errors[-2000:]}"
     return usage.ru_utime + usage.ru_stime, peak.mb
 
 
-def measure(binary, size, count, names, runs, tmp, port, cert):
+def measure(binary, size, count, names, runs, tmp, port, cert, wrap=""):
     log_file = Path(tmp) / f"container-{size}.log"
     with open(log_file, "wb") as out:
         for record in container_logs(count, size):
@@ -148,7 +157,9 @@ def measure(binary, size, count, names, runs, tmp, port, cert):
     for _round in range(runs):
         for name in names:
             before = Sink.counts["entries"]
-            results[name].append(fluent_bit_run(binary, log_file, output_args(name, port, cert), tmp, cert))
+            prefix = wrap.format(output=name, size=size).split() if name != "null" else []
+            results[name].append(fluent_bit_run(binary, log_file, output_section(name, port, cert), tmp, cert,
+                                                prefix))
             sent = Sink.counts["entries"] - before
             expected = count if "aggregation" not in name else 1
             assert name == "null" or sent >= expected, f"{name}: {sent} entries for {count} lines"
@@ -176,6 +187,7 @@ def main():
     parser.add_argument("--sizes", default="250,2000")
     parser.add_argument("--records", type=int, default=300_000, help="lines of 250 B; a third for 2 KB")
     parser.add_argument("--only", default="")
+    parser.add_argument("--wrap", default="", help="a command Fluent Bit runs under, e.g. a profiler")
     args = parser.parse_args()
     if not args.fluent_bit:
         sys.exit("versus_c needs a Fluent Bit: --fluent-bit PATH or FLUENT_BIT=PATH")
@@ -185,7 +197,7 @@ def main():
         server, cert = start_sink(tmp)
         for size in (int(s) for s in args.sizes.split(",")):
             count = args.records if size < 1000 else args.records // 3
-            measure(args.fluent_bit, size, count, names, args.runs, tmp, server.server_port, cert)
+            measure(args.fluent_bit, size, count, names, args.runs, tmp, server.server_port, cert, args.wrap)
         server.shutdown()
 
 
