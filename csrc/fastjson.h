@@ -6,6 +6,7 @@
  *   fastjson_msgpack.c  reading msgpack items, every read bounds-checked
  *   fastjson_json.c     a record's values as JSON: UTF-8, strings, integers, keys
  *   fastjson_double.c   doubles as the shortest text that reads back the same
+ *   fastjson_body.c     a PutRecords request body: base64, keys, the entries' JSON
  *
  * The Python path (events.decode_chunk + shaping.Shaper.payload) stays the
  * reference: this code produces the same bytes for the records it accepts and
@@ -58,6 +59,17 @@ int fj_convert(const uint8_t *data, size_t size,
                const uint8_t *log_key, int log_key_len, int flags,
                uint8_t *out, size_t out_cap, uint32_t *records, size_t records_cap,
                size_t *out_used, size_t *n_records);
+
+/* fastjson_body.c: a PutRecords body from n entries given as concatenated
+ * data, keys (ASCII) and explicit hash keys with their lengths (hash_lens
+ * NULL: none; FJ_NO_HASH_KEY: this entry has none). FJ_OK (*out_used),
+ * FJ_NEED_ROOM, or FJ_DECLINE when the lengths do not match the buffers. */
+#define FJ_NO_HASH_KEY 0xFFFFFFFFu
+int fj_put_records_body(const uint8_t *stream_field, size_t stream_field_len,
+                        const uint8_t *data, size_t data_size, const uint32_t *data_lens,
+                        const uint8_t *keys, size_t keys_size, const uint32_t *key_lens,
+                        const uint8_t *hashes, size_t hashes_size, const uint32_t *hash_lens,
+                        size_t n, uint8_t *out, size_t out_cap, size_t *out_used);
 
 /* ---- shared by the fast path's files, never exported ---------------------- */
 
