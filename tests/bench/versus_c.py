@@ -14,6 +14,7 @@ falls on all of them alike. The load average is printed with the table.
 
     FLUENT_BIT=/path/to/fluent-bit .venv/bin/python -m tests.bench.versus_c
         [--runs 3] [--sizes 250,2000] [--records 300000] [--only null,plain,c_plain]
+        [--baseline /path/to/main/bin/kinesis.so]   (each of ours again with that build: before/after)
         [--wrap "perf record -e cpu-clock -g -o /tmp/{output}-{size}.data --"]   (a profile of each but null)
 """
 import argparse
@@ -42,6 +43,7 @@ OURS = {
     "aggregation+partition_key": {"aggregation": "true", "partition_key": "kubernetes->pod_name"},
     "zstd": {"compression": "zstd"},
 }
+BASELINE = []  # --baseline: another build's kinesis.so
 C_CORE = {
     "c_plain": {},
     "c_simple_aggregation": {"simple_aggregation": "true"},
@@ -86,7 +88,7 @@ def output_section(name, port, cert):
         return {"Name": "kinesis_streams", "region": "us-east-1", "stream": "bench", "endpoint": "127.0.0.1",
                 "port": port, "tls.ca_file": str(cert), **C_CORE[name]}  # it always verifies
     return {"Name": "kinesis", "region": "us-east-1", "stream": "bench",
-            "endpoint": f"https://127.0.0.1:{port}", "log_level": "warn", **OURS[name]}
+            "endpoint": f"https://127.0.0.1:{port}", "log_level": "warn", **OURS[name.split(":")[-1]]}
 
 
 def config_file(tmp, log_file, output):
@@ -135,7 +137,8 @@ def fluent_bit_run(binary, log_file, output, tmp, cert, wrap=()):
     state = tempfile.TemporaryDirectory(dir=tmp)  # our default durable ledger, fresh each run
     env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                AWS_CA_BUNDLE=str(cert), STATE_DIRECTORY=state.name)
-    proc = subprocess.Popen([*wrap, binary, "-q", "-c", str(config), "-e", str(PLUGIN)], env=env,
+    plugin = output.pop("plugin", PLUGIN)
+    proc = subprocess.Popen([*wrap, binary, "-q", "-c", str(config), "-e", str(plugin)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = PeakRss(proc.pid)
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -158,7 +161,10 @@ def measure(binary, size, count, names, runs, tmp, port, cert, wrap=""):
         for name in names:
             before = Sink.counts["entries"]
             prefix = wrap.format(output=name, size=size).split() if name != "null" else []
-            results[name].append(fluent_bit_run(binary, log_file, output_section(name, port, cert), tmp, cert,
+            output = output_section(name, port, cert)
+            if name.startswith("baseline:"):
+                output["plugin"] = BASELINE[0]
+            results[name].append(fluent_bit_run(binary, log_file, output, tmp, cert,
                                                 prefix))
             sent = Sink.counts["entries"] - before
             expected = count if "aggregation" not in name else 1
@@ -187,12 +193,16 @@ def main():
     parser.add_argument("--sizes", default="250,2000")
     parser.add_argument("--records", type=int, default=300_000, help="lines of 250 B; a third for 2 KB")
     parser.add_argument("--only", default="")
+    parser.add_argument("--baseline", default="", help="another kinesis.so (e.g. main's) to run beside ours")
     parser.add_argument("--wrap", default="", help="a command Fluent Bit runs under, e.g. a profiler")
     args = parser.parse_args()
     if not args.fluent_bit:
         sys.exit("versus_c needs a Fluent Bit: --fluent-bit PATH or FLUENT_BIT=PATH")
     every = ["null", *OURS, *C_CORE]
     names = ["null"] + [n for n in every[1:] if not args.only or n in args.only.split(",")]
+    if args.baseline:  # each of ours again with another build, in the same rounds: before and after
+        BASELINE.append(args.baseline)
+        names += [f"baseline:{n}" for n in names if n in OURS]
     with tempfile.TemporaryDirectory() as tmp:
         server, cert = start_sink(tmp)
         for size in (int(s) for s in args.sizes.split(",")):
