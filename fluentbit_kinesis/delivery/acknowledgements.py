@@ -4,11 +4,8 @@ counted, and one that landed on another shard than predicted is noted (still
 whole for a KCL consumer, pipeline/aggregation.py, but the shard map is
 stale)."""
 import threading
-from operator import itemgetter
 
 from ..pipeline.aggregation import AggregateEvents
-
-_events = itemgetter(3)
 
 
 class Acknowledgements:
@@ -22,7 +19,7 @@ class Acknowledgements:
 
     def __call__(self, entries, answers):
         if not self.packed:  # one record per entry
-            acked = list(map(_events, entries))  # no Python frame per entry
+            acked = [entry[3] for entry in entries]
         else:
             acked = []
             for entry, answer in zip(entries, answers):

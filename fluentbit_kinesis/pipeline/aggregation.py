@@ -23,7 +23,6 @@ on one shard while the map is current.
 import hashlib
 import itertools
 import os
-from itertools import repeat
 
 from .compression import compressor
 from .keys import RandomKey
@@ -97,11 +96,7 @@ def aggregate_limit(settings):
 
 
 def plain(shaped):
-    """(data, key, None, index) entries, built in C (zip): no Python frame per record."""
-    if not shaped:
-        return []
-    datas, keys, indices = zip(*shaped)
-    return list(zip(datas, keys, repeat(None), indices))
+    return [(data, key, None, index) for data, key, index in shaped]
 
 
 class AggregateEvents(list):

@@ -14,8 +14,6 @@ usual case, costs the caller one list.count.
 FastShaper turns those columns into a ShapedChunk, the same result the
 Python path gives.
 """
-from operator import add
-
 from .events import DecodedChunk, iter_events
 from .rejects import pack_original
 from .shaped_chunk import ShapedChunk
@@ -85,8 +83,7 @@ def convert(data, options):
         return None
     blob = ffi.buffer(out, used[0])[:]
     fields = memoryview(ffi.buffer(records, used[1] * _RECORD_FIELDS * 4)).cast("I").tolist()
-    starts = fields[0::5]  # slices made in C (map): no Python frame per record
-    payloads = list(map(blob.__getitem__, map(slice, starts, map(add, starts, fields[1::5]))))
+    payloads = [blob[at:at + length] for at, length in zip(fields[0::5], fields[1::5])]
     if options.key_depth < 0:
         keys = [None] * len(payloads)
     else:
