@@ -75,13 +75,15 @@ demo: all
 bench: all
 	$(PY) -m tests.bench --runs 3
 	$(PY) -m tests.bench.throughput $(if $(FLUENT_BIT),--fluent-bit $(FLUENT_BIT))
+	$(if $(FLUENT_BIT),$(PY) -m tests.bench.versus_c --fluent-bit $(FLUENT_BIT) --runs 3)
 
 clean:
 	rm -rf bin build *.egg-info fluentbit_kinesis/_fastjson.*.so
 
 .PHONY: all test demo bench clean kinesalite csrc-check
 
-# Coverage-guided fuzzing, half the time each: csrc/fastjson*.c under libFuzzer
+# Coverage-guided fuzzing, half the time each (after a tenth on the PutRecords body,
+# tests/fuzz/fuzz_body.c): csrc/fastjson*.c under libFuzzer
 # with ASan+UBSan, then decode+shape under atheris with the differential
 # oracle (tests/support/differential.py). Needs clang (installed with apt-get when
 # missing and run as root) and atheris (pip, into the venv). Findings are
@@ -99,6 +101,12 @@ fuzz: all
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-o $(FUZZ_DIR)/fuzz_fastjson tests/fuzz/fuzz_fastjson.c $(FASTJSON_C) -lm
 	$(PY) tests/fuzz/build_fastjson_cov.py $(FUZZ_DIR)/fastjson-cov
+	@mkdir -p $(FUZZ_DIR)/body
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $(FUZZ_DIR)/fuzz_body tests/fuzz/fuzz_body.c csrc/fastjson_body.c
+	$(FUZZ_DIR)/fuzz_body -max_len=8192 -timeout=20 -rss_limit_mb=1024 -artifact_prefix=$(FUZZ_DIR)/body- \
+		-print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 10 )) $(FUZZ_DIR)/body > $(FUZZ_DIR)/body.log 2>&1; \
+		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/body.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/body.log; exit $$rc
 	$(FUZZ_DIR)/fuzz_fastjson $(FUZZ_FLAGS) -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) \
 		$(FUZZ_DIR)/c tests/fuzz_corpus > $(FUZZ_DIR)/c.log 2>&1; rc=$$?; \
 		grep -E "INITED|DONE|stat::" $(FUZZ_DIR)/c.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/c.log; exit $$rc

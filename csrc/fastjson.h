@@ -9,6 +9,7 @@
  *   fastjson_format.c   field_format: fj_format runs Python's per-shape plans
  *   fastjson_format_walk.c    its walk: events, record signatures, partition keys
  *   fastjson_format_values.c  its writers: OTLP AnyValue, event times
+ *   fastjson_body.c     a PutRecords request body: base64, keys, the entries' JSON
  *
  * The Python path (events.decode_chunk + shaping.Shaper.payload) stays the
  * reference: this code produces the same bytes for the records it accepts and
@@ -98,6 +99,16 @@ enum { FJ_TIME_ISO_MS = 1, FJ_TIME_ISO_US, FJ_TIME_EPOCH_MS, FJ_TIME_EPOCH_NS, F
 enum { FJ_KIND_NIL = 1, FJ_KIND_FALSE, FJ_KIND_TRUE, FJ_KIND_UINT, FJ_KIND_BIG, FJ_KIND_NEG, FJ_KIND_FLOAT,
        FJ_KIND_EMPTY_STR, FJ_KIND_DASH, FJ_KIND_STR, FJ_KIND_BIN, FJ_KIND_EMPTY_ARRAY, FJ_KIND_ARRAY,
        FJ_KIND_EMPTY_MAP, FJ_KIND_MAP, FJ_KIND_IPV4, FJ_KIND_PORT_INT, FJ_KIND_PORT_TEXT };
+/* fastjson_body.c: a PutRecords body from n entries given as concatenated
+ * data, keys (ASCII) and explicit hash keys with their lengths (hash_lens
+ * NULL: none; FJ_NO_HASH_KEY: this entry has none). FJ_OK (*out_used),
+ * FJ_NEED_ROOM, or FJ_DECLINE when the lengths do not match the buffers. */
+#define FJ_NO_HASH_KEY 0xFFFFFFFFu
+int fj_put_records_body(const uint8_t *stream_field, size_t stream_field_len,
+                        const uint8_t *data, size_t data_size, const uint32_t *data_lens,
+                        const uint8_t *keys, size_t keys_size, const uint32_t *key_lens,
+                        const uint8_t *hashes, size_t hashes_size, const uint32_t *hash_lens,
+                        size_t n, uint8_t *out, size_t out_cap, size_t *out_used);
 
 /* ---- shared by the fast path's files, never exported ---------------------- */
 

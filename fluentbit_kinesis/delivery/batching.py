@@ -9,7 +9,7 @@ keys, the limits the service applies to one PutRecords call.
 """
 import random
 from collections import deque
-from itertools import islice
+from itertools import islice, repeat, starmap
 
 MIN_PART = 32  # entries a lane gives a request before the next one's (many shards)
 ORDER_POLL = 0.05  # seconds between looks at a shard an earlier chunk still sends to
@@ -111,9 +111,9 @@ class Lanes:
         group, counts = [], {}
         for shard, count in (limiter.plan(ready, max_count, max_bytes) if ready else {}).items():
             entries, sizes = self.lanes[shard]
-            pop, pop_size = entries.popleft, sizes.popleft
-            group += [pop() for _ in range(count)]
-            counts[shard] = [count, sum([pop_size() for _ in range(count)]), 0]
+            # popleft `count` times in C (starmap): half the time of a list comprehension
+            group += starmap(entries.popleft, repeat((), count))
+            counts[shard] = [count, sum(starmap(sizes.popleft, repeat((), count))), 0]
             if not entries:
                 del self.lanes[shard]
         self.left -= len(group)

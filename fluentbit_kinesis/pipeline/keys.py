@@ -17,7 +17,8 @@ class PartitionKeys:
     def __init__(self, settings):
         self.path = settings.partition_key  # None: no key is read from records
         self.fixed = settings.fixed_partition_key
-        self.random = itertools.cycle([RandomKey(os.urandom(8).hex()) for _ in range(RANDOM_KEY_POOL)]).__next__
+        self._random_keys = itertools.cycle([RandomKey(os.urandom(8).hex()) for _ in range(RANDOM_KEY_POOL)])
+        self.random = self._random_keys.__next__
         # the most bytes a partition key can take: 256 characters of up to 4 bytes
         self.max_bytes = max(4 * MAX_KEY_CHARS, len((self.fixed or "").encode()))
 
@@ -50,4 +51,4 @@ class PartitionKeys:
             return keys, missing
         if self.fixed:
             return [self.fixed] * count, 0
-        return [self.random() for _ in range(count)], 0
+        return list(itertools.islice(self._random_keys, count)), 0  # the same keys, taken in C

@@ -13,6 +13,7 @@ Instances that share a port share one listener; every sample carries an
 import threading
 import time
 from collections import Counter
+from operator import itemgetter
 
 
 from .listener import Listener
@@ -47,9 +48,13 @@ class InstanceMetrics:
     def call_done(self, acked, throttled):
         """One PutRecords answered: the entries acknowledged, and the shard id
         (or "unknown") of each entry throttled."""
-        user_records = sum(1 if type(entry[3]) is int else _user_records(entry) for entry in acked)
+        # per request, in C-level map and sum: no Python frame per entry
+        events = list(map(_events, acked))
+        plain = list(map(type, events)).count(int)  # one record each
+        user_records = plain if plain == len(acked) else \
+            plain + sum(_user_records(entry) for entry in acked if type(entry[3]) is not int)
         # key characters, not bytes: keys are short and almost always ASCII
-        sent_bytes = sum(len(entry[0]) + len(entry[1]) for entry in acked)
+        sent_bytes = sum(map(len, map(_data, acked))) + sum(map(len, map(_key, acked)))
         with self._lock:
             self.throttled.update(throttled)
             self.put_records_calls += 1
@@ -175,6 +180,9 @@ class FluentBitMetrics:
                 self.set_value(self.shares, True, share, shard)
             self.set_value(self.ratio, True, ratio, None)
             self.set_value(self.error_time, True, error_time, None)
+
+
+_data, _key, _events = itemgetter(0), itemgetter(1), itemgetter(3)
 
 
 def _user_records(entry):

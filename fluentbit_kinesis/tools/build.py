@@ -27,7 +27,9 @@ SHIM_FILES = ("abi.c", "flbapi.c", "log.c", "python.c", "call.c", "engine.c")
 FASTJSON_HEADER = "fastjson.h"
 FASTJSON_FILES = ("fastjson.c", "fastjson_msgpack.c", "fastjson_json.c", "fastjson_double.c",
                   "fastjson_format.c", "fastjson_format_walk.c", "fastjson_format_values.c")
-FASTJSON_SOURCES = tuple(CHECKOUT_CSRC / name for name in FASTJSON_FILES)
+# the PutRecords body in one pass (issue 18), in the same module
+BODY_FILES = ("fastjson_body.c",)
+FASTJSON_SOURCES = tuple(CHECKOUT_CSRC / name for name in FASTJSON_FILES + BODY_FILES)
 
 FASTJSON_API = """
     int fj_convert(const uint8_t *data, size_t size,
@@ -40,6 +42,15 @@ FASTJSON_API = """
                   const uint8_t *key_names, const uint32_t *key_lens, int key_depth, int flags,
                   uint8_t *out, size_t out_cap, uint32_t *records, size_t records_cap,
                   size_t *out_used, size_t *n_records);
+"""
+
+FASTJSON_API += """
+    #define FJ_NO_HASH_KEY 0xFFFFFFFF
+    int fj_put_records_body(const uint8_t *stream_field, size_t stream_field_len,
+                            const uint8_t *data, size_t data_size, const uint32_t *data_lens,
+                            const uint8_t *keys, size_t keys_size, const uint32_t *key_lens,
+                            const uint8_t *hashes, size_t hashes_size, const uint32_t *hash_lens,
+                            size_t n, uint8_t *out, size_t out_cap, size_t *out_used);
 """
 
 EMBEDDING_API = """

@@ -1,0 +1,167 @@
+/* fastjson_body.c: a PutRecords request body in one pass (issue 18), the
+ * bytes delivery/client.py's put_records_body writes in Python:
+ *
+ *   {<stream field>,"Records":[{"Data":"<base64>","PartitionKey":"<key>"},
+ *                              {..., "ExplicitHashKey":"<hash key>"}, ...]}
+ *
+ * Data is standard base64 with padding (binascii.b2a_base64, no newline);
+ * the key is a JSON string as orjson writes it (", \ and control characters
+ * escaped, \b \t \n \f \r short, the rest \u00XX; other bytes as they are);
+ * the hash key is copied as it is, as Python does. Python passes the entries
+ * as three concatenated buffers and their lengths (no Python object per
+ * entry crosses), and declines before calling on anything unusual (a key
+ * that is not ASCII). Every length is checked against its buffer and the
+ * output's room before a byte is read or written. */
+#include "fastjson.h"
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char HEX[] = "0123456789abcdef";
+
+static const char DATA_OPEN[] = "{\"Data\":\"";
+static const char KEY_OPEN[] = "\",\"PartitionKey\":";
+static const char HASH_OPEN[] = ",\"ExplicitHashKey\":\"";
+static const char RECORDS_OPEN[] = ",\"Records\":[";
+
+#define LIT(s) (sizeof(s) - 1)
+
+/* A bounded writer over the output buffer. */
+struct body_out {
+    uint8_t *o, *end;
+};
+
+static int put(struct body_out *w, const void *src, size_t n)
+{
+    if ((size_t)(w->end - w->o) < n)
+        return FJ_NEED_ROOM;
+    if (n) {  /* src may be NULL when n is 0 */
+        memcpy(w->o, src, n);
+        w->o += n;
+    }
+    return FJ_OK;
+}
+
+/* Two base64 characters for each 12-bit value, made once: a group of 3
+ * bytes is then two table reads instead of four shifts and lookups. */
+static uint16_t B64_PAIRS[4096];
+
+/* when the module is loaded, before any thread can build a body */
+__attribute__((constructor)) static void make_b64_pairs(void)
+{
+    for (int v = 0; v < 4096; v++) {
+        uint8_t pair[2] = { (uint8_t)B64[v >> 6], (uint8_t)B64[v & 63] };
+        memcpy(&B64_PAIRS[v], pair, 2);
+    }
+}
+
+/* n bytes as base64, padded; room for all of it is checked first. */
+static int put_base64(struct body_out *w, const uint8_t *s, size_t n)
+{
+    size_t whole = n / 3, rest = n % 3;
+    size_t need = 4 * (whole + (rest != 0));
+    if ((size_t)(w->end - w->o) < need)
+        return FJ_NEED_ROOM;
+    uint8_t *o = w->o;
+    for (size_t i = 0; i < whole; i++, s += 3, o += 4) {
+        uint32_t v = (uint32_t)s[0] << 16 | (uint32_t)s[1] << 8 | s[2];
+        memcpy(o, &B64_PAIRS[v >> 12], 2);
+        memcpy(o + 2, &B64_PAIRS[v & 4095], 2);
+    }
+    if (rest) {
+        uint32_t v = (uint32_t)s[0] << 16 | (rest == 2 ? (uint32_t)s[1] << 8 : 0);
+        o[0] = (uint8_t)B64[v >> 18];
+        o[1] = (uint8_t)B64[(v >> 12) & 63];
+        o[2] = rest == 2 ? (uint8_t)B64[(v >> 6) & 63] : '=';
+        o[3] = '=';
+        o += 4;
+    }
+    w->o = o;
+    return FJ_OK;
+}
+
+/* A JSON string as orjson writes one: at most 6 output bytes per input byte. */
+static int put_json_string(struct body_out *w, const uint8_t *s, size_t n)
+{
+    if ((size_t)(w->end - w->o) < 6 * n + 2)
+        return FJ_NEED_ROOM;
+    uint8_t *o = w->o;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\t': *o++ = 't'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\r': *o++ = 'r'; break;
+        default:
+            *o++ = 'u'; *o++ = '0'; *o++ = '0';
+            *o++ = (uint8_t)HEX[c >> 4];
+            *o++ = (uint8_t)HEX[c & 15];
+        }
+    }
+    *o++ = '"';
+    w->o = o;
+    return FJ_OK;
+}
+
+/* One entry: {"Data":..,"PartitionKey":..[,"ExplicitHashKey":..]} */
+static int put_entry(struct body_out *w, const uint8_t *data, size_t data_len,
+                     const uint8_t *key, size_t key_len, const uint8_t *hash, int64_t hash_len)
+{
+    TRY(put(w, DATA_OPEN, LIT(DATA_OPEN)));
+    TRY(put_base64(w, data, data_len));
+    TRY(put(w, KEY_OPEN, LIT(KEY_OPEN)));
+    TRY(put_json_string(w, key, key_len));
+    if (hash_len >= 0) {
+        TRY(put(w, HASH_OPEN, LIT(HASH_OPEN)));
+        TRY(put(w, hash, (size_t)hash_len));
+        TRY(put(w, "\"", 1));
+    }
+    return put(w, "}", 1);
+}
+
+int fj_put_records_body(const uint8_t *stream_field, size_t stream_field_len,
+                        const uint8_t *data, size_t data_size, const uint32_t *data_lens,
+                        const uint8_t *keys, size_t keys_size, const uint32_t *key_lens,
+                        const uint8_t *hashes, size_t hashes_size, const uint32_t *hash_lens,
+                        size_t n, uint8_t *out, size_t out_cap, size_t *out_used)
+{
+    struct body_out w = { out, out + out_cap };
+    size_t data_at = 0, key_at = 0, hash_at = 0;
+    TRY(put(&w, "{", 1));
+    TRY(put(&w, stream_field, stream_field_len));
+    TRY(put(&w, RECORDS_OPEN, LIT(RECORDS_OPEN)));
+    for (size_t i = 0; i < n; i++) {
+        size_t data_len = data_lens[i], key_len = key_lens[i];
+        int64_t hash_len = -1;  /* no ExplicitHashKey */
+        if (data_len > data_size - data_at || key_len > keys_size - key_at)
+            return FJ_DECLINE;
+        if (hash_lens != NULL && hash_lens[i] != FJ_NO_HASH_KEY) {
+            if (hash_lens[i] > hashes_size - hash_at)
+                return FJ_DECLINE;
+            hash_len = hash_lens[i];
+        }
+        if (i)
+            TRY(put(&w, ",", 1));
+        /* no arithmetic on a NULL buffer (an empty one may be) */
+        TRY(put_entry(&w, data_len ? data + data_at : NULL, data_len, key_len ? keys + key_at : NULL,
+                      key_len, hash_len > 0 ? hashes + hash_at : NULL, hash_len));
+        data_at += data_len;
+        key_at += key_len;
+        if (hash_len > 0)
+            hash_at += (size_t)hash_len;
+    }
+    /* every byte given belongs to an entry: else the lengths were not these buffers' */
+    if (data_at != data_size || key_at != keys_size || hash_at != hashes_size)
+        return FJ_DECLINE;
+    TRY(put(&w, "]}", 2));
+    *out_used = (size_t)(w.o - out);
+    return FJ_OK;
+}
