@@ -6,7 +6,8 @@ a chunk answered RETRY twice, so answering RETRY through an outage loses it.
 So the chunk is copied and handed to background threads, which deliver it
 with the usual flush (ledger included: a retried round sends only what is
 left) and keep retrying until it is delivered. Up to OVERLAP chunks are in
-delivery at once (one while requests fail: an outage), so that a hot shard, paced at its limit, does not hold back
+delivery at once (only while some shard has nothing to send, and never while
+requests fail: an outage), so that a hot shard, paced at its limit, does not hold back
 the other shards' records of later chunks; each shard still gets its records
 in the chunks' order (shard_order: a chunk takes its ticket here, in queue
 order).
@@ -38,7 +39,7 @@ DRAIN_AT_EXIT = 5.0
 STOP_AT_EXIT = 10.0  # for a request in flight to end once told to stop
 MAX_PAUSE = 10.0  # between flush rounds of a chunk that is not delivered
 MAX_FAILED_ROUNDS = 3  # rounds that raise before a chunk is given up to the dead letters
-OVERLAP = 16  # chunks in delivery at once (a thread each)
+OVERLAP = 8  # chunks in delivery at once (a thread each)
 MAX_REFUSED = 4096  # chunk keys remembered as answered RETRY because the queue was full
 
 
@@ -206,11 +207,12 @@ class HandOff:
                 chunk = next((chunk for chunk in self.queue if not chunk.taken), None)
                 if chunk is None:
                     self.cond.wait()
-                elif chunk is self.queue[0] or not self.failing():  # no point in more chunks held in an outage
+                elif chunk is self.queue[0] or (not self.failing() and self.order.idle_shards()):
+                    # more chunks only where they help: not in an outage, nor when every shard has work
                     chunk.taken = True
                     return chunk, self.order.reserve()  # under the lock: tickets in queue order
                 else:
-                    self.cond.wait(1.0)
+                    self.cond.wait(0.05)  # the chunks in delivery say where they send as they go
 
     def _run(self):
         while True:

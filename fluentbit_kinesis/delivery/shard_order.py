@@ -22,6 +22,7 @@ class ShardOrder:
         self._lock = threading.Lock()
         self._next = 0
         self._tickets = {}  # ticket -> frozenset of shards it still sends to, or None: not known yet
+        self._seen = set()  # every shard a chunk has said it sends to
 
     def reserve(self):
         with self._lock:
@@ -35,10 +36,25 @@ class ShardOrder:
         with self._lock:
             if ticket in self._tickets:
                 self._tickets[ticket] = frozenset(shards)
+                if len(self._seen) < 4096:  # closed shards of many reshards: enough to know some are idle
+                    self._seen.update(shards)
 
     def leave(self, ticket):
         with self._lock:
             self._tickets.pop(ticket, None)
+
+    def idle_shards(self):
+        """Whether a shard seen before has nothing to send now while every
+        chunk in delivery has said where it sends: only then can one more
+        chunk in delivery send sooner (a hot shard's chunks, not a backlog
+        on every shard, which would only hold more records in memory)."""
+        with self._lock:
+            busy = set()
+            for shards in self._tickets.values():
+                if shards is None:
+                    return False
+                busy |= shards
+            return bool(self._seen - busy)
 
     def blocked(self, ticket):
         """The shards `ticket` may not send to yet (ALL: every one)."""

@@ -1,7 +1,8 @@
-"""The hand-off delivers several chunks side by side (a hot shard holds back
-only itself), in queue order of their tickets, but one chunk at a time while
-requests fail: in an outage more chunks in delivery would only hold more
-records in memory."""
+"""The hand-off delivers several chunks side by side while some shard has
+nothing to send (a hot shard holds back only itself), in queue order of their
+tickets; but one chunk at a time while requests fail, or while every shard
+has work: more chunks in delivery would then only hold more records in
+memory."""
 import threading
 import time
 
@@ -14,12 +15,19 @@ FLB_OK = 1
 MIB = 1024 * 1024
 
 
-def run_chunks(tmp_path, failing, chunks=6):
-    """Hands `chunks` chunks over; returns (most flushes at once, (ticket, chunk) as flushes began)."""
+def run_chunks(tmp_path, failing, sends_to=("hot",), chunks=6):
+    """Hands `chunks` chunks over, each sending to `sends_to` of the stream's
+    shards "hot" and "cold"; returns (most flushes at once, (ticket, chunk) as
+    flushes began)."""
     lock, release = threading.Lock(), threading.Event()
     in_flight, began, peak = set(), [], [0]
+    order = ShardOrder()
+    seen = order.reserve()
+    order.declare(seen, {"hot", "cold"})  # an earlier chunk sent to both
+    order.leave(seen)
 
     def flush(data, tag, ticket):
+        order.declare(ticket, sends_to)  # as Delivery.send does
         with lock:
             in_flight.add(ticket)
             began.append((ticket, data))
@@ -30,7 +38,7 @@ def run_chunks(tmp_path, failing, chunks=6):
         return FLB_OK
 
     handoff = HandOff(flush, None, Logger(lambda level, text: None, "t", 3), threading.Event(), 64 * MIB,
-                      Spool(str(tmp_path / "spool")), ShardOrder(), lambda: failing)
+                      Spool(str(tmp_path / "spool")), order, lambda: failing)
     for i in range(chunks):
         assert handoff.take(b"chunk %d" % i, "t") == FLB_OK  # kept in the spool: delivery waits
     time.sleep(1.5)
@@ -49,5 +57,11 @@ def test_chunks_are_delivered_side_by_side_with_tickets_in_queue_order(tmp_path)
 
 def test_one_chunk_at_a_time_while_requests_fail(tmp_path):
     peak, began = run_chunks(tmp_path, failing=True)
+    assert peak == 1
+    assert [data for _, data in began] == [b"chunk %d" % i for i in range(6)]
+
+
+def test_one_chunk_at_a_time_while_every_shard_has_work(tmp_path):
+    peak, began = run_chunks(tmp_path, failing=False, sends_to=("hot", "cold"))
     assert peak == 1
     assert [data for _, data in began] == [b"chunk %d" % i for i in range(6)]

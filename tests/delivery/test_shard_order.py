@@ -30,6 +30,11 @@ def test_a_shard_waits_only_for_earlier_chunks_that_still_send_there():
     assert order.blocked(third) == {"a", "b", "c"}
     order.declare(first, {"b"})  # done with "a"
     assert order.blocked(second) == {"b"} and order.blocked(third) == {"b", "c"}
+    assert not order.idle_shards()  # the third has not said where it sends
+    order.declare(third, {"b"})
+    assert order.idle_shards()  # "a" and "c" were seen, and nobody sends there now
+    order.declare(second, {"a", "c"})
+    assert not order.idle_shards()
     order.leave(first)
     order.leave(second)
     assert order.blocked(third) == set()
