@@ -15,8 +15,6 @@ from urllib.parse import urlsplit
 
 import botocore.session
 import urllib3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.httpsession import get_cert_path
@@ -24,6 +22,7 @@ from botocore.httpsession import get_cert_path
 import orjson
 
 from ..pipeline import request_body
+from .sigv4 import Signer
 from ..telemetry.redact import redact
 
 DEFAULT_TIMEOUT = 60.0
@@ -141,6 +140,7 @@ class KinesisClient:
         timeout = _timeout(settings)
         self.timeout = urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
         self.pool = _pool_for(self.endpoint_url, settings.http_proxy)
+        self.signer = Signer(self.endpoint_url, self.region)
 
     def stream_params(self):
         s = self.settings
@@ -204,16 +204,11 @@ class KinesisClient:
         if self.credentials is None:
             raise RequestError("NoCredentials", "no AWS credentials found (default chain, profile, "
                                "access_key_id or role_arn)")
-        request = AWSRequest(method="POST", url=self.endpoint_url, data=body, headers={
-            "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": TARGET_PREFIX + operation,
-        })
         try:
             frozen = self.credentials.get_frozen_credentials()
         except Exception as exc:  # refresh failures: STS down, role not assumable
             raise RequestError("CredentialsError", f"cannot get credentials: {exc}") from None
-        SigV4Auth(frozen, "kinesis", self.region).add_auth(request)
-        return dict(request.headers.items())
+        return self.signer.headers(frozen, TARGET_PREFIX + operation, body)
 
     @staticmethod
     def _parse(response, count):
