@@ -10,7 +10,11 @@ the C output through tls.ca_file: it always verifies) that answers PutRecords at
 CPU is this process's, not counted). Figures: Fluent Bit's CPU (user+system,
 from wait4) per line minus `null`'s, and peak RSS (VmHWM, polled), median of `--runs` rounds;
 each round runs every output once, in turn, so that load on the machine
-falls on all of them alike. The load average is printed with the table.
+falls on all of them alike. Each round also runs every output over the
+file's first 1,000 lines: "once started" subtracts that run, so start-up
+(paid once per Fluent Bit process: for ours, the embedded Python and
+botocore) is shown apart from the cost per line. The load average is
+printed with the table.
 
     FLUENT_BIT=/path/to/fluent-bit .venv/bin/python -m tests.bench.versus_c
         [--runs 3] [--sizes 250,2000] [--records 300000] [--only null,plain,c_plain]
@@ -150,45 +154,73 @@ def fluent_bit_run(binary, log_file, output, tmp, cert, wrap=()):
     return usage.ru_utime + usage.ru_stime, peak.mb
 
 
-def measure(binary, size, count, names, runs, tmp, port, cert, wrap=""):
-    log_file = Path(tmp) / f"container-{size}.log"
+STARTUP_LINES = 1000  # a run this short costs little more than starting up
+
+
+def write_log(tmp, size, count):
+    log_file = Path(tmp) / f"container-{size}-{count}.log"
     with open(log_file, "wb") as out:
         for record in container_logs(count, size):
             out.write(orjson.dumps(record) + b"\n")
+    return log_file
+
+
+def run_output(binary, name, log_file, count, tmp, port, cert, prefix):
+    """(CPU seconds, peak RSS MB, runs short) of one output over `log_file`."""
+    output = output_section(name, port, cert)
+    if name.startswith("baseline:"):
+        output["plugin"] = BASELINE[0]
+    short = 0
+    for _try in range(3):
+        before = Sink.counts["entries"]
+        result = fluent_bit_run(binary, log_file, dict(output), tmp, cert, prefix)
+        sent = Sink.counts["entries"] - before
+        # ours keeps in its hand-off spool, for the next start, what it has not sent
+        # within Fluent Bit's grace at exit: such a run did less, and is run again
+        if name == "null" or sent >= (count if "aggregation" not in name else 1):
+            break
+        short += 1
+    return (*result, short)
+
+
+def measure(binary, size, count, names, runs, tmp, port, cert, wrap=""):
+    """Each round runs every output over the whole file, and over its first
+    STARTUP_LINES: the difference is the cost per line once started, which a
+    long-running Fluent Bit pays (start-up is paid once per process)."""
+    log_file, startup_file = write_log(tmp, size, count), write_log(tmp, size, STARTUP_LINES)
     line = log_file.stat().st_size / count
     results = {name: [] for name in names}
-    short = {name: 0 for name in names}
+    startups = {name: [] for name in names}
     for _round in range(runs):
         for name in names:
-            output = output_section(name, port, cert)
-            if name.startswith("baseline:"):
-                output["plugin"] = BASELINE[0]
             prefix = wrap.format(output=name, size=size).split() if name != "null" else []
-            for _try in range(3):
-                before = Sink.counts["entries"]
-                result = fluent_bit_run(binary, log_file, dict(output), tmp, cert, prefix)
-                sent = Sink.counts["entries"] - before
-                # ours keeps in its hand-off spool, for the next start, what it has not sent
-                # within Fluent Bit's grace at exit: such a run did less, and is run again
-                if name == "null" or sent >= (count if "aggregation" not in name else 1):
-                    break
-                short[name] += 1
-            results[name].append(result)
+            results[name].append(run_output(binary, name, log_file, count, tmp, port, cert, prefix))
+            startups[name].append(run_output(binary, name, startup_file, STARTUP_LINES, tmp, port, cert, [])[0])
+    report(binary, count, line, runs, names, results, startups)
+
+
+def report(binary, count, line, runs, names, results, startups):
     null_cpu = statistics.median(r[0] for r in results["null"])
     null_rss = statistics.median(r[1] for r in results["null"])
+    null_start = statistics.median(startups["null"])
     load = os.getloadavg()
     print(f"\n# {binary}: {count} lines of {line:.0f} B, median of {runs}; `null`: "
           f"{null_cpu * 1e6 / count:.2f} µs/line, {null_rss:.0f} MB; load average "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print("| output | µs/line over `null` | runs | peak RSS MB |")
-    print("|---|---|---|---|")
+    print(f"| output | µs/line over `null` | runs | once started: µs/line over `null` | "
+          f"start-up s over `null` ({STARTUP_LINES} lines) | peak RSS MB |")
+    print("|---|---|---|---|---|---|")
     for name in names:
         if name == "null":
             continue
         over = [(r[0] - null_cpu) * 1e6 / count for r in results[name]]
+        started = [((r[0] - start) - (null_cpu - null_start)) * 1e6 / (count - STARTUP_LINES)
+                   for r, start in zip(results[name], startups[name])]
         rss = statistics.median(r[1] for r in results[name])
-        note = f" ({short[name]} short runs again)" if short[name] else ""
+        redone = sum(r[2] for r in results[name])
+        note = f" ({redone} short runs again)" if redone else ""
         print(f"| {name} | {statistics.median(over):.2f} | {' '.join(f'{x:.2f}' for x in over)}{note} | "
+              f"{statistics.median(started):.2f} | {statistics.median(startups[name]) - null_start:.3f} | "
               f"{rss:.0f} |", flush=True)
 
 
