@@ -92,6 +92,8 @@ class _Table:
 
 
 def _key_table(keyed, keyless, route):
+    if not keyed.keys().isdisjoint([key for _shard, key in keyless]):
+        return None  # a record's own key is a keyless key: the reference shares its table entry
     table = _Table(keyless)
     index = {shard_id: i for i, shard_id in enumerate(table.shard_ids)}
     for key in keyed:

@@ -173,5 +173,7 @@ def test_pack_takes_the_native_way_and_falls_back_on_what_it_declines(monkeypatc
     assert packed == agg._pack_python(shaped, keyless)
     odd = shaped + [(bytearray(b"not bytes"), "pod-1", 300), (b"y", 7, 301)]
     assert kpl_native.pack(odd, keyless, agg.shards.route, agg._turn, agg.limit, agg.skip) is None
+    borrowed = shaped + [(b"z", keyless[0][1], 302)]  # a record's key is a keyless key
+    assert kpl_native.pack(borrowed, keyless, agg.shards.route, agg._turn, agg.limit, agg.skip) is None
     monkeypatch.setattr(kpl_native, "AVAILABLE", False)
     assert agg.pack(shaped) == packed  # not built: the reference, same entries
