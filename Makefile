@@ -16,6 +16,7 @@ HOSTS  := bin/flb-test-host bin/flb-test-host-1.9 bin/flb-test-host-bare
 CSRC_C     := $(wildcard csrc/*.c)
 CSRC_H     := $(wildcard csrc/*.h)
 FASTJSON_C := $(wildcard csrc/fastjson*.c)
+KPL_C      := csrc/fastjson_kpl.c csrc/fastjson_kpl_write.c csrc/fastjson_kpl_check.c csrc/fastjson_md5.c
 
 all: bin/kinesis.so $(HOSTS)
 
@@ -82,8 +83,8 @@ clean:
 
 .PHONY: all test demo bench clean kinesalite csrc-check
 
-# Coverage-guided fuzzing, half the time each (after a tenth on the PutRecords body,
-# tests/fuzz/fuzz_body.c): csrc/fastjson*.c under libFuzzer
+# Coverage-guided fuzzing, half the time each (after a tenth each on the PutRecords body,
+# tests/fuzz/fuzz_body.c, and KPL aggregation, tests/fuzz/fuzz_kpl.c): csrc/fastjson*.c under libFuzzer
 # with ASan+UBSan, then decode+shape under atheris with the differential
 # oracle (tests/support/differential.py). Needs clang (installed with apt-get when
 # missing and run as root) and atheris (pip, into the venv). Findings are
@@ -107,6 +108,12 @@ fuzz: all
 	$(FUZZ_DIR)/fuzz_body -max_len=8192 -timeout=20 -rss_limit_mb=1024 -artifact_prefix=$(FUZZ_DIR)/body- \
 		-print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 10 )) $(FUZZ_DIR)/body > $(FUZZ_DIR)/body.log 2>&1; \
 		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/body.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/body.log; exit $$rc
+	@mkdir -p $(FUZZ_DIR)/kpl
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $(FUZZ_DIR)/fuzz_kpl tests/fuzz/fuzz_kpl.c $(KPL_C)
+	$(FUZZ_DIR)/fuzz_kpl -max_len=4096 -timeout=20 -rss_limit_mb=2048 -artifact_prefix=$(FUZZ_DIR)/kpl- \
+		-print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 10 )) $(FUZZ_DIR)/kpl > $(FUZZ_DIR)/kpl.log 2>&1; \
+		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/kpl.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/kpl.log; exit $$rc
 	$(FUZZ_DIR)/fuzz_fastjson $(FUZZ_FLAGS) -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) \
 		$(FUZZ_DIR)/c tests/fuzz_corpus > $(FUZZ_DIR)/c.log 2>&1; rc=$$?; \
 		grep -E "INITED|DONE|stat::" $(FUZZ_DIR)/c.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/c.log; exit $$rc

@@ -10,6 +10,7 @@
  *   fastjson_format_walk.c    its walk: events, record signatures, partition keys
  *   fastjson_format_values.c  its writers: OTLP AnyValue, event times
  *   fastjson_body.c     a PutRecords request body: base64, keys, the entries' JSON
+ *   fastjson_kpl*.c     KPL aggregation's per-record part (fastjson_kpl.h), MD5 in fastjson_md5.c
  *
  * The Python path (events.decode_chunk + shaping.Shaper.payload) stays the
  * reference: this code produces the same bytes for the records it accepts and
@@ -109,6 +110,39 @@ int fj_put_records_body(const uint8_t *stream_field, size_t stream_field_len,
                         const uint8_t *keys, size_t keys_size, const uint32_t *key_lens,
                         const uint8_t *hashes, size_t hashes_size, const uint32_t *hash_lens,
                         size_t n, uint8_t *out, size_t out_cap, size_t *out_used);
+
+/* fastjson_kpl.c: KPL aggregates of n records, as pipeline/aggregation.py's
+ * Aggregator.pack. The key table (n_keys keys, UTF-8, concatenated) gives
+ * each key's shard index (< n_shards, or -1: a gap in the map, sent alone)
+ * and the hash key (decimal) of an aggregate it opens; keys keyless_base +
+ * t (t < n_keyless) are the keyless keys. A record has its key's id in
+ * rec_keys, or none of its own (rec_keys NULL, or keyless[i] 1): it takes
+ * the keyless keys in turn, from the one numbered `turn`. Answers FJ_OK with *n_entries rows of FJ_KPL_ENTRY
+ * uint32 in entries (room for n): (1 aggregate / 0 alone, first, count, key,
+ * offset in out, length); an aggregate's records are positions[first ..
+ * first + count), a record alone is `first`, with `key` its key (an
+ * aggregate's: its first record's). FJ_NEED_ROOM: *out_used says how much;
+ * FJ_DECLINE: lengths, ids or shards that do not fit the buffers. */
+#define FJ_KPL_ENTRY 6
+struct fj_kpl_input {
+    const uint8_t *data;
+    size_t data_size;
+    const uint32_t *data_lens;
+    size_t n;
+    const uint32_t *rec_keys;
+    const uint8_t *keyless;
+    const uint8_t *key_bytes;
+    size_t key_bytes_size;
+    const uint32_t *key_lens;
+    const int32_t *key_shards;
+    const uint8_t *hash_bytes;
+    size_t hash_bytes_size;
+    const uint32_t *hash_lens;
+    size_t n_keys, keyless_base, n_keyless, n_shards, turn;
+    uint64_t limit, skip;
+};
+int fj_kpl_pack(const struct fj_kpl_input *in, uint8_t *out, size_t out_cap, size_t *out_used,
+                uint32_t *entries, size_t *n_entries, uint32_t *positions);
 
 /* ---- shared by the fast path's files, never exported ---------------------- */
 

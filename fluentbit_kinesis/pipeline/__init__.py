@@ -4,7 +4,8 @@ events (decode) -> shaping (payload and partition key; the native fast path
 in fastpath, the Python path as the reference; both give a ShapedChunk; with
 field_format, formats/ writes each record in a schema's names, natively by
 per-shape plans in fastformat) ->
-compression -> aggregation (KPL aggregates, shard aware). What cannot be sent
+compression -> aggregation (KPL aggregates, shard aware; kpl the format, kpl_native
+the per-record part in C). What cannot be sent
 leaves as data (rejects.DeadLetter), never as a write.
 
 Owns no I/O and no state across chunks. May import: the standard library,

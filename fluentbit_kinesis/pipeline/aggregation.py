@@ -5,13 +5,7 @@ Input: shaped entries (data, partition key, event index). Output: delivery
 entries (data, partition key, explicit hash key or None, events), where events
 is the event index, or for a pack the list of the indices it carries.
 
-KPL format: magic F3 89 9A C2, protobuf AggregatedRecord, MD5 of the protobuf.
-    AggregatedRecord { repeated string partition_key_table = 1;
-                       repeated string explicit_hash_key_table = 2;
-                       repeated Record records = 3; }
-    Record { uint64 partition_key_index = 1; uint64 explicit_hash_key_index = 2;
-             bytes data = 3; }
-Every sub-record carries the aggregate's own ExplicitHashKey (a table of one
+KPL aggregates (the format: kpl.py): every sub-record carries the aggregate's own ExplicitHashKey (a table of one
 entry, explicit_hash_key_index 0 on every Record). A KCL consumer checks a
 sub-record's explicit hash key, when it has one, against the range of the
 shard the aggregate landed on; the aggregate lands where that same key
@@ -19,67 +13,22 @@ routes it, so the check passes whatever the stream did between our
 ListShards and the PutRecords (split, merge, UpdateShardCount). Records are
 still grouped by the shard their own key hashes to, so a key's records stay
 on one shard while the map is current.
+
+The per-record part of `Aggregator.pack` runs in C when it can
+(kpl_native.py, csrc/fastjson_kpl*.c); `_pack_python` is the reference and
+gives the same entries (tests/pipeline/test_aggregation_native.py).
 """
-import hashlib
-import itertools
 import os
 
+from . import kpl_native
 from .compression import compressor
 from .keys import RandomKey
+from .kpl import AGGREGATE_KEY, HASH_KEY_INDEX, MAGIC, OVERHEAD, AggregateEvents, encode, varint_size  # noqa: F401
 
-MAGIC = b"\xf3\x89\x9a\xc2"
-AGGREGATE_KEY = "a"  # outer partition key, as the KPL; the ExplicitHashKey routes
-_OVERHEAD = len(MAGIC) + 16 + len(AGGREGATE_KEY)  # magic, MD5, outer key
-_HASH_KEY_INDEX = b"\x10\x00"  # Record field 2, explicit_hash_key_index = 0
 # five PUT payload units (25 KiB each; a record pays whole units): eight such
 # aggregates a second fill a shard's 1 MiB/s, and a full one pays no unit it
 # does not use
 PACED_AGGREGATE_BYTES = 5 * 25 * 1024
-
-
-def varint(n):
-    out = bytearray()
-    while n >= 128:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-# every varint up to 2**14 made once: sub-record lengths hit this table
-_VARINTS = [varint(n) for n in range(1 << 14)]
-
-
-def varint_size(n):
-    return 1 if n < 128 else 2 if n < 16384 else (n.bit_length() + 6) // 7
-
-
-def encode(partition_keys, records, explicit_hash_key=None):
-    """A KPL aggregate. partition_keys: the key table (str); records:
-    (partition key index, data bytes) pairs; explicit_hash_key (decimal str):
-    given to every record, or to none."""
-    table = _VARINTS
-    parts = []
-    add = parts.append
-    for key in partition_keys:
-        raw = key.encode("utf-8")
-        add(b"\x0a" + (table[len(raw)] if len(raw) < 16384 else varint(len(raw))) + raw)
-    hash_index = b""
-    if explicit_hash_key is not None:
-        add(b"\x12" + table[len(explicit_hash_key)] + explicit_hash_key.encode("ascii"))
-        hash_index = _HASH_KEY_INDEX
-    # Record: field 1 (key index), field 2 (hash key index), field 3 (data)
-    heads = [b"\x08" + (table[i] if i < 16384 else varint(i)) + hash_index + b"\x1a"
-             for i in range(len(partition_keys))]
-    for index, data in records:
-        n = len(data)
-        size = table[n] if n < 16384 else varint(n)
-        head = heads[index]
-        inner = len(head) + len(size) + n
-        add(b"\x1a" + (table[inner] if inner < 16384 else varint(inner)) + head + size)
-        add(data)
-    body = b"".join(parts)
-    return MAGIC + body + hashlib.md5(body).digest()
 
 
 def aggregate_limit(settings):
@@ -99,12 +48,6 @@ def plain(shaped):
     return [(data, key, None, index) for data, key, index in shaped]
 
 
-class AggregateEvents(list):
-    """The event indices in one aggregate, and the shard it was meant for: an
-    answer naming another shard shows the shard map is stale."""
-    __slots__ = ("shard_id",)
-
-
 class _Builder:
     """One open aggregate for one shard."""
     __slots__ = ("shard_id", "keys", "entries", "size", "hash_key")
@@ -116,7 +59,7 @@ class _Builder:
         self.hash_key = str(first_hash if first_hash != shard.end else shard.start)
         self.keys = {}       # partition key -> index in the key table
         self.entries = []    # shaped entries (data, key, event index)
-        self.size = _OVERHEAD + 2 + len(self.hash_key)  # and the hash key table
+        self.size = OVERHEAD + 2 + len(self.hash_key)  # and the hash key table
 
     def cost(self, key, data):
         """Bytes that adding this record adds to the Kinesis record."""
@@ -125,7 +68,7 @@ class _Builder:
         new_key = index is None
         if new_key:
             index = len(self.keys)
-        inner = (3 if index < 128 else 2 + varint_size(index)) + len(_HASH_KEY_INDEX) + n + \
+        inner = (3 if index < 128 else 2 + varint_size(index)) + len(HASH_KEY_INDEX) + n + \
             (1 if n < 128 else 2 if n < 16384 else varint_size(n))
         cost = (2 if inner < 128 else 3 if inner < 16384 else 1 + varint_size(inner)) + inner
         if new_key:
@@ -157,7 +100,7 @@ class Aggregator:
         self.unusable = False  # said at warn: aggregation is on but cannot be used
         self.limit = aggregate_limit(settings)
         self.skip = settings.skip_aggregation_record_size
-        self._turn = itertools.count()  # spreads keyless records evenly over the shards
+        self._turn = 0  # keyless records taken so far: spreads them evenly over the shards
         self._keyless_keys = {}  # shard id -> the key its keyless records share (one table entry)
 
     def pack(self, shaped):
@@ -168,15 +111,24 @@ class Aggregator:
         if self.unusable:
             self.unusable = False
             self.log.info("aggregation: in use again, the shard map is read")
-        shards = self.shards.shards()
+        keyless = [(shard, self._keyless_key(shard)) for shard in self.shards.shards()]
+        packed = kpl_native.pack(shaped, keyless, self.shards.route, self._turn, self.limit, self.skip)
+        if packed is None:  # declined, or not built
+            return self._pack_python(shaped, keyless)
+        out, keyless_records = packed
+        self._turn += keyless_records
+        return out
+
+    def _pack_python(self, shaped, keyless):
+        """The reference. keyless: (shard, the key its keyless records share) per open shard."""
         route = self.shards.route  # key -> (shard, hash), cached per key
         limit, skip, turn = self.limit, self.skip, self._turn
-        keyless = [(shard, self._keyless_key(shard)) for shard in shards]
         open_, out = {}, []
         for entry in shaped:
             data, key, event = entry
             if type(key) is RandomKey:  # no partition key: any shard will do, in turn
-                shard, key = keyless[next(turn) % len(keyless)]
+                shard, key = keyless[turn % len(keyless)]
+                turn += 1
                 hash_key = shard.start
                 entry = (data, key, event)
             else:
@@ -207,6 +159,7 @@ class Aggregator:
                 keys[key] = len(keys)
             builder.entries.append(entry)
             builder.size += cost
+        self._turn = turn
         out.extend(builder.finish() for builder in open_.values())
         return out
 

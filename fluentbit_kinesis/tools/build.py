@@ -29,7 +29,9 @@ FASTJSON_FILES = ("fastjson.c", "fastjson_msgpack.c", "fastjson_json.c", "fastjs
                   "fastjson_format.c", "fastjson_format_walk.c", "fastjson_format_values.c")
 # the PutRecords body in one pass (issue 18), in the same module
 BODY_FILES = ("fastjson_body.c",)
-FASTJSON_SOURCES = tuple(CHECKOUT_CSRC / name for name in FASTJSON_FILES + BODY_FILES)
+# KPL aggregation's per-record part (issue 18), in the same module: fastjson_kpl.h's files
+KPL_FILES = ("fastjson_kpl.c", "fastjson_kpl_write.c", "fastjson_kpl_check.c", "fastjson_md5.c")
+FASTJSON_SOURCES = tuple(CHECKOUT_CSRC / name for name in FASTJSON_FILES + BODY_FILES + KPL_FILES)
 
 FASTJSON_API = """
     int fj_convert(const uint8_t *data, size_t size,
@@ -51,6 +53,29 @@ FASTJSON_API += """
                             const uint8_t *keys, size_t keys_size, const uint32_t *key_lens,
                             const uint8_t *hashes, size_t hashes_size, const uint32_t *hash_lens,
                             size_t n, uint8_t *out, size_t out_cap, size_t *out_used);
+"""
+
+FASTJSON_API += """
+    #define FJ_KPL_ENTRY 6
+    struct fj_kpl_input {
+        const uint8_t *data;
+        size_t data_size;
+        const uint32_t *data_lens;
+        size_t n;
+        const uint32_t *rec_keys;
+        const uint8_t *keyless;
+        const uint8_t *key_bytes;
+        size_t key_bytes_size;
+        const uint32_t *key_lens;
+        const int32_t *key_shards;
+        const uint8_t *hash_bytes;
+        size_t hash_bytes_size;
+        const uint32_t *hash_lens;
+        size_t n_keys, keyless_base, n_keyless, n_shards, turn;
+        uint64_t limit, skip;
+    };
+    int fj_kpl_pack(const struct fj_kpl_input *in, uint8_t *out, size_t out_cap, size_t *out_used,
+                    uint32_t *entries, size_t *n_entries, uint32_t *positions);
 """
 
 EMBEDDING_API = """
