@@ -3,10 +3,10 @@ PutRecords call.
 
 botocore (boto3's core) handles credentials (default chain, profile, static
 keys, web identity, assume role).
-PutRecords is the hot path: its JSON body is built directly, signed with
-botocore's SigV4 and sent over transport.py's kept-alive connections (a
-urllib3 pool when a proxy applies), skipping botocore's generic serializer
-and validator, which cost more than the records themselves.
+PutRecords is the hot path: its JSON body is built directly, signed by
+sigv4.py and sent over transport.py's kept-alive connections (a urllib3
+pool when a proxy applies), skipping botocore's generic serializer and
+validator, which cost more than the records themselves.
 """
 import os
 import urllib.request

@@ -15,6 +15,8 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from .sigv4 import host_header
+
 MAX_IDLE = 16
 IDLE_SECONDS = 50.0  # load balancers drop idle connections after 60 s
 MAX_HEAD = 64 * 1024  # an answer's status line and headers
@@ -49,9 +51,7 @@ class Transport:
         self.host = url.hostname or ""
         self.port = url.port or (443 if tls else 80)
         self.path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        # as SigV4 signs it: the port only when it is not the scheme's own
-        self.host_header = host if self.port == (443 if tls else 80) else f"{host}:{self.port}"
+        self.host_header = host_header(endpoint_url)  # as it is signed
         self.connect_timeout = min(timeout, 10.0)
         self.timeout = timeout
         self.context = ssl.create_default_context(cafile=cafile) if tls else None
