@@ -1,6 +1,7 @@
 """Kinesis entries -> the stream, exactly once.
 
-client (credentials, signing, HTTP) -> sender (PutRecords with retries of
+client (credentials, signing; HTTP by transport: kept-alive
+connections, urllib3 behind a proxy) -> sender (PutRecords with retries of
 what failed only, in requests cut from per-shard lanes by batching, paced at
 each shard's write limit by pacing, one limiter per stream: limiters;
 chunks side by side, each shard's records in chunk order: shard_order) ->

@@ -3,9 +3,10 @@ PutRecords call.
 
 botocore (boto3's core) handles credentials (default chain, profile, static
 keys, web identity, assume role).
-PutRecords is the hot path: its JSON body is built directly, signed with
-botocore's SigV4 and sent over a urllib3 pool, skipping botocore's generic
-serializer and validator, which cost more than the records themselves.
+PutRecords is the hot path: its JSON body is built directly, signed by
+sigv4.py and sent over transport.py's kept-alive connections (a urllib3
+pool when a proxy applies), skipping botocore's generic serializer and
+validator, which cost more than the records themselves.
 """
 import os
 import urllib.request
@@ -24,6 +25,7 @@ import orjson
 from ..pipeline import request_body
 from .sigv4 import Signer
 from ..telemetry.redact import redact
+from .transport import Transport, TransportError
 
 DEFAULT_TIMEOUT = 60.0
 TARGET_PREFIX = "Kinesis_20131202."
@@ -139,7 +141,8 @@ class KinesisClient:
                              else b'"StreamName":' + orjson.dumps(settings.stream))
         timeout = _timeout(settings)
         self.timeout = urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
-        self.pool = _pool_for(self.endpoint_url, settings.http_proxy)
+        self.pool = _pool_for(self.endpoint_url, settings.http_proxy, timeout)  # pool.clear() closes it
+        self.direct = isinstance(self.pool, Transport)
         self.signer = Signer(self.endpoint_url, self.region)
 
     def stream_params(self):
@@ -183,12 +186,14 @@ class KinesisClient:
         """One signed Kinesis JSON call; the raw response, or RequestError."""
         headers = self._signed_headers(body, operation)
         try:
+            if self.direct:
+                return self.pool.post(body, headers)
             return self.pool.urlopen("POST", self.endpoint_url, body=body, headers=headers,
                                      timeout=self.timeout, retries=False, redirect=False,
                                      preload_content=True)
-        except urllib3.exceptions.TimeoutError as exc:
+        except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:
             raise RequestError("timeout", str(exc)) from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+        except (urllib3.exceptions.HTTPError, OSError, TransportError) as exc:
             raise RequestError("network", str(exc)) from None
 
     @property
@@ -259,17 +264,16 @@ def _answer(response):
     return answer
 
 
-def _pool_for(endpoint_url, http_proxy):
+def _pool_for(endpoint_url, http_proxy, timeout):
+    """transport.py's lean client, or a urllib3 pool through the proxy that applies."""
     scheme = urlsplit(endpoint_url).scheme
     proxy = http_proxy
     if not proxy:
         host = urlsplit(endpoint_url).hostname or ""
         if not urllib.request.proxy_bypass(host):
             proxy = urllib.request.getproxies().get(scheme)
-    tls = {}
-    if scheme == "https":
-        tls = {"cert_reqs": "CERT_REQUIRED",
-               "ca_certs": os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True)}
-    if proxy:
-        return urllib3.ProxyManager(proxy, num_pools=4, maxsize=16, **tls)
-    return urllib3.PoolManager(num_pools=4, maxsize=16, **tls)
+    ca_bundle = (os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True)) if scheme == "https" else None
+    if not proxy:
+        return Transport(endpoint_url, timeout, ca_bundle)
+    tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": ca_bundle} if ca_bundle else {}
+    return urllib3.ProxyManager(proxy, num_pools=4, maxsize=16, **tls)
