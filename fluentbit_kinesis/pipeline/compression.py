@@ -5,6 +5,9 @@ zlib and gzip come from ISA-L (the `isal` package) when it is installed: for a
 ~250 B record it takes about half the CPU of zlib, which spends most of it
 building Huffman trees for each tiny stream. The output is the same formats;
 any zlib/gzip decoder reads it. Without `isal`, Python's zlib is used.
+
+compress_all compresses a chunk's payloads; zstd then makes the same frames
+as one compress() per record in few C calls (BENCHMARKS.md, "zstd in batches").
 """
 import functools
 import zlib
