@@ -5,6 +5,9 @@ zlib and gzip come from ISA-L (the `isal` package) when it is installed: for a
 ~250 B record it takes about half the CPU of zlib, which spends most of it
 building Huffman trees for each tiny stream. The output is the same formats;
 any zlib/gzip decoder reads it. Without `isal`, Python's zlib is used.
+
+compress_all compresses a chunk's payloads; zstd then makes the same frames
+as one compress() per record in few C calls (BENCHMARKS.md, "zstd in batches").
 """
 import functools
 import zlib
@@ -15,6 +18,7 @@ except ImportError:  # pragma: no cover - isal ships wheels for the usual platfo
     isal_zlib = None
 
 ISAL_LEVEL = 2  # ISA-L levels run 0-3; 2 compresses about as well as zlib's default here
+ZSTD_BATCH = 1024  # records per zstd C call: the output buffer it adds stays small
 
 
 def _deflate_compressor(wbits):
@@ -30,13 +34,39 @@ def _zstd_compressor():
 
     # a ZstdCompressor must not be used by two threads at once (workers > 1)
     local = threading.local()
+    to_bytes = zstandard.BufferSegment.tobytes
+
+    def engine():
+        found = getattr(local, "engine", None)
+        if found is None:
+            found = local.engine = zstandard.ZstdCompressor(level=3)
+        return found
 
     def compress(data):
-        engine = getattr(local, "engine", None)
-        if engine is None:
-            engine = local.engine = zstandard.ZstdCompressor(level=3)
-        return engine.compress(data)
+        return engine().compress(data)
+
+    def compress_many(payloads):
+        """The frames compress() makes, byte for byte, ZSTD_BATCH records per
+        C call in this thread (threads=0): no Python call and output set-up
+        per record. The zstd work itself (entropy tables per frame) stays."""
+        batch = engine().multi_compress_to_buffer
+        out = []
+        for start in range(0, len(payloads), ZSTD_BATCH):
+            part = payloads[start:start + ZSTD_BATCH]
+            try:
+                out += map(to_bytes, batch(part, threads=0))
+            except ValueError:  # it refuses a batch of only empty payloads
+                out += map(compress, part)
+        return out
+
+    compress.many = compress_many
     return compress
+
+
+def compress_all(compress, payloads):
+    """[compress(p) for p in payloads], in few calls when the codec can batch."""
+    many = getattr(compress, "many", None)
+    return list(map(compress, payloads)) if many is None else many(payloads)
 
 
 def compressor(name):

@@ -14,6 +14,7 @@ usual case, costs the caller one list.count.
 FastShaper turns those columns into a ShapedChunk, the same result the
 Python path gives.
 """
+from .compression import compress_all
 from .events import DecodedChunk, iter_events
 from .rejects import pack_original
 from .shaped_chunk import ShapedChunk
@@ -121,7 +122,7 @@ class FastShaper:
         count = len(payloads)
         all_ok = statuses.count(STATUS_OK) == count
         if all_ok and shaper.compress is not None:
-            payloads = list(map(shaper.compress, payloads))  # no Python frame per record
+            payloads = compress_all(shaper.compress, payloads)  # no Python frame per record
         if all_ok and max(map(len, payloads), default=0) + shaper.keys.max_bytes <= shaper.max_record_bytes:
             # the common case: nothing can be rejected, so no checks per record
             shaped = ShapedChunk()
