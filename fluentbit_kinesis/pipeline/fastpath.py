@@ -14,6 +14,7 @@ usual case, costs the caller one list.count.
 FastShaper turns those columns into a ShapedChunk, the same result the
 Python path gives.
 """
+from . import scratch
 from .events import DecodedChunk, iter_events
 from .rejects import pack_original
 from .shaped_chunk import ShapedChunk
@@ -71,9 +72,9 @@ def convert(data, options):
     out_cap = 6 * size + 64
     records_cap = size // 3 + 1  # an event takes at least 3 bytes
     try:  # address space only: the pages the C code does not write are never touched
-        out = _alloc("uint8_t[]", out_cap)
-        records = _alloc("uint32_t[]", records_cap * _RECORD_FIELDS)
-    except MemoryError:  # e.g. strict overcommit and a huge chunk: Python needs less
+        out = scratch.buffer(ffi, _alloc, "uint8_t[]", out_cap)
+        records = scratch.buffer(ffi, _alloc, "uint32_t[]", records_cap * _RECORD_FIELDS, 4)
+    except (MemoryError, OSError):  # e.g. strict overcommit and a huge chunk: Python needs less
         return None
     used = ffi.new("size_t[2]")
     rc = lib.fj_convert(source, size, options.key_names, options.key_lens, options.key_depth,

@@ -14,6 +14,8 @@ from operator import itemgetter
 
 import orjson
 
+from . import scratch
+
 try:
     from .._fastjson import ffi, lib
 except ImportError:  # not compiled: the Python body only
@@ -74,7 +76,7 @@ def native_body(stream_field, entries):
         return None
     cap = 16 + len(stream_field) + 4 * (len(data) // 3) + 4 * count + 6 * len(key_bytes) + len(hash_bytes) \
         + ENTRY_ROOM * count
-    out = _alloc("uint8_t[]", cap)
+    out = scratch.buffer(ffi, _alloc, "uint8_t[]", cap)
     used = ffi.new("size_t *")
     rc = lib.fj_put_records_body(ffi.from_buffer("uint8_t[]", stream_field), len(stream_field),
                                  ffi.from_buffer("uint8_t[]", data), len(data), data_lens,
