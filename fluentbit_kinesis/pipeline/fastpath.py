@@ -82,9 +82,9 @@ def convert(data, options):
                         out, out_cap, records, records_cap, used, used + 1)
     if rc != 0:
         return None
-    blob = ffi.buffer(out, used[0])[:]
+    written = ffi.buffer(out, used[0])  # sliced as it is: no copy of the whole
     fields = memoryview(ffi.buffer(records, used[1] * _RECORD_FIELDS * 4)).cast("I").tolist()
-    payloads = [blob[at:at + length] for at, length in zip(fields[0::5], fields[1::5])]
+    payloads = [written[at:at + length] for at, length in zip(fields[0::5], fields[1::5])]
     if options.key_depth < 0:
         keys = [None] * len(payloads)
     else:
