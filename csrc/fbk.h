@@ -17,7 +17,6 @@
  *   python.c   libpython made global, the standard library check, Python start-up
  *   call.c     each call to Python on its own thread with a big stack (fbk_run)
  *   engine.c   engine-thread detection and the setup of every thread we start
- *   memory.c   Python's raw allocator wrapped: large blocks mapped on their own
  *
  * Every file includes this header first (before any system header).
  */
@@ -118,9 +117,6 @@ FBK_INTERNAL void fbk_printer_instance_exited(void);
 /* ---- python.c: the embedded interpreter ------------------------------------ */
 FBK_INTERNAL void fbk_promote_libpython(void);
 FBK_INTERNAL int fbk_start_python(struct fbk_instance *ins);
-
-/* ---- memory.c: Python's large blocks mapped on their own -------------------- */
-FBK_INTERNAL void fbk_wrap_python_allocator(void);
 
 /* ---- engine.c: threads ----------------------------------------------------- */
 FBK_INTERNAL void fbk_thread_setup(void);

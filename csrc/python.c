@@ -95,9 +95,6 @@ int fbk_start_python(struct fbk_instance *ins)
         preconfig.coerce_c_locale = 0;
         preconfig.coerce_c_locale_warn = 0;
         status = Py_PreInitialize(&preconfig);
-        if (!PyStatus_Exception(status)) {
-            fbk_wrap_python_allocator(); /* large blocks mapped on their own (memory.c) */
-        }
         PyConfig_InitPythonConfig(&config);
         config.configure_c_stdio = 0;
         config.install_signal_handlers = 0;

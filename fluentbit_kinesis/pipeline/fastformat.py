@@ -7,7 +7,6 @@ declines a chunk on what fj_convert declines; the Python path then does it
 all."""
 import struct
 
-from . import scratch
 from .events import DecodedChunk, iter_events
 from .fastpath import AVAILABLE, STATUS_OK, FastShaper, Options, ffi, lib
 from .formats.plans import Plans
@@ -69,9 +68,9 @@ def convert(data, options, table):
     plans, offsets, hashes, count = table.arrays()
     for out_cap in (8 * size + 65536, 40 * size + 65536):
         try:  # address space only: the pages the C code does not write are never touched
-            out = scratch.buffer(ffi, _alloc, "uint8_t[]", out_cap)
-            records = scratch.buffer(ffi, _alloc, "uint32_t[]", records_cap * _RECORD_FIELDS, 4)
-        except (MemoryError, OSError):
+            out = _alloc("uint8_t[]", out_cap)
+            records = _alloc("uint32_t[]", records_cap * _RECORD_FIELDS)
+        except MemoryError:
             return None
         rc = lib.fj_format(source, size, table.names, table.names_size, plans, offsets, hashes, count,
                            options.key_names, options.key_lens, options.key_depth, options.flags,

@@ -22,7 +22,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent  # fluentbit_kinesis/
 CHECKOUT_CSRC = PACKAGE_DIR.parent / "csrc"
 # the shim's C files, each compiled on its own; what they share is in fbk.h
 SHIM_HEADER = "fbk.h"
-SHIM_FILES = ("abi.c", "flbapi.c", "log.c", "python.c", "call.c", "engine.c", "memory.c")
+SHIM_FILES = ("abi.c", "flbapi.c", "log.c", "python.c", "call.c", "engine.c")
 # the native fast path's, sharing fastjson.h: from a checkout or an sdist, built at install time
 FASTJSON_HEADER = "fastjson.h"
 FASTJSON_FILES = ("fastjson.c", "fastjson_msgpack.c", "fastjson_json.c", "fastjson_double.c",
