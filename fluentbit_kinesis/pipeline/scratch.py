@@ -42,7 +42,7 @@ class Buffers:
         size = count * item_size
         if size < MAPPED_FROM:
             return self.allocate(ctype, count)
-        mapping = _take(size) or mmap.mmap(-1, size)
+        mapping = _take(size) or mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
         cdata = self.ffi.from_buffer(ctype, mapping)  # as long as the mapping, at least `count`
         self.mapped.append((cdata, mapping))
         return cdata
