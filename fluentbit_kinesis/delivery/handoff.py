@@ -6,11 +6,10 @@ a chunk answered RETRY twice, so answering RETRY through an outage loses it.
 So the chunk is copied and handed to background threads, which deliver it
 with the usual flush (ledger included: a retried round sends only what is
 left) and keep retrying until it is delivered. Up to OVERLAP chunks are in
-delivery at once (only while some shard has nothing to send, and never while
-requests fail: an outage), so that a hot shard, paced at its limit, does not hold back
-the other shards' records of later chunks; each shard still gets its records
-in the chunks' order (shard_order: a chunk takes its ticket here, in queue
-order).
+delivery at once (only where it helps: _may_join), so that a hot shard, paced
+at its limit, does not hold back the other shards' records of later chunks;
+each shard still gets its records in the chunks' order (shard_order: a chunk
+takes its ticket here, in queue order).
 
 Fluent Bit deletes a chunk it was answered OK for, so OK comes only once the
 chunk is delivered or durably kept in the spool (spool.py): the engine waits
@@ -39,7 +38,8 @@ DRAIN_AT_EXIT = 5.0
 STOP_AT_EXIT = 10.0  # for a request in flight to end once told to stop
 MAX_PAUSE = 10.0  # between flush rounds of a chunk that is not delivered
 MAX_FAILED_ROUNDS = 3  # rounds that raise before a chunk is given up to the dead letters
-OVERLAP = 8  # chunks in delivery at once (a thread each)
+OVERLAP = 8  # chunks in delivery at once (a thread each, started when a chunk waits for one)
+JOIN_AFTER = 0.5  # seconds the oldest chunk in delivery has taken before a further chunk may join it
 MAX_REFUSED = 4096  # chunk keys remembered as answered RETRY because the queue was full
 
 
@@ -83,7 +83,7 @@ def flush_until_delivered(flush, data, tag, stop, log, give_up=None):
 
 
 class _Chunk:
-    __slots__ = ("data", "tag", "done", "spooled", "taken")
+    __slots__ = ("data", "tag", "done", "spooled", "taken", "since")
 
     def __init__(self, data, tag, spooled=None):
         self.data = data
@@ -91,6 +91,7 @@ class _Chunk:
         self.done = threading.Event()
         self.spooled = spooled  # its file in the spool, if any
         self.taken = False  # a thread delivers it
+        self.since = 0.0  # monotonic time it was taken
 
 
 class HandOff:
@@ -126,10 +127,11 @@ class HandOff:
                          f"{spool.directory}.corrupt (their records are not delivered; the files are kept)")
         if self.queue:
             logger.info(f"hand-off spool {spool.directory}: {len(self.queue)} chunks from before, delivering them")
-        self.threads = [threading.Thread(target=self._run, name=f"{name}-handoff-{n}", daemon=True)
-                        for n in range(OVERLAP)]
-        for thread in self.threads:
-            thread.start()
+        self.name = name
+        self.threads = []  # started one by one, as chunks wait for one (_grow)
+        self.free = []  # threads not delivering a chunk; the last one freed takes the next chunk
+        with self.cond:
+            self._start_thread()
 
     def take(self, data, tag):
         """Called on the engine thread: FLB_OK once the chunk is delivered or
@@ -154,6 +156,7 @@ class HandOff:
             idle = not self.queue
             self.queue.append(chunk)
             self.queued_bytes += size
+            self._grow()
             self.cond.notify_all()
         if idle and chunk.done.wait(WAIT_ON_ENGINE):
             return FLB_OK  # delivered: Fluent Bit may delete it
@@ -198,21 +201,55 @@ class HandOff:
             self.log.warn(f"{text} ({self.queued_bytes} bytes in {len(self.queue)} chunks queued, "
                           f"handoff_max_bytes {self.max_bytes})")
 
+    def _start_thread(self):  # under the lock: the thread waits for it before it looks for a chunk
+        thread = threading.Thread(target=self._run, name=f"{self.name}-handoff-{len(self.threads)}", daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        self.free.append(thread)
+
+    def _grow(self):
+        """Under the lock: one more thread when a chunk waits and none is free. Threads start only when
+        needed: each thread that allocates gets a malloc arena of its own, which keeps what it freed."""
+        if not self.free and len(self.threads) < OVERLAP and not self.closed \
+                and any(not chunk.taken for chunk in self.queue):
+            try:
+                self._start_thread()
+            except RuntimeError:  # no more threads in this process: the running ones deliver the queue
+                pass
+
     def _next(self):
         """The first chunk no thread delivers yet, and its ticket; None: stop."""
+        me = threading.current_thread()
         with self.cond:
-            while True:
-                if self.stop.is_set() or (self.closed and not self.queue):
-                    return None
-                chunk = next((chunk for chunk in self.queue if not chunk.taken), None)
-                if chunk is None:
-                    self.cond.wait()
-                elif chunk is self.queue[0] or (not self.failing() and self.order.idle_shards()):
-                    # more chunks only where they help: not in an outage, nor when every shard has work
-                    chunk.taken = True
-                    return chunk, self.order.reserve()  # under the lock: tickets in queue order
-                else:
-                    self.cond.wait(0.05)  # the chunks in delivery say where they send as they go
+            taken = self._wait_for_chunk(me)
+            if taken is not None:
+                self.free.remove(me)
+                self.cond.notify_all()  # the next free thread, for the chunks after it
+                self._grow()
+            return taken
+
+    def _wait_for_chunk(self, me):
+        """Under the lock, as _next. Only the thread freed last looks: one thread
+        (one malloc arena) delivers a steady flow."""
+        while True:
+            if self.stop.is_set() or (self.closed and not self.queue):
+                return None
+            chunk = next((chunk for chunk in self.queue if not chunk.taken), None)
+            if chunk is None or self.free[-1] is not me:
+                self.cond.wait()
+            elif chunk is self.queue[0] or self._may_join():
+                chunk.taken = True
+                chunk.since = time.monotonic()
+                return chunk, self.order.reserve()  # under the lock: tickets in queue order
+            else:
+                self.cond.wait(0.05)  # the chunks in delivery say where they send as they go
+
+    def _may_join(self):
+        """A further chunk joins those in delivery only where it helps: not in an outage, nor when every
+        shard has work, nor while the oldest in delivery is younger than JOIN_AFTER (they go at the pace
+        this process shapes them: another would only hold more in memory)."""
+        return time.monotonic() - self.queue[0].since >= JOIN_AFTER and not self.failing() \
+            and self.order.idle_shards()
 
     def _run(self):
         while True:
@@ -233,6 +270,7 @@ class HandOff:
                     self.queued_bytes -= len(chunk.data)
                 chunk.done.set()
                 spooled = chunk.spooled
+                self.free.append(threading.current_thread())
                 self.cond.notify_all()
             if spooled:
                 self.spool.drop(spooled)
@@ -250,7 +288,7 @@ class HandOff:
         with self.cond:
             self.cond.notify_all()
         deadline = time.monotonic() + STOP_AT_EXIT
-        for thread in self.threads:
+        for thread in list(self.threads):  # closed: no more start
             thread.join(max(0.0, deadline - time.monotonic()))
         with self.cond:
             left = len(self.queue)

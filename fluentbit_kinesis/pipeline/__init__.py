@@ -8,6 +8,7 @@ compression -> aggregation (KPL aggregates, shard aware; kpl the format, kpl_nat
 the per-record part in C). What cannot be sent
 leaves as data (rejects.DeadLetter), never as a write.
 
-Owns no I/O and no state across chunks. May import: the standard library,
+Owns no I/O and no state across chunks (but memory: scratch keeps the C
+code's large buffers for the next chunk). May import: the standard library,
 msgpack, orjson, the compressors, and ..telemetry. Never ..delivery.
 """

@@ -14,6 +14,7 @@ usual case, costs the caller one list.count.
 FastShaper turns those columns into a ShapedChunk, the same result the
 Python path gives.
 """
+from . import scratch
 from .compression import compress_all
 from .events import DecodedChunk, iter_events
 from .rejects import pack_original
@@ -71,20 +72,22 @@ def convert(data, options):
     # worst case: 6 output bytes per input byte (a control character escaped)
     out_cap = 6 * size + 64
     records_cap = size // 3 + 1  # an event takes at least 3 bytes
-    try:  # address space only: the pages the C code does not write are never touched
-        out = _alloc("uint8_t[]", out_cap)
-        records = _alloc("uint32_t[]", records_cap * _RECORD_FIELDS)
-    except MemoryError:  # e.g. strict overcommit and a huge chunk: Python needs less
-        return None
-    used = ffi.new("size_t[2]")
-    rc = lib.fj_convert(source, size, options.key_names, options.key_lens, options.key_depth,
-                        options.log_key, options.log_key_len, options.flags,
-                        out, out_cap, records, records_cap, used, used + 1)
-    if rc != 0:
-        return None
-    blob = ffi.buffer(out, used[0])[:]
-    fields = memoryview(ffi.buffer(records, used[1] * _RECORD_FIELDS * 4)).cast("I").tolist()
-    payloads = [blob[at:at + length] for at, length in zip(fields[0::5], fields[1::5])]
+    with scratch.Buffers(ffi, _alloc) as new:
+        try:  # address space only: the pages the C code does not write are never touched
+            out = new("uint8_t[]", out_cap)
+            records = new("uint32_t[]", records_cap * _RECORD_FIELDS, 4)
+        except (MemoryError, OSError):  # e.g. strict overcommit and a huge chunk: Python needs less
+            return None
+        used = ffi.new("size_t[2]")
+        rc = lib.fj_convert(source, size, options.key_names, options.key_lens, options.key_depth,
+                            options.log_key, options.log_key_len, options.flags,
+                            out, out_cap, records, records_cap, used, used + 1)
+        if rc != 0:
+            return None
+        written = ffi.buffer(out, used[0])  # sliced as it is: no copy of the whole
+        fields = memoryview(ffi.buffer(records, used[1] * _RECORD_FIELDS * 4)).cast("I").tolist()
+        payloads = [written[at:at + length] for at, length in zip(fields[0::5], fields[1::5])]
+        del written
     if options.key_depth < 0:
         keys = [None] * len(payloads)
     else:

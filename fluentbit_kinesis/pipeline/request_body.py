@@ -14,6 +14,8 @@ from operator import itemgetter
 
 import orjson
 
+from . import scratch
+
 try:
     from .._fastjson import ffi, lib
 except ImportError:  # not compiled: the Python body only
@@ -74,15 +76,16 @@ def native_body(stream_field, entries):
         return None
     cap = 16 + len(stream_field) + 4 * (len(data) // 3) + 4 * count + 6 * len(key_bytes) + len(hash_bytes) \
         + ENTRY_ROOM * count
-    out = _alloc("uint8_t[]", cap)
-    used = ffi.new("size_t *")
-    rc = lib.fj_put_records_body(ffi.from_buffer("uint8_t[]", stream_field), len(stream_field),
-                                 ffi.from_buffer("uint8_t[]", data), len(data), data_lens,
-                                 ffi.from_buffer("uint8_t[]", key_bytes), len(key_bytes),
-                                 ffi.new("uint32_t[]", list(map(len, keys))),
-                                 ffi.from_buffer("uint8_t[]", hash_bytes), len(hash_bytes), hash_lens,
-                                 count, out, cap, used)
-    return ffi.buffer(out, used[0])[:] if rc == 0 else None
+    with scratch.Buffers(ffi, _alloc) as new:
+        out = new("uint8_t[]", cap)
+        used = ffi.new("size_t *")
+        rc = lib.fj_put_records_body(ffi.from_buffer("uint8_t[]", stream_field), len(stream_field),
+                                     ffi.from_buffer("uint8_t[]", data), len(data), data_lens,
+                                     ffi.from_buffer("uint8_t[]", key_bytes), len(key_bytes),
+                                     ffi.new("uint32_t[]", list(map(len, keys))),
+                                     ffi.from_buffer("uint8_t[]", hash_bytes), len(hash_bytes), hash_lens,
+                                     count, out, cap, used)
+        return ffi.buffer(out, used[0])[:] if rc == 0 else None
 
 
 def _hash_keys(hashes):

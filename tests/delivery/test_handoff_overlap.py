@@ -2,10 +2,11 @@
 nothing to send (a hot shard holds back only itself), in queue order of their
 tickets; but one chunk at a time while requests fail, or while every shard
 has work: more chunks in delivery would then only hold more records in
-memory."""
+memory; nor while the oldest chunk in delivery is younger than JOIN_AFTER."""
 import threading
 import time
 
+from fluentbit_kinesis.delivery import handoff as handoff_module
 from fluentbit_kinesis.delivery.handoff import OVERLAP, HandOff
 from fluentbit_kinesis.delivery.shard_order import ShardOrder
 from fluentbit_kinesis.delivery.spool import Spool
@@ -65,3 +66,30 @@ def test_one_chunk_at_a_time_while_every_shard_has_work(tmp_path):
     peak, began = run_chunks(tmp_path, failing=False, sends_to=("hot", "cold"))
     assert peak == 1
     assert [data for _, data in began] == [b"chunk %d" % i for i in range(6)]
+
+
+def test_one_chunk_at_a_time_while_the_oldest_in_delivery_is_young(tmp_path, monkeypatch):
+    # a chunk delivered within JOIN_AFTER goes at the pace the process can shape it:
+    # another beside it would only hold more in memory
+    monkeypatch.setattr(handoff_module, "JOIN_AFTER", 60.0)
+    peak, began = run_chunks(tmp_path, failing=False)
+    assert peak == 1
+    assert [data for _, data in began] == [b"chunk %d" % i for i in range(6)]
+
+
+def test_threads_start_only_when_a_chunk_waits_for_one(tmp_path):
+    # each thread that allocates gets a malloc arena of its own: a steady flow, one chunk
+    # delivered before the next comes, is delivered by one thread
+    delivered = []
+
+    def flush(data, tag, ticket):
+        delivered.append(data)
+        return FLB_OK
+
+    handoff = HandOff(flush, None, Logger(lambda level, text: None, "t", 3), threading.Event(), 64 * MIB,
+                      Spool(str(tmp_path / "spool")), ShardOrder(), lambda: False)
+    for i in range(20):
+        assert handoff.take(b"chunk %d" % i, "t") == FLB_OK
+    assert delivered == [b"chunk %d" % i for i in range(20)]
+    assert len(handoff.threads) == 1
+    assert handoff.close() == 0
