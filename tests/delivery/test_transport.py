@@ -10,22 +10,10 @@ from fluentbit_kinesis.config import Settings
 from fluentbit_kinesis.delivery import transport as transport_module
 from fluentbit_kinesis.delivery.client import KinesisClient, RequestError
 from fluentbit_kinesis.delivery.transport import Transport, TransportError
-from tests.support.raw_http import RawServer, answer_with, keep_alive
+from tests.support.raw_http import answer_with, keep_alive
 
 HEADERS = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Kinesis_20131202.PutRecords",
            "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDPLANTED/..., Signature=PlantedSignature"}
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(answer, context=None):
-        servers.append(RawServer(answer, context))
-        return servers[-1]
-    yield start
-    for server in servers:
-        server.close()
 
 
 def echo(body):

@@ -12,22 +12,10 @@ import pytest
 from fluentbit_kinesis.config import Settings
 from fluentbit_kinesis.delivery.client import KinesisClient, RequestError
 from fluentbit_kinesis.delivery.transport import MAX_BODY, Transport, TransportError
-from tests.support.raw_http import RawServer, answer_with, keep_alive, self_signed, server_context
+from tests.support.raw_http import answer_with, keep_alive, self_signed, server_context
 
 HEADERS = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Kinesis_20131202.PutRecords"}
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(answer, context=None):
-        servers.append(RawServer(answer, context))
-        return servers[-1]
-    yield start
-    for server in servers:
-        server.close()
 
 
 def answering(data, then_close=True):
