@@ -46,6 +46,9 @@ OURS = {
     "aggregation": {"aggregation": "true"},
     "aggregation+partition_key": {"aggregation": "true", "partition_key": "kubernetes->pod_name"},
     "zstd": {"compression": "zstd"},
+    # beside the C output's simple_aggregation, and the cheap way to compress small records
+    "simple_aggregation": {"simple_aggregation": "true"},
+    "simple_aggregation+zstd": {"simple_aggregation": "true", "compression": "zstd"},
 }
 BASELINE = []  # --baseline: another build's kinesis.so
 C_CORE = {
