@@ -161,7 +161,11 @@ class Delivery:
             return
         acked, acked_answers, failed, failed_answers = answer.outcomes(group)
         if acked:
-            on_acked(acked, acked_answers)
+            columns = getattr(answer, "columns", None)
+            if columns is not None and acked is group and getattr(on_acked, "takes_events", False):
+                on_acked(acked, acked_answers, columns.events)  # the column the request was built from
+            else:
+                on_acked(acked, acked_answers)
             self.failing_since = None
         for entry, result in zip(failed, failed_answers):
             shard = shard_of(entry)
