@@ -10,10 +10,12 @@ keys, the limits the service applies to one PutRecords call.
 import random
 from collections import deque
 from itertools import islice, repeat, starmap
+from operator import itemgetter
 
 MIN_PART = 32  # entries a lane gives a request before the next one's (many shards)
 ORDER_POLL = 0.05  # seconds between looks at a shard an earlier chunk still sends to
 JITTER = 0.3  # of a pause for tokens, so producers pacing alike do not meet in step at the service
+_key = itemgetter(1)
 
 
 def entry_size(entry):
@@ -75,12 +77,15 @@ class Lanes:
     the rest of their shard goes on meanwhile (every entry gets its try, as in
     one round of requests)."""
 
-    def __init__(self, entries, predict_shard):
+    def __init__(self, entries, predict_shard, predict_keys=None):
         self.lanes = lanes = {}        # only shards with entries left
         self.shard_of = predict_shard  # an entry's shard again (put back after a failure)
         self.waiting = []              # (monotonic time of the next try, entries) after a failure
         self.left = len(entries)       # entries not acknowledged yet (lanes and waiting)
         by_key = {}  # partition key -> shard, this flush: keys repeat (every entry passes here)
+        if predict_keys is not None:  # every key's shard at once, as predict_shard would say
+            keys = list(dict.fromkeys(map(_key, entries)))
+            by_key = dict(zip(keys, predict_keys(keys)))
         for entry in entries:
             key = entry[1]
             shard = by_key.get(key) if entry[2] is None else None
