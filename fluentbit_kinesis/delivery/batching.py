@@ -8,8 +8,9 @@ A request holds at most `max_count` entries and `max_bytes` of data plus
 keys, the limits the service applies to one PutRecords call.
 """
 import random
+from bisect import bisect_right
 from collections import deque
-from itertools import islice, repeat, starmap
+from itertools import accumulate, islice, repeat, starmap
 from operator import itemgetter
 
 MIN_PART = 32  # entries a lane gives a request before the next one's (many shards)
@@ -46,6 +47,13 @@ def fitting(sizes, start, max_count, max_bytes):
             break
         count += 1
     return count
+
+
+def fitting_sum(sizes, start, max_count, max_bytes):
+    """(fitting's count, those entries' bytes), by running sums: no Python step per entry."""
+    running = list(accumulate(islice(sizes, start, start + max_count))) if max_count > 0 else []
+    count = bisect_right(running, max_bytes) or min(1, len(running))  # the first always
+    return count, running[count - 1] if count else 0
 
 
 def request_plan(lanes, pace_of, max_count, max_bytes):
