@@ -53,7 +53,8 @@ class OutputInstance:
         self.stop = threading.Event()
         self.delivery = Delivery(self.client, settings, logger, self.stop,
                                  predict_shard=predict_shard or self.shard_map.shard_of_entry,
-                                 on_stalled=self._stalled)
+                                 on_stalled=self._stalled,
+                                 predict_keys=None if predict_shard else self.shard_map.shard_ids)
         self.dead_letters = DeadLetters(settings.dead_letter_file, settings.dead_letter_max_bytes, logger)
         self.ledger, self.state_directory = state_directory.open_ledger(settings.ledger_path, f"{name}-{stream}",
                                                                          logger)

@@ -4,11 +4,16 @@ counted, and one that landed on another shard than predicted is noted (still
 whole for a KCL consumer, pipeline/aggregation.py, but the shard map is
 stale)."""
 import threading
+from operator import itemgetter
 
 from ..pipeline.aggregation import AggregateEvents
 
+_events = itemgetter(3)
+
 
 class Acknowledgements:
+    takes_events = True  # Delivery may hand over the entries' events column (request_body.Columns)
+
     def __init__(self, progress, packed):
         self.progress = progress
         self.packed = packed  # entries may carry several events (aggregation)
@@ -17,9 +22,10 @@ class Acknowledgements:
         self.aggregated = 0   # user records inside those aggregates
         self.misrouted = 0    # aggregates answered from another shard than predicted
 
-    def __call__(self, entries, answers):
+    def __call__(self, entries, answers, events=None):
+        """`events`: the entries' events, when the caller has them as a column."""
         if not self.packed:  # one record per entry
-            acked = [entry[3] for entry in entries]
+            acked = list(map(_events, entries) if events is None else events)
         else:
             acked = []
             for entry, answer in zip(entries, answers):

@@ -8,12 +8,15 @@ A request holds at most `max_count` entries and `max_bytes` of data plus
 keys, the limits the service applies to one PutRecords call.
 """
 import random
+from bisect import bisect_right
 from collections import deque
-from itertools import islice, repeat, starmap
+from itertools import accumulate, islice, repeat, starmap
+from operator import itemgetter
 
 MIN_PART = 32  # entries a lane gives a request before the next one's (many shards)
 ORDER_POLL = 0.05  # seconds between looks at a shard an earlier chunk still sends to
 JITTER = 0.3  # of a pause for tokens, so producers pacing alike do not meet in step at the service
+_key = itemgetter(1)
 
 
 def entry_size(entry):
@@ -46,6 +49,13 @@ def fitting(sizes, start, max_count, max_bytes):
     return count
 
 
+def fitting_sum(sizes, start, max_count, max_bytes):
+    """(fitting's count, those entries' bytes), by running sums: no Python step per entry."""
+    running = list(accumulate(islice(sizes, start, start + max_count))) if max_count > 0 else []
+    count = bisect_right(running, max_bytes) or min(1, len(running))  # the first always
+    return count, running[count - 1] if count else 0
+
+
 def request_plan(lanes, pace_of, max_count, max_bytes):
     """One request's parts: shard -> how many entries from the head of its
     lane, each lane's part first (so a request spans the shards), then what
@@ -75,12 +85,15 @@ class Lanes:
     the rest of their shard goes on meanwhile (every entry gets its try, as in
     one round of requests)."""
 
-    def __init__(self, entries, predict_shard):
+    def __init__(self, entries, predict_shard, predict_keys=None):
         self.lanes = lanes = {}        # only shards with entries left
         self.shard_of = predict_shard  # an entry's shard again (put back after a failure)
         self.waiting = []              # (monotonic time of the next try, entries) after a failure
         self.left = len(entries)       # entries not acknowledged yet (lanes and waiting)
         by_key = {}  # partition key -> shard, this flush: keys repeat (every entry passes here)
+        if predict_keys is not None:  # every key's shard at once, as predict_shard would say
+            keys = list(dict.fromkeys(map(_key, entries)))
+            by_key = dict(zip(keys, predict_keys(keys)))
         for entry in entries:
             key = entry[1]
             shard = by_key.get(key) if entry[2] is None else None

@@ -67,6 +67,7 @@ class PutAnswer:
     per entry costs more than the entry's whole delivery."""
     failed: int
     records: list
+    columns: object = None  # request_body.Columns of the entries sent, when known: metrics and acks reuse them
 
     def outcomes(self, entries):
         """(acked entries, their answers, failed entries, their answers)."""
@@ -172,15 +173,18 @@ class KinesisClient:
             raise RequestError("http", f"malformed {operation} answer (HTTP {response.status})", response.status)
         return answer
 
-    def put_records_body(self, entries):
+    def put_records_body(self, entries, cols=None):
         """The PutRecords JSON body for (data, key, explicit hash key or None, ...)
         entries: built in C in one pass when it can (pipeline/request_body.py)."""
-        return request_body.body(self.stream_field, entries)
+        return request_body.body(self.stream_field, entries, cols)
 
     def put_records(self, entries):
         """Sends one PutRecords call; returns a PutAnswer.
         Raises RequestError when the call fails as a whole."""
-        return self._parse(self._post("PutRecords", self.put_records_body(entries)), len(entries))
+        cols = request_body.columns(entries)
+        answer = self._parse(self._post("PutRecords", self.put_records_body(entries, cols)), len(entries))
+        answer.columns = cols
+        return answer
 
     def _post(self, operation, body):
         """One signed Kinesis JSON call; the raw response, or RequestError."""

@@ -22,5 +22,6 @@ class CountedClient:
         shard_of = self.shard_of
         throttled = [shard_of(entry) if shard_of else "unknown"
                      for entry, result in zip(failed, failed_answers) if result["ErrorCode"] in THROTTLE_ERRORS]
-        self.metrics.call_done(acked, throttled)
+        # all acknowledged (the usual case): the columns the request was built from
+        self.metrics.call_done(acked, throttled, answer.columns if acked is entries else None)
         return answer

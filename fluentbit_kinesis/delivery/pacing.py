@@ -36,7 +36,7 @@ import threading
 import time
 from itertools import islice
 
-from .batching import fitting, request_plan
+from .batching import fitting, fitting_sum, request_plan
 from .shard_order import ShardOrder
 
 LIMIT_RECORDS = 1000.0        # per shard and second
@@ -99,6 +99,15 @@ class ShardPace:
         their tokens are taken."""
         if self.limit_records is None:
             return fitting(sizes, start, max_count, max_bytes)
+        count, sent = fitting_sum(sizes, start, max_count, max_bytes)
+        if count <= self.records and sent <= self.bytes:  # the buckets hold them all: as the loop below
+            self.records -= count
+            self.bytes -= sent
+            return count
+        return self.take_one_by_one(sizes, start, max_count, max_bytes)
+
+    def take_one_by_one(self, sizes, start, max_count, max_bytes):
+        """take, entry by entry (the reference; where a bucket runs short)."""
         full_bytes = self.share * self.limit_bytes * BURST
         records, tokens = self.records, self.bytes
         count = sent = 0

@@ -55,7 +55,8 @@ def one_lane(_entry):
 
 
 class Delivery:
-    def __init__(self, client, settings, logger, stop_event=None, predict_shard=None, on_stalled=None):
+    def __init__(self, client, settings, logger, stop_event=None, predict_shard=None, on_stalled=None,
+                 predict_keys=None):
         self.client = client
         self.max_count = settings.max_records_per_request
         self.max_bytes = settings.max_request_bytes
@@ -64,6 +65,7 @@ class Delivery:
         self.logger = logger
         self.stop_event = stop_event or threading.Event()
         self.predict_shard = predict_shard or one_lane
+        self.predict_keys = predict_keys  # partition keys -> their shards, as predict_shard would say (or None)
         self.limiter = limiters.for_stream(settings)
         self.on_stalled = on_stalled or (lambda: None)  # called after each request with failures
         self.failing_since = None  # monotonic time of the first failure since the last success
@@ -81,7 +83,7 @@ class Delivery:
         `ticket`: the chunk's place in each shard's order (shard_order), kept
         by the caller across flushes of the chunk; without one, this send
         takes one after every chunk already in delivery."""
-        lanes = batching.Lanes(entries, self.predict_shard)
+        lanes = batching.Lanes(entries, self.predict_shard, self.predict_keys)
         outcome = Outcome(delivered=False, entries=len(entries))
         tries = {}  # id(entry) -> failed tries: the budget is per entry
         order = self.limiter.order
@@ -161,7 +163,11 @@ class Delivery:
             return
         acked, acked_answers, failed, failed_answers = answer.outcomes(group)
         if acked:
-            on_acked(acked, acked_answers)
+            columns = getattr(answer, "columns", None)
+            if columns is not None and acked is group and getattr(on_acked, "takes_events", False):
+                on_acked(acked, acked_answers, columns.events)  # the column the request was built from
+            else:
+                on_acked(acked, acked_answers)
             self.failing_since = None
         for entry, result in zip(failed, failed_answers):
             shard = shard_of(entry)

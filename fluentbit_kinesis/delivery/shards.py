@@ -155,6 +155,19 @@ class ShardMap:
         shard = self.shard_for_hash(int(explicit))
         return shard.shard_id if shard is not None else "unknown"
 
+    def shard_ids(self, keys):
+        """shard_of_entry's answer for entries without an explicit hash key
+        with these partition keys, all at once: a lookup per key in C once
+        the keys are known."""
+        if time.monotonic() >= self._next_refresh:
+            self.refresh()
+        found = list(map(self._ids.get, keys))
+        if found.count(None):
+            for i, key in enumerate(keys):
+                if found[i] is None:
+                    found[i] = self.shard_of_entry((None, key, None))
+        return found
+
     def shards(self):
         state = self._state
         return list(state[1]) if state else []

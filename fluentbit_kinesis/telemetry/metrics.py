@@ -45,16 +45,17 @@ class InstanceMetrics:
         self.last_error_time = 0.0
         self.fluent_bit = None  # FluentBitMetrics when Fluent Bit's metrics can be reached
 
-    def call_done(self, acked, throttled):
-        """One PutRecords answered: the entries acknowledged, and the shard id
-        (or "unknown") of each entry throttled."""
+    def call_done(self, acked, throttled, columns=None):
+        """One PutRecords answered: the entries acknowledged (`columns`: their
+        request_body.Columns, when known), and the shard id (or "unknown") of each entry throttled."""
         # per request, in C-level map and sum: no Python frame per entry
-        events = list(map(_events, acked))
+        events = list(map(_events, acked)) if columns is None else columns.events
         plain = list(map(type, events)).count(int)  # one record each
         user_records = plain if plain == len(acked) else \
             plain + sum(_user_records(entry) for entry in acked if type(entry[3]) is not int)
         # key characters, not bytes: keys are short and almost always ASCII
-        sent_bytes = sum(map(len, map(_data, acked))) + sum(map(len, map(_key, acked)))
+        sent_bytes = sum(map(len, map(_data, acked))) + sum(map(len, map(_key, acked))) if columns is None \
+            else columns.sent_bytes()
         with self._lock:
             self.throttled.update(throttled)
             self.put_records_calls += 1
