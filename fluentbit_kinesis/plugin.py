@@ -17,7 +17,8 @@ from .delivery.counted_client import CountedClient
 from .delivery.dead_letters import DeadLetters
 from .delivery.dry_run import DryRunClient
 from .delivery import state_directory
-from .delivery.handoff import HandOff, engine_thread_warning, flush_until_delivered
+from .delivery.handoff import HandOff, engine_thread_warning
+from .delivery.rounds import flush_until_delivered
 from .delivery.sender import Delivery, collect_failed_requests, exit_if_failing_too_long
 from .delivery.shards import ShardMap
 from .delivery.spool import Spool
