@@ -72,7 +72,8 @@ def convert(data, options):
     # worst case: 6 output bytes per input byte (a control character escaped)
     out_cap = 6 * size + 64
     records_cap = size // 3 + 1  # an event takes at least 3 bytes
-    with scratch.Buffers(ffi, _alloc) as new:
+    buffers = scratch.Buffers(ffi, _alloc)
+    with buffers as new:
         try:  # address space only: the pages the C code does not write are never touched
             out = new("uint8_t[]", out_cap)
             records = new("uint32_t[]", records_cap * _RECORD_FIELDS, 4)
@@ -82,6 +83,8 @@ def convert(data, options):
         rc = lib.fj_convert(source, size, options.key_names, options.key_lens, options.key_depth,
                             options.log_key, options.log_key_len, options.flags,
                             out, out_cap, records, records_cap, used, used + 1)
+        buffers.wrote(out, used[0])
+        buffers.wrote(records, used[1] * _RECORD_FIELDS * 4)
         if rc != 0:
             return None
         written = ffi.buffer(out, used[0])  # sliced as it is: no copy of the whole
