@@ -106,8 +106,10 @@ class OutputInstance:
             return FLB_RETRY  # logged; nothing is sent before its dead letters are kept
         acks = Acknowledgements(progress, packed=self.packer is not None)
         entries = progress.todo(shaped.entries)
+        entries = self.packer.pack(entries) if self.packer else plain(entries)
+        shaped = None  # its entries live on in `entries` only, not twice through the sending
         with progress.sending():
-            outcome = self.delivery.send(self.packer.pack(entries) if self.packer else plain(entries), acks, ticket)
+            outcome = self.delivery.send(entries, acks, ticket)
         self._sent(acks)
         self.metrics.flush_done(outcome)
         if outcome.delivered:
