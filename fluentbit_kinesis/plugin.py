@@ -17,7 +17,8 @@ from .delivery.counted_client import CountedClient
 from .delivery.dead_letters import DeadLetters
 from .delivery.dry_run import DryRunClient
 from .delivery import state_directory
-from .delivery.handoff import HandOff, engine_thread_warning, flush_until_delivered
+from .delivery.handoff import HandOff, engine_thread_warning
+from .delivery.rounds import flush_until_delivered
 from .delivery.sender import Delivery, collect_failed_requests, exit_if_failing_too_long
 from .delivery.shards import ShardMap
 from .delivery.spool import Spool
@@ -106,8 +107,10 @@ class OutputInstance:
             return FLB_RETRY  # logged; nothing is sent before its dead letters are kept
         acks = Acknowledgements(progress, packed=self.packer is not None)
         entries = progress.todo(shaped.entries)
+        entries = self.packer.pack(entries) if self.packer else plain(entries)
+        shaped = None  # its entries live on in `entries` only, not twice through the sending
         with progress.sending():
-            outcome = self.delivery.send(self.packer.pack(entries) if self.packer else plain(entries), acks, ticket)
+            outcome = self.delivery.send(entries, acks, ticket)
         self._sent(acks)
         self.metrics.flush_done(outcome)
         if outcome.delivered:

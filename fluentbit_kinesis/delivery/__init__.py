@@ -7,7 +7,8 @@ each shard's write limit by pacing, one limiter per stream: limiters;
 chunks side by side, each shard's records in chunk order: shard_order) ->
 acknowledgements -> chunk_progress and ledger (what is done, across tries and
 restarts); shards (the stream's shard map), handoff (flushes on Fluent Bit's
-engine thread), dead_letters (the file), dry_run (a client that sends
+engine thread; spool: chunks it acknowledged before delivery; rounds: a
+chunk's flush until delivered), dead_letters (the file), dry_run (a client that sends
 nothing), counted_client (calls counted into telemetry).
 
 May import: ..pipeline (the types it delivers) and ..telemetry.

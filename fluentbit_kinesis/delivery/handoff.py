@@ -15,8 +15,10 @@ Fluent Bit deletes a chunk it was answered OK for, so OK comes only once the
 chunk is delivered or durably kept in the spool (spool.py): the engine waits
 up to WAIT_ON_ENGINE for the delivery, which is the usual case, and a chunk
 still undelivered then (or queued behind others: an outage, a backlog) is
-written and fsynced first. When the spool cannot be written (disk full,
-read-only) the engine waits for the delivery instead: slower, never lossy.
+written and fsynced first. One queued behind others is written straight from
+Fluent Bit's buffer and kept on disk only until its turn (a backlog costs disk,
+not memory). When the spool cannot be written (disk full, read-only) the
+engine waits for the delivery instead: slower, never lossy.
 
 The queue is bounded (`handoff_max_bytes`). When it is full a new chunk is
 answered RETRY: Fluent Bit keeps it and offers it again later. Offered again
@@ -25,19 +27,17 @@ while the queue is still full, it is waited for (a second RETRY would drop it).
 At exit the queue is delivered for up to DRAIN_AT_EXIT (Fluent Bit's default
 grace); what is left stays in the spool for the next start.
 """
-import random
 import threading
 import time
 from collections import OrderedDict, deque
 
 from .ledger import chunk_key
+from .rounds import flush_until_delivered
 
 FLB_OK, FLB_RETRY = 1, 2
 WAIT_ON_ENGINE = 0.2  # seconds the engine may wait for a chunk's delivery
 DRAIN_AT_EXIT = 5.0
 STOP_AT_EXIT = 10.0  # for a request in flight to end once told to stop
-MAX_PAUSE = 10.0  # between flush rounds of a chunk that is not delivered
-MAX_FAILED_ROUNDS = 3  # rounds that raise before a chunk is given up to the dead letters
 OVERLAP = 8  # chunks in delivery at once (a thread each, started when a chunk waits for one)
 JOIN_AFTER = 0.5  # seconds the oldest chunk in delivery has taken before a further chunk may join it
 MAX_REFUSED = 4096  # chunk keys remembered as answered RETRY because the queue was full
@@ -55,39 +55,13 @@ def engine_thread_warning(spooled):
             "Bit waits too; give ledger_path a writable directory, or set 'workers 1' on this output")
 
 
-def flush_until_delivered(flush, data, tag, stop, log, give_up=None):
-    """Flush rounds until the chunk is delivered (True) or `stop` is set
-    (False). A round that raises is logged; after MAX_FAILED_ROUNDS of them
-    the chunk goes to give_up(data, tag, reason), when given."""
-    rounds = failed_rounds = 0
-    while not stop.is_set():
-        try:
-            if flush(data, tag) == FLB_OK:
-                return True
-        except OSError as exc:  # the dead-letter file cannot be written (disk full): retry
-            log.error(f"flush failed: {exc}")
-        except Exception as exc:  # a bug: never block the queue forever on one chunk
-            failed_rounds += 1
-            log.error(f"flush failed: {exc.__class__.__name__}: {str(exc)[:300]}")
-            if give_up is not None and failed_rounds >= MAX_FAILED_ROUNDS:
-                reason = f"flush failed {failed_rounds} times: {exc.__class__.__name__}"
-                try:
-                    give_up(data, tag, reason)
-                except Exception as error:
-                    log.error(f"cannot dead-letter a chunk ({reason}): {error.__class__.__name__}: "
-                              f"{str(error)[:300]}")
-                return True
-        rounds += 1
-        stop.wait(min(MAX_PAUSE, 0.5 * 2 ** min(rounds, 10)) * random.uniform(0.5, 1.0))
-    return False
-
-
 class _Chunk:
-    __slots__ = ("data", "tag", "done", "spooled", "taken", "since")
+    __slots__ = ("data", "tag", "size", "done", "spooled", "taken", "since")
 
-    def __init__(self, data, tag, spooled=None):
-        self.data = data
+    def __init__(self, data, tag, size, spooled=None):
+        self.data = data  # None: in the spool only, read when delivered
         self.tag = tag
+        self.size = size
         self.done = threading.Event()
         self.spooled = spooled  # its file in the spool, if any
         self.taken = False  # a thread delivers it
@@ -119,9 +93,9 @@ class HandOff:
         except OSError as exc:
             logger.error(f"cannot read the hand-off spool {spool.directory}: {exc.strerror or exc}")
             left = []
-        for data, tag, path in left:
-            self.queue.append(_Chunk(data, tag, path))
-            self.queued_bytes += len(data)
+        for size, tag, path in left:
+            self.queue.append(_Chunk(None, tag, size, path))
+            self.queued_bytes += size
         if spool.corrupt:
             logger.error(f"hand-off spool {spool.directory}: {spool.corrupt} damaged files set aside in "
                          f"{spool.directory}.corrupt (their records are not delivered; the files are kept)")
@@ -135,32 +109,47 @@ class HandOff:
 
     def take(self, data, tag):
         """Called on the engine thread: FLB_OK once the chunk is delivered or
-        kept on disk, FLB_RETRY when the queue is full (see the module doc)."""
-        chunk = _Chunk(bytes(data), tag)  # Fluent Bit frees `data` when the flush returns
-        size = len(chunk.data)
+        kept on disk, FLB_RETRY when the queue is full (see the module doc).
+        Behind others (a backlog) it goes to the spool at once, from Fluent
+        Bit's buffer, and is read back when its turn comes: not held in memory."""
+        size = len(data)
         with self.cond:
-            if self.closed:
+            if self.closed or (self.queue and self.queued_bytes + size > self.max_bytes
+                               and not self._room_for(data, tag, size)):
                 return FLB_RETRY
-            if self.queue and self.queued_bytes + size > self.max_bytes:
-                key = chunk_key(tag, chunk.data)
-                if key not in self.refused:
-                    self._refuse(key)
-                    return FLB_RETRY
-                self._warn("full", "hand-off queue full: the engine waits for room (offered again: "
-                           "a second RETRY would drop it)")
-                while self.queue and self.queued_bytes + size > self.max_bytes and not self.closed:
-                    self.cond.wait(1.0)
-                self.refused.pop(key, None)
-                if self.closed:
-                    return FLB_RETRY
             idle = not self.queue
-            self.queue.append(chunk)
-            self.queued_bytes += size
-            self._grow()
-            self.cond.notify_all()
+        if not idle:
+            try:
+                self._enqueue(_Chunk(None, tag, size, self.spool.keep(data, tag)))
+                return FLB_OK
+            except OSError:
+                pass  # the spool cannot be written: kept in memory, and waited for (_keep)
+        chunk = _Chunk(bytes(data), tag, size)  # Fluent Bit frees `data` when the flush returns
+        self._enqueue(chunk)
         if idle and chunk.done.wait(WAIT_ON_ENGINE):
             return FLB_OK  # delivered: Fluent Bit may delete it
         return self._keep(chunk)
+
+    def _room_for(self, data, tag, size):
+        """Under the lock, the queue full: False (answer RETRY) the first time a
+        chunk is offered, else waits for room; False if closed meanwhile."""
+        key = chunk_key(tag, data)
+        if key not in self.refused:
+            self._refuse(key)
+            return False
+        self._warn("full", "hand-off queue full: the engine waits for room (offered again: "
+                   "a second RETRY would drop it)")
+        while self.queue and self.queued_bytes + size > self.max_bytes and not self.closed:
+            self.cond.wait(1.0)
+        self.refused.pop(key, None)
+        return not self.closed
+
+    def _enqueue(self, chunk):
+        with self.cond:
+            self.queue.append(chunk)
+            self.queued_bytes += chunk.size
+            self._grow()
+            self.cond.notify_all()
 
     def _keep(self, chunk):
         """Writes an undelivered chunk to the spool before it is acknowledged;
@@ -184,7 +173,7 @@ class HandOff:
                 if self.closed and not chunk.done.is_set():
                     if chunk in self.queue:  # never acknowledged: Fluent Bit keeps it
                         self.queue.remove(chunk)
-                        self.queued_bytes -= len(chunk.data)
+                        self.queued_bytes -= chunk.size
                     return FLB_RETRY
         return FLB_OK
 
@@ -258,8 +247,7 @@ class HandOff:
                 return
             chunk, ticket = taken
             try:
-                delivered = flush_until_delivered(lambda data, tag: self.flush(data, tag, ticket), chunk.data,
-                                                  chunk.tag, self.stop, self.log, self.give_up)
+                delivered = self._deliver(chunk, ticket)
             finally:
                 self.order.leave(ticket)
             if not delivered:
@@ -267,13 +255,24 @@ class HandOff:
             with self.cond:
                 if chunk in self.queue:
                     self.queue.remove(chunk)
-                    self.queued_bytes -= len(chunk.data)
+                    self.queued_bytes -= chunk.size
                 chunk.done.set()
                 spooled = chunk.spooled
                 self.free.append(threading.current_thread())
                 self.cond.notify_all()
             if spooled:
                 self.spool.drop(spooled)
+
+    def _deliver(self, chunk, ticket):
+        """True once the chunk is delivered, or set aside (its spool file damaged); False: stopping."""
+        data = chunk.data
+        if data is None:  # kept in the spool only
+            data, set_aside = self.spool.read_back(chunk.spooled, self.stop, self.log)
+            if data is None:
+                chunk.spooled = None if set_aside else chunk.spooled  # set aside: no longer in the spool
+                return set_aside
+        return flush_until_delivered(lambda data, tag: self.flush(data, tag, ticket), data, chunk.tag,
+                                     self.stop, self.log, self.give_up)
 
     def close(self, drain=DRAIN_AT_EXIT):
         """Delivers the queue for up to `drain` seconds, then stops the

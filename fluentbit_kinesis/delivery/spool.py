@@ -13,10 +13,12 @@ import struct
 import zlib
 
 from .ledger import chunk_key
+from .rounds import MAX_FAILED_ROUNDS
 
 MAGIC = b"FBKS\x02"
 _HEADER = struct.Struct(">II")  # CRC-32, tag length
 _OPEN = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+READ_PAUSE = 0.5  # seconds before a failed read is tried again (doubled each time)
 
 
 class Spool:
@@ -57,8 +59,9 @@ class Spool:
             pass
 
     def left(self):
-        """(data, tag, file) of the chunks an earlier run left, oldest first;
-        torn temporaries are removed, damaged files set aside."""
+        """(size, tag, file) of the chunks an earlier run left, oldest first;
+        torn temporaries are removed, damaged files set aside. Their bytes are
+        read again when delivered (read): a backlog is not held in memory."""
         entries = []
         for entry in os.scandir(self.directory):
             if entry.name.endswith(".tmp"):
@@ -68,18 +71,53 @@ class Spool:
         chunks = []
         for _mtime, path in sorted(entries):
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                with os.fdopen(fd, "rb") as f:
-                    parsed = _parse(f.read())
-            except OSError:
-                parsed = None
-            if parsed is None:
-                self._set_aside(path)
-            else:
-                chunks.append((*parsed, path))
+                data, tag = self.read(path)
+            except OSError:  # unreadable: set aside as at start until now; a missing file is skipped
+                data = tag = None
+                self.set_aside(path)
+            if data is not None:
+                chunks.append((len(data), tag, path))
         return chunks
 
-    def _set_aside(self, path):
+    def read(self, name):
+        """(data, tag) of one file; (None, None) when it is missing, or damaged
+        (then set aside, as at start). Raises OSError when it cannot be read."""
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None, None
+        with os.fdopen(fd, "rb") as f:
+            head = f.read(len(MAGIC) + _HEADER.size)
+            parsed = _parse_current(head, f) if head.startswith(MAGIC) else _parse(head + f.read())
+        if parsed is None:
+            self.set_aside(name)
+            return None, None
+        return parsed
+
+    def read_back(self, name, stop, log):
+        """(bytes, False) of a chunk kept here only, when its turn comes; (None, True)
+        when its file is damaged, missing or unreadable MAX_FAILED_ROUNDS times
+        (set aside: kept, never delivered); (None, False) when `stop` is set first."""
+        for failed in range(1, MAX_FAILED_ROUNDS + 1):
+            try:
+                data, _tag = self.read(name)
+            except OSError as exc:
+                log.error(f"cannot read {name} of the hand-off spool: {exc.strerror or exc}")
+                if stop.wait(READ_PAUSE * 2 ** (failed - 1)):
+                    return None, False
+                if failed < MAX_FAILED_ROUNDS:
+                    continue
+                self.set_aside(name)
+                data = None
+            if data is None:
+                log.error(f"hand-off spool {self.directory}: {os.path.basename(name)} damaged, missing or "
+                          f"unreadable: set aside in {self.directory}.corrupt (its records are not delivered; "
+                          "the file is kept)")
+                return None, True
+            return data, False
+        return None, False
+
+    def set_aside(self, path):
         """Moves a damaged file out of the way (kept, for a person to look at)."""
         self.corrupt += 1
         aside = self.directory + ".corrupt"
@@ -90,16 +128,21 @@ class Spool:
             pass  # left where it is: read and counted again at the next start, never delivered
 
 
+def _parse_current(head, f):
+    """(data, tag) of a file in the current format, its bytes read once (a chunk
+    is megabytes: no copies of it); None when it is damaged."""
+    if len(head) < len(MAGIC) + _HEADER.size:
+        return None
+    crc, size = _HEADER.unpack_from(head, len(MAGIC))
+    raw_tag = f.read(size)
+    data = f.read()
+    if len(raw_tag) != size or zlib.crc32(data, zlib.crc32(raw_tag, zlib.crc32(head[len(MAGIC) + 4:]))) != crc:
+        return None
+    return data, raw_tag.decode("utf-8", "surrogateescape")
+
+
 def _parse(blob):
-    """(data, tag) of a spool file, or None when it is damaged."""
-    if blob.startswith(MAGIC):
-        start = len(MAGIC) + 4
-        if len(blob) < start + 4:
-            return None
-        (crc,) = struct.unpack_from(">I", blob, len(MAGIC))
-        if zlib.crc32(memoryview(blob)[start:]) != crc:
-            return None
-        blob = blob[start:]
+    """(data, tag) of a file of the earlier format (no MAGIC), or None when it is damaged."""
     size = struct.unpack(">I", blob[:4])[0] if len(blob) >= 4 else -1
     if size < 0 or 4 + size > len(blob):
         return None

@@ -12,20 +12,18 @@ as one compress() per record in few C calls (BENCHMARKS.md, "zstd in batches").
 import functools
 import zlib
 
-try:
-    from isal import isal_zlib
-except ImportError:  # pragma: no cover - isal ships wheels for the usual platforms
-    isal_zlib = None
-
 ISAL_LEVEL = 2  # ISA-L levels run 0-3; 2 compresses about as well as zlib's default here
 ZSTD_BATCH = 1024  # records per zstd C call: the output buffer it adds stays small
 
 
 def _deflate_compressor(wbits):
-    """wbits 15: zlib, 31: gzip (mtime 0, so a record always compresses the same)."""
-    if isal_zlib is not None:
-        return functools.partial(isal_zlib.compress, level=ISAL_LEVEL, wbits=wbits)
-    return functools.partial(zlib.compress, level=6, wbits=wbits)
+    """wbits 15: zlib, 31: gzip (mtime 0, so a record always compresses the same).
+    ISA-L is imported here, when configured: not in memory otherwise."""
+    try:
+        from isal import isal_zlib
+    except ImportError:  # pragma: no cover - isal ships wheels for the usual platforms
+        return functools.partial(zlib.compress, level=6, wbits=wbits)
+    return functools.partial(isal_zlib.compress, level=ISAL_LEVEL, wbits=wbits)
 
 
 def _zstd_compressor():

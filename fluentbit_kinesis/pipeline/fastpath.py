@@ -72,7 +72,8 @@ def convert(data, options):
     # worst case: 6 output bytes per input byte (a control character escaped)
     out_cap = 6 * size + 64
     records_cap = size // 3 + 1  # an event takes at least 3 bytes
-    with scratch.Buffers(ffi, _alloc) as new:
+    buffers = scratch.Buffers(ffi, _alloc)
+    with buffers as new:
         try:  # address space only: the pages the C code does not write are never touched
             out = new("uint8_t[]", out_cap)
             records = new("uint32_t[]", records_cap * _RECORD_FIELDS, 4)
@@ -82,21 +83,29 @@ def convert(data, options):
         rc = lib.fj_convert(source, size, options.key_names, options.key_lens, options.key_depth,
                             options.log_key, options.log_key_len, options.flags,
                             out, out_cap, records, records_cap, used, used + 1)
+        buffers.wrote(out, used[0])
+        buffers.wrote(records, used[1] * _RECORD_FIELDS * 4)
         if rc != 0:
             return None
         written = ffi.buffer(out, used[0])  # sliced as it is: no copy of the whole
-        fields = memoryview(ffi.buffer(records, used[1] * _RECORD_FIELDS * 4)).cast("I").tolist()
-        payloads = [written[at:at + length] for at, length in zip(fields[0::5], fields[1::5])]
-        del written
-    if options.key_depth < 0:
-        keys = [None] * len(payloads)
-    else:
-        chunk = ffi.buffer(source, size)  # slices are bytes, whatever `data` is
-        raw_keys = [chunk[at:at + length] for at, length in zip(fields[2::5], fields[3::5])]
-        # the same pod name again and again: decode each once; b"" (missing) -> None
-        text = {raw: raw.decode("utf-8", "replace")[:256] for raw in set(raw_keys) if raw}
-        keys = [text.get(raw) for raw in raw_keys]
-    return payloads, keys, fields[4::5]
+        # read in place: as a list they would be five Python ints per record (1.4 MB a chunk)
+        with memoryview(ffi.buffer(records, used[1] * _RECORD_FIELDS * 4)).cast("I") as fields:
+            payloads = [written[at:at + length] for at, length in zip(fields[0::5], fields[1::5])]
+            del written
+            keys = _keys(source, size, fields, options.key_depth, len(payloads))
+            statuses = fields[4::5].tolist()
+    return payloads, keys, statuses
+
+
+def _keys(source, size, fields, key_depth, count):
+    """Each record's partition key, from the chunk (None: missing or not asked for)."""
+    if key_depth < 0:
+        return [None] * count
+    chunk = ffi.buffer(source, size)  # slices are bytes, whatever `data` is
+    raw_keys = [chunk[at:at + length] for at, length in zip(fields[2::5], fields[3::5])]
+    # the same pod name again and again: decode each once; b"" (missing) -> None
+    text = {raw: raw.decode("utf-8", "replace")[:256] for raw in set(raw_keys) if raw}
+    return [text.get(raw) for raw in raw_keys]
 
 
 class FastShaper:

@@ -106,7 +106,8 @@ def native_body(stream_field, entries, cols=None):
         return None
     cap = 16 + len(stream_field) + 4 * (len(data) // 3) + 4 * count + 6 * len(key_bytes) + len(hash_bytes) \
         + ENTRY_ROOM * count
-    with scratch.Buffers(ffi, _alloc) as new:
+    buffers = scratch.Buffers(ffi, _alloc)
+    with buffers as new:
         out = new("uint8_t[]", cap)
         used = ffi.new("size_t *")
         rc = lib.fj_put_records_body(ffi.from_buffer("uint8_t[]", stream_field), len(stream_field),
@@ -115,6 +116,7 @@ def native_body(stream_field, entries, cols=None):
                                      ffi.new("uint32_t[]", list(map(len, keys))),
                                      ffi.from_buffer("uint8_t[]", hash_bytes), len(hash_bytes), hash_lens,
                                      count, out, cap, used)
+        buffers.wrote(out, used[0])
         return ffi.buffer(out, used[0])[:] if rc == 0 else None
 
 

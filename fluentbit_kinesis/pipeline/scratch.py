@@ -13,8 +13,18 @@ leave the threshold alone; a few are kept, up to KEPT_BYTES of address space
 mapping costs a page fault per 4 KiB written. Smaller buffers, which malloc
 keeps in its arenas anyway, still come from malloc.
 
-    with scratch.Buffers(ffi, allocate) as new:
+    buffers = scratch.Buffers(ffi, allocate)
+    with buffers as new:
         out = new("uint8_t[]", size)   # valid until the block ends
+        buffers.wrote(out, length)     # what the C code wrote: those pages are memory now
+
+A mapping's size is a power of two, and of the kept ones that fit, the next
+buffer takes the one with the most bytes written before (its pages are
+memory already), else the smallest: the fast path's output (a few MB
+written) and its record table (a few hundred KB) take the same two mappings
+chunk after chunk, rather than each writing the pages of another in turn as
+chunk sizes waver (4.4 MB of them resident, not 2.2). Past KEPT_BYTES, the
+least written go first.
 """
 import mmap
 import threading
@@ -23,6 +33,7 @@ MAPPED_FROM = 128 * 1024  # glibc's own mmap threshold before it moves: what mal
 KEPT_BYTES = 64 * 1024 * 1024  # two chunks' buffers of 2 MB: 6x and 7x the chunk each
 
 _kept = []  # mappings free for the next buffers
+_written = {}  # id of a kept mapping -> the most bytes written to it
 _lock = threading.Lock()
 
 
@@ -33,7 +44,7 @@ class Buffers:
     def __init__(self, ffi, allocate):
         self.ffi = ffi
         self.allocate = allocate
-        self.mapped = []  # (cdata, mapping)
+        self.mapped = []  # [cdata, mapping, bytes written]
 
     def __enter__(self):
         return self.new
@@ -42,32 +53,45 @@ class Buffers:
         size = count * item_size
         if size < MAPPED_FROM:
             return self.allocate(ctype, count)
-        mapping = _take(size) or mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
+        # a power of two: a chunk a little larger than the last still fits its mapping
+        mapping, written = _take(size) or (mmap.mmap(-1, 1 << (size - 1).bit_length(), flags=mmap.MAP_PRIVATE), 0)
         cdata = self.ffi.from_buffer(ctype, mapping)  # as long as the mapping, at least `count`
-        self.mapped.append((cdata, mapping))
+        self.mapped.append([cdata, mapping, written])
         return cdata
 
+    def wrote(self, cdata, length):
+        """`length` bytes of `cdata` (from new) were written."""
+        for entry in self.mapped:
+            if entry[0] is cdata:
+                entry[2] = max(entry[2], length)
+
     def __exit__(self, *_exc):
-        for cdata, mapping in self.mapped:
+        for cdata, mapping, written in self.mapped:
             self.ffi.release(cdata)
-            _give_back(mapping)
+            _give_back(mapping, written)
         self.mapped.clear()
 
 
 def _take(size):
-    """The smallest kept mapping of at least `size` bytes, or None."""
+    """(the kept mapping of at least `size` bytes with the most written, else the smallest,
+    bytes written to it), or None."""
     with _lock:
         fits = [m for m in _kept if len(m) >= size]
         if not fits:
             return None
-        mapping = min(fits, key=len)
+        mapping = max(fits, key=lambda m: (_written.get(id(m), 0), -len(m)))
         _kept.remove(mapping)
-        return mapping
+        return mapping, _written.pop(id(mapping), 0)
 
 
-def _give_back(mapping):
+def _give_back(mapping, written):
+    """Kept, unless KEPT_BYTES are kept already: then the mappings with the least
+    written of those and this one are unmapped, until the rest fit."""
     with _lock:
-        if sum(map(len, _kept)) + len(mapping) <= KEPT_BYTES:
-            _kept.append(mapping)
-            return
-    mapping.close()  # unmapped: back to the system at once
+        _kept.append(mapping)
+        _written[id(mapping)] = written
+        while sum(map(len, _kept)) > KEPT_BYTES:
+            least = min(reversed(_kept), key=lambda m: _written.get(id(m), 0))  # ties: the newest
+            _kept.remove(least)
+            _written.pop(id(least), None)
+            least.close()  # unmapped: back to the system at once

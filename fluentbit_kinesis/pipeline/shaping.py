@@ -15,10 +15,9 @@ import time
 
 import orjson
 
-from . import fastformat, fastpath
+from . import fastpath
 from .compression import compressor
 from .events import event_seconds, iter_events
-from .formats import NotNormalized, Normalizer
 from .keys import PartitionKeys
 from .rejects import pack_original
 from .shaped_chunk import ShapedChunk
@@ -104,7 +103,10 @@ class Shaper:
         self.invalid_reason = ("record has invalid UTF-8 (invalid_utf8 dead_letter)"
                                if settings.invalid_utf8 == "dead_letter" else None)
         field_format = getattr(settings, "field_format", "none")
-        self.normalize = Normalizer(field_format) if field_format not in (None, "none") else None
+        self.normalize = None
+        if field_format not in (None, "none"):  # its tables (~0.5 MB) are loaded only when configured
+            from .formats import NotNormalized, Normalizer
+            self.normalize, self.normalize_error = Normalizer(field_format), NotNormalized
         self.prepares = self.data_keys is not None or self.time_key is not None or self.dots is not None
         # JSON of the whole record in one orjson call when nothing else applies (bin values: encode())
         self.json_only = self.log_key is None and not self.newline
@@ -115,6 +117,7 @@ class Shaper:
             self.fast = fastpath.FastShaper(self, settings)
         elif (fastpath.AVAILABLE and self.normalize is not None and not self.prepares
               and self.log_key is None):  # field_format natively (fastformat.py), per record shape
+            from . import fastformat
             self.fast = fastformat.FormatShaper(self, settings)
 
     def shape_chunk(self, data):
@@ -163,7 +166,7 @@ class Shaper:
         try:
             record = self.normalize(timestamp, record)
             normalized = True
-        except NotNormalized:
+        except self.normalize_error:
             normalized = False
         if self.json_only:
             try:

@@ -46,3 +46,33 @@ def test_no_more_than_kept_bytes_are_kept(monkeypatch):
     kept = list(scratch._kept)
     assert [len(m) for m in kept] == [2 * MIB]  # the others unmapped
     assert not kept[0].closed
+
+
+def test_a_mapping_is_a_power_of_two_so_a_slightly_larger_buffer_fits_it_again():
+    with scratch.Buffers(ffi, allocator()) as new:
+        first = new("uint8_t[]", 3 * MIB)
+        assert len(first) == 4 * MIB
+    with scratch.Buffers(ffi, allocator()) as new:
+        new("uint8_t[]", 3 * MIB + 4096)
+    assert [len(m) for m in scratch._kept] == [4 * MIB]  # the same one, no other written
+
+
+def test_the_mapping_written_most_goes_first_and_past_kept_bytes_the_least_written_go(monkeypatch):
+    monkeypatch.setattr(scratch, "_written", {})
+    buffers = scratch.Buffers(ffi, allocator())
+    with buffers as new:
+        out, table = new("uint8_t[]", 2 * MIB), new("uint32_t[]", MIB // 2, 4)
+        out[0] = table[0] = 1
+        buffers.wrote(table, 4096)
+        buffers.wrote(out, MIB)
+    out_mapping = next(m for m in scratch._kept if scratch._written[id(m)] == MIB)
+    # the output again (new's first buffer), whichever of the two it used before: the one written most
+    buffers = scratch.Buffers(ffi, allocator())
+    with buffers as new:
+        new("uint8_t[]", MIB)
+        assert buffers.mapped[0][1] is out_mapping
+        new("uint8_t[]", MIB)
+    monkeypatch.setattr(scratch, "KEPT_BYTES", 2 * MIB)
+    with scratch.Buffers(ffi, allocator()) as new:
+        new("uint8_t[]", MIB)  # back over the limit: the least written is unmapped
+    assert scratch._kept == [out_mapping] and not out_mapping.closed
