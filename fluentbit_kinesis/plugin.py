@@ -106,8 +106,7 @@ class OutputInstance:
         if not self._keep_dead_letters(tag, shaped, progress):
             return FLB_RETRY  # logged; nothing is sent before its dead letters are kept
         acks = Acknowledgements(progress, packed=self.packer is not None)
-        entries = progress.todo(shaped.entries)
-        entries = self.packer.pack(entries) if self.packer else plain(entries)
+        entries = (self.packer.pack if self.packer else plain)(progress.todo(shaped.entries))
         shaped = None  # its entries live on in `entries` only, not twice through the sending
         with progress.sending():
             outcome = self.delivery.send(entries, acks, ticket)
