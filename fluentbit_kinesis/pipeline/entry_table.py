@@ -11,17 +11,21 @@ The columns (the contract the native kernels read):
                             (no entry has one); hash_len[i] == NO_HASH_KEY: entry i has none
   events                    per entry: its event index (int) or the events it carries (a list)
   sizes                     data_len + key_len: what Kinesis counts against its limits
+
+Built from tuples with C-level operations only (zip, join, map, accumulate):
+no Python frame runs per entry.
 """
 from array import array
+from itertools import accumulate, repeat
+from operator import add
 
 NO_HASH_KEY = 0xFFFFFFFF
 
 
 def _offsets(lengths):
-    at, total = array("I"), 0
-    for length in lengths:  # cumulative: itertools.accumulate would be the C-level way
-        at.append(total)
-        total += length
+    """array('I') of where each of these lengths starts, one after the other."""
+    at = array("I", accumulate(lengths, initial=0))
+    at.pop()  # the total: not an entry's
     return at
 
 
@@ -32,26 +36,42 @@ class EntryTable:
     @classmethod
     def from_entries(cls, entries):
         """The table of (data bytes, partition key str, explicit hash key str or None, events) tuples."""
+        if not entries:
+            return cls._of((), (), (), [])
+        datas, keys, hashes, events = zip(*entries)
+        return cls._of(datas, keys, hashes, list(events))
+
+    @classmethod
+    def from_shaped(cls, shaped):
+        """The table of shaped records (data bytes, partition key str, event index),
+        each its own entry without an explicit hash key."""
+        if not shaped:
+            return cls._of((), (), (), [])
+        datas, keys, events = zip(*shaped)
+        return cls._of(datas, keys, None, list(events))
+
+    @classmethod
+    def _of(cls, datas, keys, hashes, events):
         table = cls()
-        table.count = len(entries)
-        datas = [entry[0] for entry in entries]
-        encoded = [entry[1].encode("utf-8", "surrogateescape") for entry in entries]
+        table.count = len(events)
         table.data = b"".join(datas)
         table.data_len = array("I", map(len, datas))
         table.data_at = _offsets(table.data_len)
-        table.keys = b"".join(encoded)
-        table.key_len = array("I", map(len, encoded))
-        table.key_at = _offsets(table.key_len)
-        hashes = [entry[2] for entry in entries]
-        if hashes.count(None) == len(hashes):
-            table.hashes = table.hash_at = table.hash_len = None
+        text = "".join(keys)
+        if text.isascii():  # the usual case: one encode for all
+            table.keys, table.key_len = text.encode("ascii"), array("I", map(len, keys))
         else:
-            texts = [(h or "").encode("ascii") for h in hashes]
+            encoded = list(map(str.encode, keys, repeat("utf-8"), repeat("surrogateescape")))
+            table.keys, table.key_len = b"".join(encoded), array("I", map(len, encoded))
+        table.key_at = _offsets(table.key_len)
+        table.hashes = table.hash_at = table.hash_len = None
+        if hashes is not None and hashes.count(None) != len(hashes):
+            texts = [(h or "").encode("ascii") for h in hashes]  # packed entries: few per flush
             table.hashes = b"".join(texts)
             table.hash_len = array("I", (NO_HASH_KEY if h is None else len(t) for h, t in zip(hashes, texts)))
-            table.hash_at = _offsets(len(t) for t in texts)
-        table.events = [entry[3] for entry in entries]
-        table.sizes = array("I", (d + k for d, k in zip(table.data_len, table.key_len)))
+            table.hash_at = _offsets(map(len, texts))
+        table.events = events
+        table.sizes = array("I", map(add, table.data_len, table.key_len))
         return table
 
     def __len__(self):
