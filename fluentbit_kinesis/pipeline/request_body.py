@@ -10,6 +10,7 @@ module not built); `python_body` is the reference and gives the same bytes
 (tests/pipeline/test_request_body.py).
 """
 import binascii
+from array import array
 from operator import itemgetter
 
 import orjson
@@ -30,35 +31,9 @@ if AVAILABLE:
     _alloc = ffi.new_allocator(should_clear_after_alloc=False)
 
 
-class Columns:
-    """A request's entries as columns (datas, keys, hash keys, events: tuples
-    in the entries' order), gathered in one pass: its entries lie all over a
-    chunk's memory, so each pass over them costs a cache miss per entry. The
-    body, the metrics and the acknowledgements all read them.
-    `data_bytes`, `key_chars`: their totals once the body counted them."""
-    __slots__ = ("datas", "keys", "hashes", "events", "data_bytes", "key_chars")
-
-    def __init__(self, datas, keys, hashes, events):
-        self.datas, self.keys, self.hashes, self.events = datas, keys, hashes, events
-        self.data_bytes = self.key_chars = None
-
-    def sent_bytes(self):
-        """Data bytes and key characters, as the metrics count them."""
-        if self.data_bytes is None:  # the body did not count them
-            return sum(map(len, self.datas)) + sum(map(len, self.keys))
-        return self.data_bytes + self.key_chars
-
-
-def columns(entries):
-    """The entries' Columns, or None when some entry has fewer than four fields."""
-    found = list(zip(*entries))
-    return Columns(*found[:4]) if len(found) >= 4 else None
-
-
-def body(stream_field, entries, cols=None):
-    """The body: native when it can, else the Python reference. `cols`: the
-    entries' columns() if known."""
-    built = native_body(stream_field, entries, cols)
+def body(stream_field, entries):
+    """The body: native when it can, else the Python reference."""
+    built = native_body(stream_field, entries)
     return built if built is not None else python_body(stream_field, entries)
 
 
@@ -77,14 +52,11 @@ def python_body(stream_field, entries):
     return b'{' + stream_field + b',"Records":[' + b",".join(parts) + b"]}"
 
 
-def native_body(stream_field, entries, cols=None):
+def native_body(stream_field, entries):
     """The same bytes from csrc/fastjson_body.c, or None (the caller uses python_body)."""
     if not AVAILABLE or not entries:
         return None
-    if cols is not None:
-        datas, keys, hashes = cols.datas, cols.keys, list(cols.hashes)
-    else:
-        datas, keys, hashes = list(map(_data, entries)), list(map(_key, entries)), list(map(_hash, entries))
+    datas, keys, hashes = list(map(_data, entries)), list(map(_key, entries)), list(map(_hash, entries))
     try:
         data = b"".join(datas)
         key_text = "".join(keys)
@@ -92,18 +64,22 @@ def native_body(stream_field, entries, cols=None):
         return None
     if not key_text.isascii():
         return None
-    if cols is not None:
-        cols.data_bytes, cols.key_chars = len(data), len(key_text)
     hashes = _hash_keys(hashes)
     if hashes is None:
         return None
-    hash_bytes, hash_lens = hashes
-    key_bytes = key_text.encode("ascii")
-    count = len(entries)
     try:
-        data_lens = ffi.new("uint32_t[]", list(map(len, datas)))
+        data_lens = array("I", map(len, datas))
     except OverflowError:
         return None
+    return encode(stream_field, data, data_lens, key_text.encode("ascii"), array("I", map(len, keys)), *hashes)
+
+
+def encode(stream_field, data, data_lens, key_bytes, key_lens, hash_bytes=b"", hash_lens=None):
+    """The body of len(data_lens) entries whose bytes lie one after the other
+    in `data` and `key_bytes` (ASCII), their lengths in array('I')s;
+    `hash_lens` None: no explicit hash keys, else NO_HASH_KEY for an entry
+    without one. None when the C code declines."""
+    count = len(data_lens)
     cap = 16 + len(stream_field) + 4 * (len(data) // 3) + 4 * count + 6 * len(key_bytes) + len(hash_bytes) \
         + ENTRY_ROOM * count
     buffers = scratch.Buffers(ffi, _alloc)
@@ -111,10 +87,12 @@ def native_body(stream_field, entries, cols=None):
         out = new("uint8_t[]", cap)
         used = ffi.new("size_t *")
         rc = lib.fj_put_records_body(ffi.from_buffer("uint8_t[]", stream_field), len(stream_field),
-                                     ffi.from_buffer("uint8_t[]", data), len(data), data_lens,
+                                     ffi.from_buffer("uint8_t[]", data), len(data),
+                                     ffi.from_buffer("uint32_t[]", data_lens),
                                      ffi.from_buffer("uint8_t[]", key_bytes), len(key_bytes),
-                                     ffi.new("uint32_t[]", list(map(len, keys))),
-                                     ffi.from_buffer("uint8_t[]", hash_bytes), len(hash_bytes), hash_lens,
+                                     ffi.from_buffer("uint32_t[]", key_lens),
+                                     ffi.from_buffer("uint8_t[]", hash_bytes), len(hash_bytes),
+                                     ffi.NULL if hash_lens is None else ffi.from_buffer("uint32_t[]", hash_lens),
                                      count, out, cap, used)
         buffers.wrote(out, used[0])
         return ffi.buffer(out, used[0])[:] if rc == 0 else None
@@ -123,11 +101,11 @@ def native_body(stream_field, entries, cols=None):
 def _hash_keys(hashes):
     """(the explicit hash keys concatenated, their lengths or NULL), or None to decline."""
     if hashes.count(None) == len(hashes):  # plain records: none
-        return b"", ffi.NULL
+        return b"", None
     try:
         text = "".join([h for h in hashes if h is not None])
     except TypeError:
         return None
     if not text.isascii():
         return None
-    return text.encode("ascii"), ffi.new("uint32_t[]", [NO_HASH_KEY if h is None else len(h) for h in hashes])
+    return text.encode("ascii"), array("I", [NO_HASH_KEY if h is None else len(h) for h in hashes])
