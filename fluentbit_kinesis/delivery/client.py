@@ -23,7 +23,7 @@ from botocore.httpsession import get_cert_path
 
 import orjson
 
-from ..pipeline import entry_body
+from ..pipeline.entry_kernels import body_at
 from . import answer_scan
 from .sigv4 import Signer
 from ..telemetry.redact import redact
@@ -182,7 +182,7 @@ class KinesisClient:
         fails as a whole. Without explicit hash keys (no KPL aggregate, whose
         ShardId the acknowledgements check) an answer is first only scanned:
         all acknowledged, the usual case, builds no object per entry."""
-        response = self._post("PutRecords", entry_body.body(self.stream_field, table, indices))
+        response = self._post("PutRecords", body_at(self.stream_field, table, indices))
         if response.status == 200 and table.hashes is None \
                 and answer_scan.failed_entries(response.data, len(indices)) == 0:
             return PutAnswer(0)

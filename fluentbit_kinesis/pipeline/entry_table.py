@@ -44,7 +44,9 @@ class EntryTable:
     @classmethod
     def from_shaped(cls, shaped):
         """The table of shaped records (data bytes, partition key str, event index),
-        each its own entry without an explicit hash key."""
+        each its own entry without an explicit hash key (a table: as it is)."""
+        if isinstance(shaped, EntryTable):
+            return shaped
         if not shaped:
             return cls._of((), (), (), [])
         datas, keys, events = zip(*shaped)

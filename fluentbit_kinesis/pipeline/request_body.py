@@ -10,7 +10,6 @@ module not built); `python_body` is the reference and gives the same bytes
 (tests/pipeline/test_request_body.py).
 """
 import binascii
-from array import array
 from operator import itemgetter
 
 import orjson
@@ -67,19 +66,13 @@ def native_body(stream_field, entries):
     hashes = _hash_keys(hashes)
     if hashes is None:
         return None
+    hash_bytes, hash_lens = hashes
+    key_bytes = key_text.encode("ascii")
+    count = len(entries)
     try:
-        data_lens = array("I", map(len, datas))
+        data_lens = ffi.new("uint32_t[]", list(map(len, datas)))
     except OverflowError:
         return None
-    return encode(stream_field, data, data_lens, key_text.encode("ascii"), array("I", map(len, keys)), *hashes)
-
-
-def encode(stream_field, data, data_lens, key_bytes, key_lens, hash_bytes=b"", hash_lens=None):
-    """The body of len(data_lens) entries whose bytes lie one after the other
-    in `data` and `key_bytes` (ASCII), their lengths in array('I')s;
-    `hash_lens` None: no explicit hash keys, else NO_HASH_KEY for an entry
-    without one. None when the C code declines."""
-    count = len(data_lens)
     cap = 16 + len(stream_field) + 4 * (len(data) // 3) + 4 * count + 6 * len(key_bytes) + len(hash_bytes) \
         + ENTRY_ROOM * count
     buffers = scratch.Buffers(ffi, _alloc)
@@ -87,12 +80,10 @@ def encode(stream_field, data, data_lens, key_bytes, key_lens, hash_bytes=b"", h
         out = new("uint8_t[]", cap)
         used = ffi.new("size_t *")
         rc = lib.fj_put_records_body(ffi.from_buffer("uint8_t[]", stream_field), len(stream_field),
-                                     ffi.from_buffer("uint8_t[]", data), len(data),
-                                     ffi.from_buffer("uint32_t[]", data_lens),
+                                     ffi.from_buffer("uint8_t[]", data), len(data), data_lens,
                                      ffi.from_buffer("uint8_t[]", key_bytes), len(key_bytes),
-                                     ffi.from_buffer("uint32_t[]", key_lens),
-                                     ffi.from_buffer("uint8_t[]", hash_bytes), len(hash_bytes),
-                                     ffi.NULL if hash_lens is None else ffi.from_buffer("uint32_t[]", hash_lens),
+                                     ffi.new("uint32_t[]", list(map(len, keys))),
+                                     ffi.from_buffer("uint8_t[]", hash_bytes), len(hash_bytes), hash_lens,
                                      count, out, cap, used)
         buffers.wrote(out, used[0])
         return ffi.buffer(out, used[0])[:] if rc == 0 else None
@@ -101,11 +92,11 @@ def encode(stream_field, data, data_lens, key_bytes, key_lens, hash_bytes=b"", h
 def _hash_keys(hashes):
     """(the explicit hash keys concatenated, their lengths or NULL), or None to decline."""
     if hashes.count(None) == len(hashes):  # plain records: none
-        return b"", None
+        return b"", ffi.NULL
     try:
         text = "".join([h for h in hashes if h is not None])
     except TypeError:
         return None
     if not text.isascii():
         return None
-    return text.encode("ascii"), array("I", [NO_HASH_KEY if h is None else len(h) for h in hashes])
+    return text.encode("ascii"), ffi.new("uint32_t[]", [NO_HASH_KEY if h is None else len(h) for h in hashes])
