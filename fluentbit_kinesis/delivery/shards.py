@@ -11,9 +11,7 @@ import bisect
 import hashlib
 import threading
 import time
-from array import array
 from dataclasses import dataclass
-from operator import add
 
 from ..pipeline.entry_kernels import ShardBounds, shard_indices
 from ..telemetry.redact import redact
@@ -58,8 +56,7 @@ class ShardMap:
         self.log = logger
         self.refresh_seconds = refresh_seconds
         self._lock = threading.Lock()
-        # (starts, shards, ShardBounds, shard ids, {key bytes: index in them or -1}),
-        # swapped whole: readers need no lock
+        # (starts, shards, ShardBounds, shard ids), swapped whole: readers need no lock
         self._state = None
         self._next_refresh = 0.0
         self._hashes = {}           # partition key -> hash; keys repeat (pods, hosts)
@@ -101,7 +98,7 @@ class ShardMap:
                 self.problem = None
             old = self._state[1] if self._state else []
             bounds = ShardBounds([s.start for s in shards], [s.end for s in shards])
-            self._state = (bounds.starts, shards, bounds, [s.shard_id for s in shards], {})
+            self._state = (bounds.starts, shards, bounds, [s.shard_id for s in shards])
             self._routes = {}
             self._next_refresh = time.monotonic() + self.refresh_seconds
             self.refreshes += 1
@@ -156,34 +153,14 @@ class ShardMap:
 
     def entry_shards(self, table):
         """(array('i'): per entry of an EntryTable, the index in `ids` of its
-        shard, -1 for none; ids: the open shards' ids), as
-        entry_kernels.shard_indices says over the current map; None without a
-        map. Keys repeat: without explicit hash keys, a key's shard is looked
-        up in a cache kept with the map (a lookup per entry in C)."""
+        shard, -1 for none; ids: the open shards' ids), by
+        entry_kernels.shard_indices over the current map; None without one."""
         if time.monotonic() >= self._next_refresh:
             self.refresh()
         state = self._state
-        if state is None:
-            return None
-        bounds, ids, cache = state[2:]
-        if table.hashes is not None:  # packed entries: few per flush
-            return shard_indices(table, bounds), ids
-        keys = list(map(table.keys.__getitem__, map(slice, table.key_at, map(add, table.key_at, table.key_len))))
-        found = list(map(cache.get, keys))
-        if found.count(None):
-            if len(cache) >= _KEY_CACHE_LIMIT:
-                cache.clear()
-            for i, key in enumerate(keys):
-                if found[i] is None:
-                    found[i] = cache[key] = _index_of(bounds, int.from_bytes(hashlib.md5(key).digest(), "big"))
-        return array("i", found), ids
+        return None if state is None else (shard_indices(table, state[2]), state[3])
 
     def shards(self):
         state = self._state
         return list(state[1]) if state else []
 
-
-def _index_of(bounds, hash_key):
-    """The index in `bounds` of the shard holding `hash_key`, -1 for none."""
-    i = bisect.bisect_right(bounds.starts, hash_key) - 1
-    return i if i >= 0 and hash_key <= bounds.ends[i] else -1

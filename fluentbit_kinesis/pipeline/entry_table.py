@@ -12,14 +12,17 @@ The columns (the contract the native kernels read):
   events                    per entry: its event index (int) or the events it carries (a list)
   sizes                     data_len + key_len: what Kinesis counts against its limits
 
-Built from tuples with C-level operations only (zip, join, map, accumulate):
-no Python frame runs per entry.
+Built from tuples with C-level operations only (map, join, accumulate): no
+Python frame runs per entry.
 """
 from array import array
 from itertools import accumulate, repeat
-from operator import add
+from operator import add, itemgetter
 
 NO_HASH_KEY = 0xFFFFFFFF
+# a column of tuples: map(itemgetter) per field, 6x faster than zip(*entries) (a transpose of 8,000 arguments)
+_FIELDS = _DATA, _KEY, _HASH, _EVENTS = tuple(map(itemgetter, range(4)))
+_SHAPED_EVENT = itemgetter(2)
 
 
 def _offsets(lengths):
@@ -36,10 +39,7 @@ class EntryTable:
     @classmethod
     def from_entries(cls, entries):
         """The table of (data bytes, partition key str, explicit hash key str or None, events) tuples."""
-        if not entries:
-            return cls._of((), (), (), [])
-        datas, keys, hashes, events = zip(*entries)
-        return cls._of(datas, keys, hashes, list(events))
+        return cls._of(*(list(map(field, entries)) for field in _FIELDS))
 
     @classmethod
     def from_shaped(cls, shaped):
@@ -47,10 +47,7 @@ class EntryTable:
         each its own entry without an explicit hash key (a table: as it is)."""
         if isinstance(shaped, EntryTable):
             return shaped
-        if not shaped:
-            return cls._of((), (), (), [])
-        datas, keys, events = zip(*shaped)
-        return cls._of(datas, keys, None, list(events))
+        return cls._of(list(map(_DATA, shaped)), list(map(_KEY, shaped)), None, list(map(_SHAPED_EVENT, shaped)))
 
     @classmethod
     def _of(cls, datas, keys, hashes, events):

@@ -1,5 +1,5 @@
-"""Each entry's shard (ShardMap.entry_shards: a key cache kept with the map)
-against the reference (entry_kernels.shard_indices) and shard_of_entry; and
+"""Each entry's shard (ShardMap.entry_shards, over the map's bounds)
+against shard_of_entry (one key at a time, its own bisect); and
 batching.Lanes on entry indices against a model of per-shard queues of
 entries (the lanes as they were): the same requests, each shard's entries in
 order across put-backs (throttles) and back-offs (failures)."""
@@ -48,11 +48,11 @@ def test_entry_shards_are_the_reference():
     for shards in (0, 1, 2, 7, 256, 1024):
         for round_ in range(4):
             entries = random_entries(rng, rng.randrange(1, 3000))
-            if round_ % 2:  # plain records only: the key cache
+            if round_ % 2:  # plain records only
                 entries = [(data, key, None, index) for data, key, _, index in entries]
             table = EntryTable.from_entries(entries)
             the_map = shard_map(shards, gap=round_ == 3)
-            for _ in range(2):  # a cold cache, then a warm one
+            for _ in range(2):  # the map's bounds made once, then reused
                 found = the_map.entry_shards(table)
                 if not shards:
                     assert found is None
