@@ -100,6 +100,9 @@ class Lanes:
         # lanes in the order their shards first appear among the entries
         found = sorted((self.order[first[n]], n) for n in range(len(first) - 1) if first[n] < first[n + 1])
         self.lanes = {lane_names[n]: _Lane(first[n], first[n + 1]) for _, n in found}  # only shards with entries left
+        # shard -> (shard, the sizes of its lane), in the lanes' order: what pacing reads,
+        # made again only for the lanes a request changed
+        self.views = {shard: (shard, self._sizes_of(lane)) for shard, lane in self.lanes.items()}
         self.waiting = []          # (monotonic time of the next try, entries) after a failure
         self.left = table.count    # entries not acknowledged yet (lanes and waiting)
         self.shards = set(self.lanes)  # every shard of this flush
@@ -127,14 +130,22 @@ class Lanes:
         group, counts = array("I"), {}
         if blocked is None:
             return group, counts
-        ready = [(shard, self._sizes_of(lane)) for shard, lane in self.lanes.items() if shard not in blocked]
+        ready = self._ready(blocked)
         for shard, count in (limiter.plan(ready, max_count, max_bytes) if ready else {}).items():
             lane = self.lanes[shard]
             counts[shard] = [count, self._pop(lane, count, group), 0]
             if lane.at == lane.end and not lane.front:
-                del self.lanes[shard]
+                del self.lanes[shard], self.views[shard]
+            else:
+                self.views[shard] = (shard, self._sizes_of(lane))
         self.left -= len(group)
         return group, counts
+
+    def _ready(self, blocked):
+        """(shard, sizes) of every lane but the `blocked` shards'."""
+        if not blocked:
+            return list(self.views.values())
+        return [view for shard, view in self.views.items() if shard not in blocked]
 
     def _pop(self, lane, count, group):
         """Moves `count` entries from the head of `lane` to `group`; their bytes."""
@@ -169,6 +180,7 @@ class Lanes:
                 lane = self.lanes[shard] = _Lane(0, 0)
             lane.front[0:0] = array("I", back)
             lane.front_sizes[0:0] = array("I", map(self.table.sizes.__getitem__, back))
+            self.views[shard] = (shard, self._sizes_of(lane))
         self.left += len(entries)
 
     def back_off(self, entries, until):
@@ -187,8 +199,7 @@ class Lanes:
     def pause(self, limiter, now, blocked=frozenset()):
         """(seconds until an entry may go, {shard: seconds of that spent waiting
         for its tokens}); a `blocked` shard is looked at again after ORDER_POLL."""
-        waits = limiter.waits([(shard, self._sizes_of(lane)) for shard, lane in self.lanes.items()
-                               if blocked is not None and shard not in blocked])
+        waits = limiter.waits(self._ready(blocked) if blocked is not None else [])
         pause = min([*waits.values(), *(until - now for until, _ in self.waiting)], default=0.0)
         if blocked is None or len(waits) < len(self.lanes):
             pause = min(pause, ORDER_POLL) if waits or self.waiting else ORDER_POLL
