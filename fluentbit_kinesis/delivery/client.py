@@ -225,7 +225,7 @@ class KinesisClient:
     def _parse(response, count):
         answer = _answer(response)
         status = response.status
-        records = answer.get("Records")
+        records = answer.get("Records") if isinstance(answer, dict) else None  # (a JSON array: malformed too)
         if not isinstance(records, list) or len(records) != count:
             raise RequestError("http", f"malformed PutRecords answer (HTTP {status})", status)
         failed = answer.get("FailedRecordCount")

@@ -71,6 +71,7 @@ class Delivery:
         return delay * random.uniform(0.5, 1.0)
 
     def lanes(self, table):
+        """The table's entries in per-shard lanes, each entry's shard predicted once for the send."""
         found = self.shard_map.entry_shards(table) if self.shard_map is not None else None
         return batching.Lanes(table) if found is None else batching.Lanes(table, *found)
 
@@ -85,7 +86,6 @@ class Delivery:
         by the caller across flushes of the chunk; without one, this send
         takes one after every chunk already in delivery."""
         table = entries if isinstance(entries, EntryTable) else EntryTable.from_entries(entries)
-        entries = None
         lanes = self.lanes(table)
         outcome = Outcome(delivered=False, entries=table.count)
         tries = {}  # entry -> failed tries: the budget is per entry

@@ -5,7 +5,9 @@ The aggregator groups records by the shard their key hashes to (so a key's
 records stay on one shard, in order). The map comes from ListShards (open
 shards only), is refreshed every REFRESH_SECONDS, and on the next flush when a
 PutRecords answer shows an aggregate on another shard than predicted (the
-stream was resharded).
+stream was resharded). Delivery asks the shards of a flush's entries all at
+once (entry_shards: entry_kernels.shard_indices over the map's ShardBounds,
+made once per refresh) and keeps them for the whole send.
 """
 import bisect
 import hashlib
