@@ -22,7 +22,8 @@ from .delivery.rounds import flush_until_delivered
 from .delivery.sender import Delivery, collect_failed_requests, exit_if_failing_too_long
 from .delivery.shards import ShardMap
 from .delivery.spool import Spool
-from .pipeline.aggregation import Aggregator, SimpleAggregator, plain
+from .pipeline.aggregation import Aggregator, SimpleAggregator
+from .pipeline.entry_table import EntryTable
 from .pipeline.rejects import DeadLetter
 from .pipeline.shaping import Shaper
 from .telemetry.fluent_bit import fluent_bit_metrics, make_logger
@@ -39,7 +40,7 @@ _instances_lock = threading.Lock()
 
 
 class OutputInstance:
-    def __init__(self, settings, logger, name="kinesis", predict_shard=None):
+    def __init__(self, settings, logger, name="kinesis"):
         self.settings = settings
         self.log = logger
         self.name = name
@@ -52,10 +53,7 @@ class OutputInstance:
         self.client = CountedClient(client, self.metrics, self.shard_map.shard_of_entry)
         self.shaper, self.packer = self._stages(settings)
         self.stop = threading.Event()
-        self.delivery = Delivery(self.client, settings, logger, self.stop,
-                                 predict_shard=predict_shard or self.shard_map.shard_of_entry,
-                                 on_stalled=self._stalled,
-                                 predict_keys=None if predict_shard else self.shard_map.shard_ids)
+        self.delivery = Delivery(self.client, settings, logger, self.stop, self.shard_map, self._stalled)
         self.dead_letters = DeadLetters(settings.dead_letter_file, settings.dead_letter_max_bytes, logger)
         self.ledger, self.state_directory = state_directory.open_ledger(settings.ledger_path, f"{name}-{stream}",
                                                                          logger)
@@ -106,7 +104,7 @@ class OutputInstance:
         if not self._keep_dead_letters(tag, shaped, progress):
             return FLB_RETRY  # logged; nothing is sent before its dead letters are kept
         acks = Acknowledgements(progress, packed=self.packer is not None)
-        entries = (self.packer.pack if self.packer else plain)(progress.todo(shaped.entries))
+        entries = (self.packer.pack if self.packer else EntryTable.from_shaped)(progress.todo(shaped.entries))
         shaped = None  # its entries live on in `entries` only, not twice through the sending
         with progress.sending():
             outcome = self.delivery.send(entries, acks, ticket)

@@ -4,16 +4,11 @@ counted, and one that landed on another shard than predicted is noted (still
 whole for a KCL consumer, pipeline/aggregation.py, but the shard map is
 stale)."""
 import threading
-from operator import itemgetter
 
 from ..pipeline.aggregation import AggregateEvents
 
-_events = itemgetter(3)
-
 
 class Acknowledgements:
-    takes_events = True  # Delivery may hand over the entries' events column (request_body.Columns)
-
     def __init__(self, progress, packed):
         self.progress = progress
         self.packed = packed  # entries may carry several events (aggregation)
@@ -22,22 +17,23 @@ class Acknowledgements:
         self.aggregated = 0   # user records inside those aggregates
         self.misrouted = 0    # aggregates answered from another shard than predicted
 
-    def __call__(self, entries, answers, events=None):
-        """`events`: the entries' events, when the caller has them as a column."""
+    def __call__(self, events, answers):
+        """One request's acknowledged entries: their events (EntryTable.events
+        of them) and the service's answers to them (None: not read, as for
+        entries without explicit hash keys, so no KPL aggregate among them)."""
         if not self.packed:  # one record per entry
-            acked = list(map(_events, entries) if events is None else events)
+            acked = events
         else:
             acked = []
-            for entry, answer in zip(entries, answers):
-                events = entry[3]
-                if type(events) is int:
-                    acked.append(events)
+            for n, carried in enumerate(events):
+                if type(carried) is int:
+                    acked.append(carried)
                     continue
-                acked.extend(events)
-                if type(events) is AggregateEvents:
+                acked.extend(carried)
+                if type(carried) is AggregateEvents:
                     self.aggregates += 1
-                    self.aggregated += len(events)
-                    self.misrouted += answer.get("ShardId") != events.shard_id
+                    self.aggregated += len(carried)
+                    self.misrouted += answers is not None and answers[n].get("ShardId") != carried.shard_id
         self.records += len(acked)
         self.progress.acked(acked)
 

@@ -1,41 +1,31 @@
-"""Entries -> per-shard lanes -> PutRecords requests.
+"""A flush's entries -> per-shard lanes -> PutRecords requests.
 
-An entry is any tuple whose first two fields are (data bytes, partition key).
-Lanes keep a flush's entries per predicted shard, in order: each round takes
-from the head of every lane what its shard may take now (pacing), so a shard
-without tokens, or waiting out a backoff, holds back only its own entries.
-A request holds at most `max_count` entries and `max_bytes` of data plus
-keys, the limits the service applies to one PutRecords call.
+An entry is an index into the flush's EntryTable (pipeline/entry_table.py);
+a request is an array('I') of them. Lanes keep the entries per predicted
+shard, in order: each round takes from the head of every lane what its
+shard may take now (pacing), so a shard without tokens, or waiting out a
+backoff, holds back only its own entries. A request holds at most
+`max_count` entries and `max_bytes` of data plus keys, the limits the
+service applies to one PutRecords call. No Python step runs per entry here:
+lanes are slices of one order array, taken with array slices and sums.
 """
 import random
+from array import array
 from bisect import bisect_right
-from collections import deque
-from itertools import accumulate, islice, repeat, starmap
-from operator import itemgetter
+from itertools import accumulate, islice
+
+from ..pipeline.entry_kernels import group as group_by_lane
 
 MIN_PART = 32  # entries a lane gives a request before the next one's (many shards)
 ORDER_POLL = 0.05  # seconds between looks at a shard an earlier chunk still sends to
 JITTER = 0.3  # of a pause for tokens, so producers pacing alike do not meet in step at the service
-_key = itemgetter(1)
+UNKNOWN = "unknown"  # the lane of entries without a predicted shard (pacing.UNKNOWN)
 
 
 def entry_size(entry):
+    """The size Kinesis counts of an entry tuple (EntryTable.sizes says it per entry)."""
     data, key = entry[0], entry[1]
     return len(data) + (len(key) if key.isascii() else len(key.encode()))
-
-
-def requests(entries, max_count, max_bytes):
-    """Yields lists of entries, each within the PutRecords limits."""
-    group, group_bytes = [], 0
-    for entry in entries:
-        size = entry_size(entry)
-        if group and (len(group) >= max_count or group_bytes + size > max_bytes):
-            yield group
-            group, group_bytes = [], 0
-        group.append(entry)
-        group_bytes += size
-    if group:
-        yield group
 
 
 def fitting(sizes, start, max_count, max_bytes):
@@ -79,37 +69,56 @@ def request_plan(lanes, pace_of, max_count, max_bytes):
     return plan
 
 
-class Lanes:
-    """shard -> its entries still to send and their sizes (two deques, in
-    order), and the entries that wait out a backoff after a failure, aside:
-    the rest of their shard goes on meanwhile (every entry gets its try, as in
-    one round of requests)."""
+class _Lane:
+    """One shard's entries still to send: the put-back ones first (`front`,
+    their sizes), then order[at:end] of the flush."""
+    __slots__ = ("at", "end", "front", "front_sizes")
 
-    def __init__(self, entries, predict_shard, predict_keys=None):
-        self.lanes = lanes = {}        # only shards with entries left
-        self.shard_of = predict_shard  # an entry's shard again (put back after a failure)
-        self.waiting = []              # (monotonic time of the next try, entries) after a failure
-        self.left = len(entries)       # entries not acknowledged yet (lanes and waiting)
-        by_key = {}  # partition key -> shard, this flush: keys repeat (every entry passes here)
-        if predict_keys is not None:  # every key's shard at once, as predict_shard would say
-            keys = list(dict.fromkeys(map(_key, entries)))
-            by_key = dict(zip(keys, predict_keys(keys)))
-        for entry in entries:
-            key = entry[1]
-            shard = by_key.get(key) if entry[2] is None else None
-            if shard is None:
-                shard = predict_shard(entry)
-                if entry[2] is None:
-                    by_key[key] = shard
-            lane = lanes.get(shard)
-            if lane is None:
-                lane = lanes[shard] = (deque(), deque())
-            lane[0].append(entry)
-            lane[1].append(len(entry[0]) + (len(key) if key.isascii() else len(key.encode())))
-        self.shards = set(lanes)  # every shard of this flush
+    def __init__(self, at, end):
+        self.at, self.end = at, end
+        self.front, self.front_sizes = array("I"), array("I")
+
+
+class Lanes:
+    """shard -> its entries still to send, in order, and the entries that
+    wait out a backoff after a failure, aside: the rest of their shard goes on
+    meanwhile (every entry gets its try, as in one round of requests)."""
+
+    def __init__(self, table, shards=None, ids=()):
+        """`shards`: per entry of `table`, the index in `ids` of its shard, -1
+        for none (ShardMap.entry_shards); None: all in one lane, UNKNOWN."""
+        self.table = table
+        self.names = [*ids, UNKNOWN]  # names[-1]: the lane of entries of no shard (-1)
+        self.entry_shards = shards
+        if shards is None:
+            self.order, first, lane_names = array("I", range(table.count)), (0, table.count), [UNKNOWN]
+        else:
+            self.order, first = group_by_lane(shards, len(ids))
+            lane_names = self.names
+        self.sizes = array("I", map(table.sizes.__getitem__, self.order))  # in lane order
+        self._sizes = memoryview(self.sizes)
+        # lanes in the order their shards first appear among the entries
+        found = sorted((self.order[first[n]], n) for n in range(len(first) - 1) if first[n] < first[n + 1])
+        self.lanes = {lane_names[n]: _Lane(first[n], first[n + 1]) for _, n in found}  # only shards with entries left
+        # shard -> (shard, the sizes of its lane), in the lanes' order: what pacing reads,
+        # made again only for the lanes a request changed
+        self.views = {shard: (shard, self._sizes_of(lane)) for shard, lane in self.lanes.items()}
+        self.waiting = []          # (monotonic time of the next try, entries) after a failure
+        self.left = table.count    # entries not acknowledged yet (lanes and waiting)
+        self.shards = set(self.lanes)  # every shard of this flush
 
     def __len__(self):
         return self.left
+
+    def shard_of(self, i):
+        """Entry i's shard id."""
+        return UNKNOWN if self.entry_shards is None else self.names[self.entry_shards[i]]
+
+    def _sizes_of(self, lane):
+        """The sizes of a lane's entries, in order (a view when none was put back)."""
+        if lane.front:
+            return lane.front_sizes + self.sizes[lane.at:lane.end]
+        return self._sizes[lane.at:lane.end]
 
     def take(self, limiter, now, max_count, max_bytes, blocked=frozenset()):
         """One request: (its entries, shard -> [entries, bytes, 0]) of what the
@@ -118,19 +127,40 @@ class Lanes:
         Tokens are taken just before the request goes, so the service counts
         them about when the limiter did."""
         self._release(now)
+        group, counts = array("I"), {}
         if blocked is None:
-            return [], {}
-        ready = [(shard, sizes) for shard, (_, sizes) in self.lanes.items() if shard not in blocked]
-        group, counts = [], {}
+            return group, counts
+        ready = self._ready(blocked)
         for shard, count in (limiter.plan(ready, max_count, max_bytes) if ready else {}).items():
-            entries, sizes = self.lanes[shard]
-            # popleft `count` times in C (starmap): half the time of a list comprehension
-            group += starmap(entries.popleft, repeat((), count))
-            counts[shard] = [count, sum(starmap(sizes.popleft, repeat((), count))), 0]
-            if not entries:
-                del self.lanes[shard]
+            lane = self.lanes[shard]
+            counts[shard] = [count, self._pop(lane, count, group), 0]
+            if lane.at == lane.end and not lane.front:
+                del self.lanes[shard], self.views[shard]
+            else:
+                self.views[shard] = (shard, self._sizes_of(lane))
         self.left -= len(group)
         return group, counts
+
+    def _ready(self, blocked):
+        """(shard, sizes) of every lane but the `blocked` shards'."""
+        if not blocked:
+            return list(self.views.values())
+        return [view for shard, view in self.views.items() if shard not in blocked]
+
+    def _pop(self, lane, count, group):
+        """Moves `count` entries from the head of `lane` to `group`; their bytes."""
+        taken = 0
+        if lane.front:
+            k = min(count, len(lane.front))
+            group.extend(lane.front[:k])
+            taken = sum(lane.front_sizes[:k])
+            del lane.front[:k], lane.front_sizes[:k]
+            count -= k
+        if count:
+            group.extend(self.order[lane.at:lane.at + count])
+            taken += sum(self._sizes[lane.at:lane.at + count])
+            lane.at += count
+        return taken
 
     def pending_shards(self):
         """The shards this flush still has entries for (in lanes or waiting)."""
@@ -142,12 +172,15 @@ class Lanes:
     def put_back(self, entries):
         """Entries of a request that must go again (throttled): at the head of their lanes, in order."""
         by_shard = {}
-        for entry in entries:
-            by_shard.setdefault(self.shard_of(entry), []).append(entry)
+        for i in entries:
+            by_shard.setdefault(self.shard_of(i), []).append(i)
         for shard, back in by_shard.items():
-            lane = self.lanes.setdefault(shard, (deque(), deque()))
-            lane[0].extendleft(reversed(back))
-            lane[1].extendleft(entry_size(entry) for entry in reversed(back))
+            lane = self.lanes.get(shard)
+            if lane is None:
+                lane = self.lanes[shard] = _Lane(0, 0)
+            lane.front[0:0] = array("I", back)
+            lane.front_sizes[0:0] = array("I", map(self.table.sizes.__getitem__, back))
+            self.views[shard] = (shard, self._sizes_of(lane))
         self.left += len(entries)
 
     def back_off(self, entries, until):
@@ -166,8 +199,7 @@ class Lanes:
     def pause(self, limiter, now, blocked=frozenset()):
         """(seconds until an entry may go, {shard: seconds of that spent waiting
         for its tokens}); a `blocked` shard is looked at again after ORDER_POLL."""
-        waits = limiter.waits([(shard, sizes) for shard, (_, sizes) in self.lanes.items()
-                               if blocked is not None and shard not in blocked])
+        waits = limiter.waits(self._ready(blocked) if blocked is not None else [])
         pause = min([*waits.values(), *(until - now for until, _ in self.waiting)], default=0.0)
         if blocked is None or len(waits) < len(self.lanes):
             pause = min(pause, ORDER_POLL) if waits or self.waiting else ORDER_POLL

@@ -10,6 +10,7 @@ validator, which cost more than the records themselves.
 """
 import os
 import urllib.request
+from array import array
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
@@ -22,7 +23,8 @@ from botocore.httpsession import get_cert_path
 
 import orjson
 
-from ..pipeline import request_body
+from ..pipeline.entry_kernels import body_at
+from . import answer_scan
 from .sigv4 import Signer
 from ..telemetry.redact import redact
 from .transport import Transport, TransportError
@@ -64,16 +66,17 @@ class PutAnswer:
     """A PutRecords answer. `records` are the service's own dicts, one per
     entry in order: {"SequenceNumber", "ShardId"} when acknowledged, else
     {"ErrorCode", "ErrorMessage"}; kept as they are, since building an object
-    per entry costs more than the entry's whole delivery."""
+    per entry costs more than the entry's whole delivery. None: every entry
+    was acknowledged, and nobody needs the answers (not read)."""
     failed: int
-    records: list
-    columns: object = None  # request_body.Columns of the entries sent, when known: metrics and acks reuse them
+    records: list = None
 
     def outcomes(self, entries):
-        """(acked entries, their answers, failed entries, their answers)."""
+        """(acked entries, their answers, failed entries, their answers);
+        entries: indices into the flush's EntryTable."""
         if not self.failed:
-            return entries, self.records, [], []
-        acked, acked_answers, failed, failed_answers = [], [], [], []
+            return entries, self.records, (), ()
+        acked, acked_answers, failed, failed_answers = array("I"), [], array("I"), []
         for entry, answer in zip(entries, self.records):
             if "ErrorCode" in answer:
                 failed.append(entry)
@@ -173,18 +176,17 @@ class KinesisClient:
             raise RequestError("http", f"malformed {operation} answer (HTTP {response.status})", response.status)
         return answer
 
-    def put_records_body(self, entries, cols=None):
-        """The PutRecords JSON body for (data, key, explicit hash key or None, ...)
-        entries: built in C in one pass when it can (pipeline/request_body.py)."""
-        return request_body.body(self.stream_field, entries, cols)
-
-    def put_records(self, entries):
-        """Sends one PutRecords call; returns a PutAnswer.
-        Raises RequestError when the call fails as a whole."""
-        cols = request_body.columns(entries)
-        answer = self._parse(self._post("PutRecords", self.put_records_body(entries, cols)), len(entries))
-        answer.columns = cols
-        return answer
+    def put_records(self, table, indices):
+        """Sends one PutRecords call of the entries at `indices` of an
+        EntryTable; returns a PutAnswer. Raises RequestError when the call
+        fails as a whole. Without explicit hash keys (no KPL aggregate, whose
+        ShardId the acknowledgements check) an answer is first only scanned:
+        all acknowledged, the usual case, builds no object per entry."""
+        response = self._post("PutRecords", body_at(self.stream_field, table, indices))
+        if response.status == 200 and table.hashes is None \
+                and answer_scan.failed_entries(response.data, len(indices)) == 0:
+            return PutAnswer(0)
+        return self._parse(response, len(indices))
 
     def _post(self, operation, body):
         """One signed Kinesis JSON call; the raw response, or RequestError."""
@@ -223,7 +225,7 @@ class KinesisClient:
     def _parse(response, count):
         answer = _answer(response)
         status = response.status
-        records = answer.get("Records")
+        records = answer.get("Records") if isinstance(answer, dict) else None  # (a JSON array: malformed too)
         if not isinstance(records, list) or len(records) != count:
             raise RequestError("http", f"malformed PutRecords answer (HTTP {status})", status)
         failed = answer.get("FailedRecordCount")

@@ -7,21 +7,21 @@ class CountedClient:
     def __init__(self, client, metrics, shard_of=None):
         self.client = client
         self.metrics = metrics
-        self.shard_of = shard_of  # entry -> predicted shard id, for throttled entries
+        self.shard_of = shard_of  # entry tuple -> predicted shard id, for throttled entries
 
     def __getattr__(self, name):
         return getattr(self.client, name)
 
-    def put_records(self, entries):
+    def put_records(self, table, indices):
+        """client.put_records of the entries at `indices` of an EntryTable, counted."""
         try:
-            answer = self.client.put_records(entries)
+            answer = self.client.put_records(table, indices)
         except RequestError as exc:
-            self.metrics.call_failed(exc, entries)
+            self.metrics.call_failed(exc, indices)
             raise
-        acked, _, failed, failed_answers = answer.outcomes(entries)
+        acked, _, failed, failed_answers = answer.outcomes(indices)
         shard_of = self.shard_of
-        throttled = [shard_of(entry) if shard_of else "unknown"
-                     for entry, result in zip(failed, failed_answers) if result["ErrorCode"] in THROTTLE_ERRORS]
-        # all acknowledged (the usual case): the columns the request was built from
-        self.metrics.call_done(acked, throttled, answer.columns if acked is entries else None)
+        throttled = [shard_of(table.entry(i)) if shard_of else "unknown"
+                     for i, result in zip(failed, failed_answers) if result["ErrorCode"] in THROTTLE_ERRORS]
+        self.metrics.call_done(table, acked, throttled)
         return answer

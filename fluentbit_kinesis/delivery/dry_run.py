@@ -37,16 +37,17 @@ class DryRunClient:
         return [{"ShardId": SHARD_ID,
                  "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": str(MAX_HASH_KEY)}}]
 
-    def put_records(self, entries):
-        size = sum(len(data) + len(key.encode()) for data, key, _hash, _events in entries)
-        if self.log.enabled(DEBUG) and entries:
-            first = bytes(entries[0][0][:PREVIEW_BYTES])
-            self.log.debug(f"dry run: PutRecords of {len(entries)} records ({size} bytes) to {self.stream}; "
-                           f"first partition key {entries[0][1]!r}, data {first!r}")
+    def put_records(self, table, indices):
+        """The entries at `indices` of an EntryTable: counted, never sent."""
+        size = sum(map(table.sizes.__getitem__, indices))
+        if self.log.enabled(DEBUG) and len(indices):
+            first = table.data_of(indices[0])[:PREVIEW_BYTES]
+            self.log.debug(f"dry run: PutRecords of {len(indices)} records ({size} bytes) to {self.stream}; "
+                           f"first partition key {table.key_of(indices[0])!r}, data {first!r}")
         with self._lock:
             for counts in (self._pending, self._total):
                 counts[0] += 1
-                counts[1] += len(entries)
+                counts[1] += len(indices)
                 counts[2] += size
             now = time.monotonic()
             due = now - self._last_summary >= self.interval
@@ -57,4 +58,4 @@ class DryRunClient:
             self.log.info(f"dry run: would have sent {pending[1]} records ({pending[2]} bytes) in "
                           f"{pending[0]} PutRecords calls to {self.stream}; {total[1]} records "
                           f"({total[2]} bytes) in {total[0]} calls in all")
-        return PutAnswer(0, [{"SequenceNumber": "0", "ShardId": SHARD_ID}] * len(entries))
+        return PutAnswer(0, [{"SequenceNumber": "0", "ShardId": SHARD_ID}] * len(indices))

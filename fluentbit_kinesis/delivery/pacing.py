@@ -36,7 +36,7 @@ import threading
 import time
 from itertools import islice
 
-from .batching import fitting, fitting_sum, request_plan
+from .batching import UNKNOWN, fitting, fitting_sum, request_plan
 from .shard_order import ShardOrder
 
 LIMIT_RECORDS = 1000.0        # per shard and second
@@ -53,7 +53,6 @@ PROBE = (0.02, 0.01)          # share gained per second at half the ceiling: a +
 BATCH = 0.1                   # a shard held back waits for this many seconds of its rate
 REPORT_EVERY = 60.0
 FIRST_REPORT = 10.0           # seconds after the start: the first line, then one a minute
-UNKNOWN = "unknown"
 MAX_SHARDS = 4096
 
 

@@ -9,8 +9,13 @@ backoff. Other failures are retried after an exponential backoff with jitter
 (of their shard only); when an entry's retry budget runs out, delivery reports
 failure and the flush answers FLB_RETRY (max_retries -1: no budget, retry
 until delivered or shutdown). Acknowledged entries are reported through
-`on_acked(entries, answers)`, once per request, so the ledger can skip them
-if Fluent Bit hands the same chunk back.
+`on_acked(events, answers)`, once per request (the events the entries carry,
+the service's answers to them or None), so the ledger can skip them if
+Fluent Bit hands the same chunk back.
+
+A flush's entries are kept as columns (pipeline/entry_table.py); an entry is
+its index there, a request an array of indices: no Python step runs per
+entry between the shaping and the request body.
 """
 import gc
 import os
@@ -21,14 +26,11 @@ from dataclasses import dataclass, field
 
 from . import batching, limiters
 from .client import THROTTLE_ERRORS, RequestError
-from .pacing import UNKNOWN
+from ..pipeline.entry_table import EntryTable
 from ..telemetry.redact import redact
 
 MAX_BACKOFF = 10.0
 
-
-# An entry is a tuple (data bytes, partition key, explicit hash key or None,
-# events), where events is the event index or list of indices it carries.
 
 @dataclass
 class Outcome:
@@ -50,13 +52,8 @@ class Answered:
     fatal: bool = False
 
 
-def one_lane(_entry):
-    return UNKNOWN
-
-
 class Delivery:
-    def __init__(self, client, settings, logger, stop_event=None, predict_shard=None, on_stalled=None,
-                 predict_keys=None):
+    def __init__(self, client, settings, logger, stop_event=None, shard_map=None, on_stalled=None):
         self.client = client
         self.max_count = settings.max_records_per_request
         self.max_bytes = settings.max_request_bytes
@@ -64,8 +61,7 @@ class Delivery:
         self.backoff_increment = settings.backoff_increment
         self.logger = logger
         self.stop_event = stop_event or threading.Event()
-        self.predict_shard = predict_shard or one_lane
-        self.predict_keys = predict_keys  # partition keys -> their shards, as predict_shard would say (or None)
+        self.shard_map = shard_map  # each entry's shard (shards.ShardMap); None: one lane, "unknown"
         self.limiter = limiters.for_stream(settings)
         self.on_stalled = on_stalled or (lambda: None)  # called after each request with failures
         self.failing_since = None  # monotonic time of the first failure since the last success
@@ -74,8 +70,14 @@ class Delivery:
         delay = min(MAX_BACKOFF, self.backoff_increment * (2 ** (attempt - 1)))
         return delay * random.uniform(0.5, 1.0)
 
+    def lanes(self, table):
+        """The table's entries in per-shard lanes, each entry's shard predicted once for the send."""
+        found = self.shard_map.entry_shards(table) if self.shard_map is not None else None
+        return batching.Lanes(table) if found is None else batching.Lanes(table, *found)
+
     def send(self, entries, on_acked, ticket=None):
-        """Delivers every entry; returns an Outcome. Each request carries what
+        """Delivers every entry (an EntryTable, or a list of entry tuples:
+        EntryTable.from_entries); returns an Outcome. Each request carries what
         the shards may take now; entries held back wait for their shard's
         tokens (or a backoff) without using up a try, while other shards go on.
         Once an entry has used up its tries, what can still go now goes, then
@@ -83,9 +85,10 @@ class Delivery:
         `ticket`: the chunk's place in each shard's order (shard_order), kept
         by the caller across flushes of the chunk; without one, this send
         takes one after every chunk already in delivery."""
-        lanes = batching.Lanes(entries, self.predict_shard, self.predict_keys)
-        outcome = Outcome(delivered=False, entries=len(entries))
-        tries = {}  # id(entry) -> failed tries: the budget is per entry
+        table = entries if isinstance(entries, EntryTable) else EntryTable.from_entries(entries)
+        lanes = self.lanes(table)
+        outcome = Outcome(delivered=False, entries=table.count)
+        tries = {}  # entry -> failed tries: the budget is per entry
         order = self.limiter.order
         own_ticket = ticket is None
         if own_ticket:
@@ -97,7 +100,7 @@ class Delivery:
                 blocked = order.blocked(ticket)
                 group, counts = lanes.take(self.limiter, time.monotonic(), self.max_count, self.max_bytes, blocked)
                 if group:
-                    fine = self._request(group, counts, lanes, tries, on_acked, outcome)
+                    fine = self._request(table, group, counts, lanes, tries, on_acked, outcome)
                     if len(lanes.lanes) < len(declared) or not fine:  # a shard is done: later chunks may go there
                         declared = lanes.pending_shards()
                         order.declare(ticket, declared)
@@ -124,17 +127,17 @@ class Delivery:
             if line:
                 self.logger.info(line)
 
-    def _request(self, group, counts, lanes, tries, on_acked, outcome):
+    def _request(self, table, group, counts, lanes, tries, on_acked, outcome):
         """Sends one request (`counts`: shard -> [entries, bytes, 0] of it); puts
         back what must go again. False: a fatal error."""
         answered = Answered()
-        self._send_group(group, counts, lanes.shard_of, on_acked, outcome, answered)
+        self._send_group(table, group, counts, lanes.shard_of, on_acked, outcome, answered)
         lanes.put_back(answered.throttled)
         if not answered.failed:
             return True
         worst = 0
         for entry in answered.failed:
-            count = tries[id(entry)] = tries.get(id(entry), 0) + 1
+            count = tries[entry] = tries.get(entry, 0) + 1
             worst = max(worst, count)
         outcome.attempts = max(outcome.attempts, worst)
         self.on_stalled()
@@ -144,10 +147,10 @@ class Delivery:
             lanes.back_off(answered.failed, time.monotonic() + self.backoff(worst))
         return not answered.fatal
 
-    def _send_group(self, group, counts, shard_of, on_acked, outcome, answered):
+    def _send_group(self, table, group, counts, shard_of, on_acked, outcome, answered):
         """Sends one request; sorts its entries into `answered`."""
         try:
-            answer = self.client.put_records(group)
+            answer = self.client.put_records(table, group)
         except RequestError as exc:
             outcome.last_error = str(exc)
             self.logger.debug(f"PutRecords of {len(group)} entries failed: {exc}")
@@ -162,18 +165,14 @@ class Delivery:
             self.limiter.refund(counts)  # it never reached a shard
             return
         acked, acked_answers, failed, failed_answers = answer.outcomes(group)
-        if acked:
-            columns = getattr(answer, "columns", None)
-            if columns is not None and acked is group and getattr(on_acked, "takes_events", False):
-                on_acked(acked, acked_answers, columns.events)  # the column the request was built from
-            else:
-                on_acked(acked, acked_answers)
+        if len(acked):
+            on_acked(list(map(table.events.__getitem__, acked)), acked_answers)
             self.failing_since = None
         for entry, result in zip(failed, failed_answers):
             shard = shard_of(entry)
-            count = counts.get(shard) or counts.setdefault(shard, [0, 0, 0])  # (the map may have changed)
+            count = counts[shard]  # an entry's shard is predicted once per send
             count[0] -= 1  # what the shard took: less this one
-            count[1] -= batching.entry_size(entry)
+            count[1] -= table.sizes[entry]
             if result["ErrorCode"] in THROTTLE_ERRORS:
                 count[2] += 1
                 outcome.throttled[shard] = outcome.throttled.get(shard, 0) + 1

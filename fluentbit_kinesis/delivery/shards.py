@@ -5,7 +5,9 @@ The aggregator groups records by the shard their key hashes to (so a key's
 records stay on one shard, in order). The map comes from ListShards (open
 shards only), is refreshed every REFRESH_SECONDS, and on the next flush when a
 PutRecords answer shows an aggregate on another shard than predicted (the
-stream was resharded).
+stream was resharded). Delivery asks the shards of a flush's entries all at
+once (entry_shards: entry_kernels.shard_indices over the map's ShardBounds,
+made once per refresh) and keeps them for the whole send.
 """
 import bisect
 import hashlib
@@ -13,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from ..pipeline.entry_kernels import ShardBounds, shard_indices
 from ..telemetry.redact import redact
 
 REFRESH_SECONDS = 60.0
@@ -55,11 +58,11 @@ class ShardMap:
         self.log = logger
         self.refresh_seconds = refresh_seconds
         self._lock = threading.Lock()
-        self._state = None          # (starts, shards), swapped whole: readers need no lock
+        # (starts, shards, ShardBounds, shard ids), swapped whole: readers need no lock
+        self._state = None
         self._next_refresh = 0.0
         self._hashes = {}           # partition key -> hash; keys repeat (pods, hosts)
         self._routes = {}           # partition key -> (shard or None, hash), for this map
-        self._ids = {}              # partition key -> shard id or "unknown", for this map
         self.refreshes = 0
         self.problem = None         # why the last ListShards gave no map; None: it worked
 
@@ -96,9 +99,9 @@ class ShardMap:
                 self.log.info(f"shard map read again after: {self.problem}")
                 self.problem = None
             old = self._state[1] if self._state else []
-            self._state = ([s.start for s in shards], shards)
+            bounds = ShardBounds([s.start for s in shards], [s.end for s in shards])
+            self._state = (bounds.starts, shards, bounds, [s.shard_id for s in shards])
             self._routes = {}
-            self._ids = {}
             self._next_refresh = time.monotonic() + self.refresh_seconds
             self.refreshes += 1
             if old != shards:
@@ -129,7 +132,7 @@ class ShardMap:
         state = self._state
         if state is None:
             return None
-        starts, shards = state
+        starts, shards = state[:2]
         i = bisect.bisect_right(starts, hash_key) - 1
         if i >= 0 and hash_key <= shards[i].end:
             return shards[i]
@@ -137,37 +140,29 @@ class ShardMap:
 
     def shard_of_entry(self, entry):
         """Predicted shard id of a PutRecords entry (data, key, explicit hash
-        key, ...), for per-shard pacing and metrics: a failed entry's answer
-        names no shard. "unknown" without a map. Called for every entry sent:
-        a key's shard id is kept until the map changes."""
+        key, ...), as entry_shards says: "unknown" without a map, in a gap, or
+        for an explicit hash key that is no hash key."""
         if time.monotonic() >= self._next_refresh:
             self.refresh()
         explicit = entry[2]
         if explicit is None:
-            found = self._ids.get(entry[1])
-            if found is None:
-                ids = self._ids
-                if len(ids) >= _KEY_CACHE_LIMIT:
-                    ids.clear()
-                shard = self.route(entry[1])[0]
-                found = ids[entry[1]] = shard.shard_id if shard is not None else "unknown"
-            return found
-        shard = self.shard_for_hash(int(explicit))
+            shard = self.route(entry[1])[0]
+        elif explicit.isascii() and explicit.isdigit():
+            shard = self.shard_for_hash(int(explicit))
+        else:
+            shard = None
         return shard.shard_id if shard is not None else "unknown"
 
-    def shard_ids(self, keys):
-        """shard_of_entry's answer for entries without an explicit hash key
-        with these partition keys, all at once: a lookup per key in C once
-        the keys are known."""
+    def entry_shards(self, table):
+        """(array('i'): per entry of an EntryTable, the index in `ids` of its
+        shard, -1 for none; ids: the open shards' ids), by
+        entry_kernels.shard_indices over the current map; None without one."""
         if time.monotonic() >= self._next_refresh:
             self.refresh()
-        found = list(map(self._ids.get, keys))
-        if found.count(None):
-            for i, key in enumerate(keys):
-                if found[i] is None:
-                    found[i] = self.shard_of_entry((None, key, None))
-        return found
+        state = self._state
+        return None if state is None else (shard_indices(table, state[2]), state[3])
 
     def shards(self):
         state = self._state
         return list(state[1]) if state else []
+

@@ -30,35 +30,9 @@ if AVAILABLE:
     _alloc = ffi.new_allocator(should_clear_after_alloc=False)
 
 
-class Columns:
-    """A request's entries as columns (datas, keys, hash keys, events: tuples
-    in the entries' order), gathered in one pass: its entries lie all over a
-    chunk's memory, so each pass over them costs a cache miss per entry. The
-    body, the metrics and the acknowledgements all read them.
-    `data_bytes`, `key_chars`: their totals once the body counted them."""
-    __slots__ = ("datas", "keys", "hashes", "events", "data_bytes", "key_chars")
-
-    def __init__(self, datas, keys, hashes, events):
-        self.datas, self.keys, self.hashes, self.events = datas, keys, hashes, events
-        self.data_bytes = self.key_chars = None
-
-    def sent_bytes(self):
-        """Data bytes and key characters, as the metrics count them."""
-        if self.data_bytes is None:  # the body did not count them
-            return sum(map(len, self.datas)) + sum(map(len, self.keys))
-        return self.data_bytes + self.key_chars
-
-
-def columns(entries):
-    """The entries' Columns, or None when some entry has fewer than four fields."""
-    found = list(zip(*entries))
-    return Columns(*found[:4]) if len(found) >= 4 else None
-
-
-def body(stream_field, entries, cols=None):
-    """The body: native when it can, else the Python reference. `cols`: the
-    entries' columns() if known."""
-    built = native_body(stream_field, entries, cols)
+def body(stream_field, entries):
+    """The body: native when it can, else the Python reference."""
+    built = native_body(stream_field, entries)
     return built if built is not None else python_body(stream_field, entries)
 
 
@@ -77,14 +51,11 @@ def python_body(stream_field, entries):
     return b'{' + stream_field + b',"Records":[' + b",".join(parts) + b"]}"
 
 
-def native_body(stream_field, entries, cols=None):
+def native_body(stream_field, entries):
     """The same bytes from csrc/fastjson_body.c, or None (the caller uses python_body)."""
     if not AVAILABLE or not entries:
         return None
-    if cols is not None:
-        datas, keys, hashes = cols.datas, cols.keys, list(cols.hashes)
-    else:
-        datas, keys, hashes = list(map(_data, entries)), list(map(_key, entries)), list(map(_hash, entries))
+    datas, keys, hashes = list(map(_data, entries)), list(map(_key, entries)), list(map(_hash, entries))
     try:
         data = b"".join(datas)
         key_text = "".join(keys)
@@ -92,8 +63,6 @@ def native_body(stream_field, entries, cols=None):
         return None
     if not key_text.isascii():
         return None
-    if cols is not None:
-        cols.data_bytes, cols.key_chars = len(data), len(key_text)
     hashes = _hash_keys(hashes)
     if hashes is None:
         return None

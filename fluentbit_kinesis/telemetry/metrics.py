@@ -13,7 +13,6 @@ Instances that share a port share one listener; every sample carries an
 import threading
 import time
 from collections import Counter
-from operator import itemgetter
 
 
 from .listener import Listener
@@ -45,21 +44,19 @@ class InstanceMetrics:
         self.last_error_time = 0.0
         self.fluent_bit = None  # FluentBitMetrics when Fluent Bit's metrics can be reached
 
-    def call_done(self, acked, throttled, columns=None):
-        """One PutRecords answered: the entries acknowledged (`columns`: their
-        request_body.Columns, when known), and the shard id (or "unknown") of each entry throttled."""
+    def call_done(self, table, acked, throttled):
+        """One PutRecords answered: the entries acknowledged (indices into the
+        flush's EntryTable), and the shard id (or "unknown") of each entry throttled."""
         # per request, in C-level map and sum: no Python frame per entry
-        events = list(map(_events, acked)) if columns is None else columns.events
+        events = list(map(table.events.__getitem__, acked))
         plain = list(map(type, events)).count(int)  # one record each
-        user_records = plain if plain == len(acked) else \
-            plain + sum(_user_records(entry) for entry in acked if type(entry[3]) is not int)
-        # key characters, not bytes: keys are short and almost always ASCII
-        sent_bytes = sum(map(len, map(_data, acked))) + sum(map(len, map(_key, acked))) if columns is None \
-            else columns.sent_bytes()
+        user_records = plain if plain == len(events) else \
+            plain + sum(_user_records(e) for e in events if type(e) is not int)
+        sent_bytes = sum(map(table.sizes.__getitem__, acked))  # data and key bytes, as Kinesis counts them
         with self._lock:
             self.throttled.update(throttled)
             self.put_records_calls += 1
-            self.kinesis_records_sent += len(acked)
+            self.kinesis_records_sent += len(events)
             self.records_sent += user_records
             self.bytes_sent += sent_bytes
 
@@ -183,11 +180,7 @@ class FluentBitMetrics:
             self.set_value(self.error_time, True, error_time, None)
 
 
-_data, _key, _events = itemgetter(0), itemgetter(1), itemgetter(3)
-
-
-def _user_records(entry):
-    events = entry[3]
+def _user_records(events):
     return len(events) if isinstance(events, (list, tuple, set, frozenset)) else 1
 
 

@@ -11,6 +11,7 @@ import json
 import random
 import threading
 import time
+from array import array
 from collections import deque
 
 import pytest
@@ -22,6 +23,7 @@ from fluentbit_kinesis.delivery.client import KinesisClient
 from fluentbit_kinesis.delivery.pacing import ShardLimiter
 from fluentbit_kinesis.delivery.sender import Delivery
 from fluentbit_kinesis.delivery.shards import ShardMap
+from fluentbit_kinesis.pipeline.entry_table import EntryTable
 from fluentbit_kinesis.telemetry.log import Logger
 from tests.support.harness import FAKE_CREDENTIALS, REGION, base_options, make_chunk, numbered_records
 from tests.support.limited_kinesis import LimitedKinesisServer, ShardLimits, even_ranges
@@ -158,8 +160,9 @@ def simulate_producers(count, shards, entries, seed, rtt=0.005, step=0.002, chun
                     p["done"] = clock.now
                     continue
                 n, p["left"] = min(chunk, p["left"]), p["left"] - min(chunk, p["left"])
-                p["lanes"] = Lanes([(b"x" * 240, ids[rng.randrange(shards)], None, i) for i in range(n)],
-                                   lambda e: e[1])
+                at = array("i", [rng.randrange(shards) for _ in range(n)])
+                p["lanes"] = Lanes(EntryTable.from_entries([(b"x" * 240, ids[j], None, i) for i, j in enumerate(at)]),
+                                   at, ids)
             _simulated_request(p, server, clock, rtt)
         clock.now += step
     end = max(p["done"] for p in producers) - start
@@ -178,8 +181,9 @@ def _simulated_request(p, server, clock, rtt):
         return
     stored, throttled, counts = [], [], {}
     for entry in group:
-        count = counts.setdefault(entry[1], [0, 0, 0])
-        if server.admit(entry[1], 241, clock.now + rtt / 2):
+        shard = lanes.shard_of(entry)
+        count = counts.setdefault(shard, [0, 0, 0])
+        if server.admit(shard, 241, clock.now + rtt / 2):
             stored.append(entry)
             count[0] += 1
             count[1] += 241
@@ -251,7 +255,7 @@ def delivery_for(server, stream, **extra):
     settings = settings_for(server.url, stream, **extra)
     logger = Logger(lambda level, text: None, "t", 5)
     client = KinesisClient(settings)
-    return Delivery(client, settings, logger, predict_shard=ShardMap(client.list_shards, logger).shard_of_entry)
+    return Delivery(client, settings, logger, shard_map=ShardMap(client.list_shards, logger))
 
 
 def keys_by_shard(shards, count=400):
@@ -270,7 +274,7 @@ def test_a_backlog_is_paced_at_the_limit_without_throttles(limited):
     entries = [(b'{"n":%d}' % i + b" " * 200, f"k{i}", None, i) for i in range(3000)]
     acked = []
     started = time.monotonic()
-    outcome = delivery.send(entries, lambda done, answers: acked.extend(e[3] for e in done))
+    outcome = delivery.send(entries, lambda done, answers: acked.extend(done))
     assert outcome.delivered and sorted(acked) == list(range(3000))
     assert time.monotonic() - started > 2.1  # 784 at once, then 980 a second: held back, not thrown
     totals = limited.front.totals()["shardId-000000000000"]
@@ -295,7 +299,7 @@ def test_a_hot_shard_holds_back_only_itself_and_its_throttles_are_paced_not_retr
     done_at = {}
     delivery = delivery_for(limited, stream, max_retries=0, backoff_increment="30s")
     started = time.monotonic()
-    outcome = delivery.send(entries, lambda done, _: done_at.update((e[3], time.monotonic()) for e in done))
+    outcome = delivery.send(entries, lambda done, _: done_at.update((e, time.monotonic()) for e in done))
     took = time.monotonic() - started
     assert outcome.delivered and len(done_at) == 2000 and took < 20
     assert outcome.attempts == 0 and outcome.throttled[hot] > 0
@@ -332,7 +336,7 @@ def test_a_flush_at_the_limit_says_so(limited, monkeypatch):
     settings = settings_for(limited.url, stream)
     client = KinesisClient(settings)
     delivery = Delivery(client, settings, Logger(lambda level, text: lines.append(text), "t", 3),
-                        predict_shard=ShardMap(client.list_shards, Logger(lambda *a: None, "t", 0)).shard_of_entry)
+                        shard_map=ShardMap(client.list_shards, Logger(lambda *a: None, "t", 0)))
     entries = [(b"x" * 200, f"k{i}", None, i) for i in range(2000)]
     assert delivery.send(entries, lambda done, answers: None).delivered
     said = [line for line in lines if "at its write limit" in line]

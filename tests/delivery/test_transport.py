@@ -9,9 +9,11 @@ import pytest
 from fluentbit_kinesis.config import Settings
 from fluentbit_kinesis.delivery import transport as transport_module
 from fluentbit_kinesis.delivery.client import KinesisClient, RequestError
+from fluentbit_kinesis.pipeline.entry_table import EntryTable
 from fluentbit_kinesis.delivery.transport import Transport, TransportError
 from tests.support.raw_http import answer_with, keep_alive
 
+ONE_ENTRY = EntryTable.from_entries([(b"x", "k", None, 0)])
 HEADERS = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Kinesis_20131202.PutRecords",
            "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDPLANTED/..., Signature=PlantedSignature"}
 
@@ -160,7 +162,7 @@ def client_for(url, timeout=1):
 
 def failure(client):
     with pytest.raises(RequestError) as caught:
-        client.put_records([(b"x", "k", None)])
+        client.put_records(ONE_ENTRY, [0])
     text = str(caught.value)
     assert not any(secret in text for secret in SECRETS.values()), text
     assert "Signature=" not in text and "Authorization" not in text, text

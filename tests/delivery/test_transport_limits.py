@@ -11,9 +11,11 @@ import pytest
 
 from fluentbit_kinesis.config import Settings
 from fluentbit_kinesis.delivery.client import KinesisClient, RequestError
+from fluentbit_kinesis.pipeline.entry_table import EntryTable
 from fluentbit_kinesis.delivery.transport import MAX_BODY, Transport, TransportError
 from tests.support.raw_http import answer_with, keep_alive, self_signed, server_context
 
+ONE_ENTRY = EntryTable.from_entries([(b"x", "k", None, 0)])
 HEADERS = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Kinesis_20131202.PutRecords"}
 MiB = 1024 * 1024
 
@@ -134,7 +136,7 @@ def test_tls_with_a_certificate_trusted_through_aws_ca_bundle(serve, certificate
     client = KinesisClient(Settings(region="us-east-1", stream="s", endpoint=server.url("https"),
                                     access_key_id="AKID", secret_access_key="secret"))
     for _ in range(3):
-        assert client.put_records([(b"x", "k", None)]).failed == 0
+        assert client.put_records(ONE_ENTRY, [0]).failed == 0
     assert server.connections == 1
     assert f"Host: 127.0.0.1:{server.port}".encode() in server.requests[0][0].split(b"\r\n")
 
@@ -169,6 +171,6 @@ def test_tls_refuses_a_wrong_name_or_an_untrusted_certificate(serve, certificate
     client = KinesisClient(Settings(region="us-east-1", stream="s", endpoint=server.url("https", host),
                                     access_key_id="AKID", secret_access_key="secret"))
     with pytest.raises(RequestError) as caught:
-        client.put_records([(b"x", "k", None)])
+        client.put_records(ONE_ENTRY, [0])
     assert caught.value.code == "network" and message in caught.value.message
     assert server.requests == []

@@ -111,28 +111,3 @@ def test_lengths_that_do_not_match_the_buffers_are_declined_and_room_is_checked(
     assert call([b"abc", b"de"], [1, 1], [3, 2], len(body) - 1)[0] == -2  # one byte short
     # a key needs room for its worst case (6 bytes a character) before it is written
     assert call([b"abc", b"de"], [1, 1], [3, 2], len(body) + 6)[0] == 0
-
-
-@pytest.mark.parametrize("seed", range(12))
-def test_columns_give_the_same_body_and_totals(seed):
-    """A request's Columns (one pass over its entries, read by the body, the
-    metrics and the acknowledgements): the same bytes as the reference, the
-    entries' own fields, and the data bytes and key characters they carry."""
-    rng = random.Random(seed)
-    entries = random_entries(rng, rng.randrange(1, 600), ("none", "some", "all")[seed % 3])
-    if seed % 4 == 3:  # a key that is not ASCII: the body declines, the totals are counted all the same
-        entries[rng.randrange(len(entries))] = (b"xyz", "pod-é€", None, len(entries))
-    cols = request_body.columns(entries)
-    assert cols.datas == tuple(e[0] for e in entries) and cols.keys == tuple(e[1] for e in entries)
-    assert cols.hashes == tuple(e[2] for e in entries) and cols.events == tuple(e[3] for e in entries)
-    assert request_body.body(STREAM, entries, cols) == request_body.python_body(STREAM, entries)
-    assert (cols.data_bytes is None) == (seed % 4 == 3)  # counted by the native body when it built it
-    assert cols.sent_bytes() == sum(len(e[0]) + len(e[1]) for e in entries)
-
-
-def test_columns_of_entries_of_other_lengths():
-    assert request_body.columns([]) is None
-    assert request_body.columns([(b"a", "k", None, 0), (b"b", "k", None)]) is None  # a field short
-    cols = request_body.columns([(b"a", "k", None, 0, "more"), (b"bc", "k2", "7", [1, 2], "more")])
-    assert (cols.datas, cols.keys, cols.hashes, cols.events) == ((b"a", b"bc"), ("k", "k2"), (None, "7"), (0, [1, 2]))
-    assert cols.sent_bytes() == 6

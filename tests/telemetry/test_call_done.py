@@ -1,24 +1,17 @@
-"""InstanceMetrics.call_done from a request's Columns (the usual case: every
-entry acknowledged) counts what it counts from the entries themselves."""
+"""InstanceMetrics.call_done from a flush's EntryTable and the indices
+acknowledged (C-level sums over the columns) counts what the entries
+themselves say: calls, Kinesis records, user records, data and key bytes."""
 import random
+from array import array
 
-from fluentbit_kinesis.pipeline import request_body
 from fluentbit_kinesis.pipeline.aggregation import AggregateEvents
+from fluentbit_kinesis.pipeline.entry_table import EntryTable
 from fluentbit_kinesis.telemetry.metrics import InstanceMetrics
 
 COUNTERS = ("put_records_calls", "kinesis_records_sent", "records_sent", "bytes_sent")
 
 
-def counted(entries, with_columns):
-    metrics = InstanceMetrics("kinesis.0", "s")
-    cols = request_body.columns(entries)
-    if with_columns and request_body.AVAILABLE:
-        request_body.body(b'"StreamName":"s"', entries, cols)  # the body counts the totals when it can
-    metrics.call_done(entries, ["shardId-1"], cols if with_columns else None)
-    return [getattr(metrics, name) for name in COUNTERS] + [dict(metrics.throttled)]
-
-
-def test_columns_count_as_the_entries():
+def test_counts_are_the_entries():
     rng = random.Random(7)
     for round_ in range(30):
         entries = []
@@ -30,6 +23,13 @@ def test_columns_count_as_the_entries():
             else:
                 events = index
             entries.append((rng.randbytes(rng.randrange(0, 500)), key, rng.choice([None, "12"]), events))
-        if round_ % 2:  # all plain, ASCII keys: the native body counts
+        if round_ % 2:  # all plain, ASCII keys
             entries = [(data, "pod", None, i) for i, (data, *_rest) in enumerate(entries)]
-        assert counted(entries, True) == counted(entries, False)
+        acked = array("I", sorted(rng.sample(range(len(entries)), rng.randrange(0, len(entries) + 1))))
+        metrics = InstanceMetrics("kinesis.0", "s")
+        metrics.call_done(EntryTable.from_entries(entries), acked, ["shardId-1"])
+        picked = [entries[i] for i in acked]
+        expected = [1, len(picked), sum(1 if type(e[3]) is int else len(e[3]) for e in picked),
+                    sum(len(e[0]) + len(e[1].encode()) for e in picked)]
+        assert [getattr(metrics, name) for name in COUNTERS] == expected
+        assert dict(metrics.throttled)["shardId-1"] == 1

@@ -1,0 +1,66 @@
+"""Operations over an EntryTable's columns that run once per entry: each
+entry's shard, grouping entries by shard, a PutRecords body from a list of
+entry indices. These are the Python references; the native versions (C,
+csrc/) must give the same results (differential tests) and decline (None)
+whatever they are unsure of."""
+import hashlib
+from array import array
+from bisect import bisect_right
+
+from .request_body import python_body
+
+
+class ShardBounds:
+    """The open shards' hash key ranges, sorted by start (ints up to 2**128 - 1),
+    prepared once per shard map."""
+
+    def __init__(self, starts, ends):
+        self.starts, self.ends = list(starts), list(ends)
+
+    def __len__(self):
+        return len(self.starts)
+
+
+def shard_indices(table, bounds):
+    """array('i'): per entry, the index in `bounds` of the shard its hash falls in,
+    -1 for none (a gap, no shards, an explicit hash key that is not a decimal
+    number up to 2**128 - 1). The hash: the explicit hash key when the entry has
+    one, else MD5 of the partition key's UTF-8 bytes, big-endian."""
+    out = array("i")
+    for i in range(table.count):
+        hash_key = _hash_of(table, i)
+        j = bisect_right(bounds.starts, hash_key) - 1 if hash_key is not None else -1
+        out.append(j if j >= 0 and hash_key <= bounds.ends[j] else -1)
+    return out
+
+
+def _hash_of(table, i):
+    explicit = table.hash_of(i)
+    if explicit is None:
+        at = table.key_at[i]
+        return int.from_bytes(hashlib.md5(table.keys[at:at + table.key_len[i]]).digest(), "big")
+    if not explicit.isdigit() or not explicit.isascii() or int(explicit) >= 2 ** 128:
+        return None
+    return int(explicit)
+
+
+def group(shards, lanes):
+    """Entries grouped by lane, stable: (order array('I'), first array('I') of
+    lanes + 2 items). Lane of entry i: shards[i], or `lanes` (the last, for
+    entries without a shard) when shards[i] < 0; lane L holds
+    order[first[L]:first[L + 1]], in entry order."""
+    members = [[] for _ in range(lanes + 1)]
+    for i, shard in enumerate(shards):
+        members[shard if shard >= 0 else lanes].append(i)
+    order, first = array("I"), array("I", [0])
+    for lane in members:
+        order.extend(lane)
+        first.append(len(order))
+    return order, first
+
+
+def body_at(stream_field, table, indices):
+    """The PutRecords body of the entries at `indices`, in that order: the same
+    bytes as request_body.python_body of those entries."""
+    return python_body(stream_field, [(table.data_of(i), table.key_of(i), table.hash_of(i), None)
+                                      for i in indices])
