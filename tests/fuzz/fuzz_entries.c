@@ -1,10 +1,11 @@
 /* `make fuzz`: libFuzzer with AddressSanitizer and UBSan on the EntryTable
  * kernels (csrc/fastjson_entries.c: fj_shard_indices, fj_group, fj_body_at).
- * An input is: a shard byte (how many shards, gaps or not) and 8 bytes
- * seeding the shard bounds; then entries of 4 header bytes each (data
- * length, key length, explicit hash key: 255 none, from 128 the digits of a
- * random number with leading zeros, else that many raw bytes; an index into
- * the table, 255 one past it), their bytes cut in turn from what follows.
+ * An input is: a shard byte (its low 4 bits: how many shards; 16: starts
+ * close enough to repeat; 32: gaps) and 8 bytes seeding the shard bounds;
+ * then entries of 4 header bytes each (data length, key length, explicit
+ * hash key: 255 none, from 128 the digits of a random number with leading
+ * zeros, else that many raw bytes; an index into the table, 255 one past
+ * it), their bytes cut in turn from what follows.
  * Every column and buffer is a copy of exactly its size (ASan sees a read
  * past its end). Checks against an oracle written apart: each entry's shard
  * (hash keys' range by their digits' text, a linear search); the groups (a
@@ -19,7 +20,7 @@
 #define MAX_ENTRIES 64
 typedef unsigned __int128 u128;
 
-static const size_t SHARDS[] = { 0, 1, 2, 3, 5, 16, 300, 4096 };
+static const size_t SHARDS[] = { 0, 1, 2, 3, 4, 5, 7, 8, 16, 31, 32, 64, 100, 256, 300, 4096 };
 static const char TOP[] = "340282366920938463463374607431768211455";  /* 2**128 - 1 */
 static const uint8_t STREAM[] = "\"StreamName\":\"s\"";
 
@@ -39,12 +40,6 @@ static void *copy(const void *src, size_t n)
     if (n)
         memcpy(out, src, n);
     return out;
-}
-
-static int cmp128(const void *a, const void *b)
-{
-    u128 x = *(const u128 *)a, y = *(const u128 *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* the digits' value when they are a decimal number up to 2**128 - 1 */
@@ -231,18 +226,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t n)
     static struct table t;
     if (n < 9)
         return 0;
-    size_t n_shards = SHARDS[input[0] & 7];
+    size_t n_shards = SHARDS[input[0] & 15];
     memcpy(&seed, input + 1, 8);
     u128 *starts = malloc((n_shards + 1) * sizeof *starts), *ends = malloc((n_shards + 1) * sizeof *ends);
     uint64_t *bounds = malloc((4 * n_shards + 1) * sizeof *bounds);
+    starts[0] = 0;  /* in order by construction: each a random step past the last (0..2: some repeat) */
     for (size_t j = 1; j < n_shards; j++)
-        starts[j] = input[0] & 16 ? next128() >> 120 : next128();  /* small ones collide */
-    qsort(starts + 1, n_shards ? n_shards - 1 : 0, sizeof *starts, cmp128);
-    starts[0] = 0;
+        starts[j] = starts[j - 1] + (input[0] & 16 ? next64() % 3 : next128() % (~(u128)0 / n_shards));
     for (size_t j = 0; j < n_shards; j++) {
         ends[j] = j + 1 < n_shards ? starts[j + 1] - 1 : ~(u128)0;
         u128 width = ends[j] - starts[j];
-        if ((input[0] & 8) && ends[j] >= starts[j] && (next64() & 1))  /* a gap after it */
+        if ((input[0] & 32) && ends[j] >= starts[j] && (next64() & 1))  /* a gap after it */
             ends[j] = starts[j] + (width == ~(u128)0 ? next128() : next128() % (width + 1));
         uint64_t row[4] = { (uint64_t)(starts[j] >> 64), (uint64_t)starts[j], (uint64_t)(ends[j] >> 64),
                             (uint64_t)ends[j] };
