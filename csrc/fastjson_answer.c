@@ -60,6 +60,17 @@ static int unicode_escape(const uint8_t *p)
     return v < 0xd800 || v > 0xdfff;
 }
 
+/* The bytes a string's scan passes over without a second look: printable
+ * ASCII but '"' and '\\' (an answer's strings are mostly these) */
+static uint8_t PLAIN[256];
+
+/* when the module is loaded, before any thread can scan */
+__attribute__((constructor)) static void make_plain(void)
+{
+    for (int c = 0x20; c < 0x80; c++)
+        PLAIN[c] = c != '"' && c != '\\';
+}
+
 /* A string at s->p: its raw text between the quotes, whether it holds an
  * escape. 0: not one orjson reads (a control character, a bad escape,
  * invalid UTF-8, the end) or a surrogate escape. */
@@ -68,13 +79,20 @@ static int string(struct scan *s, const uint8_t **text, size_t *len, int *escape
     int high = 0;
     if (next(s) != '"')
         return 0;
-    const uint8_t *start = ++s->p;
+    /* in locals: a store through a byte pointer could alias s->p, so the
+     * compiler would reload it every byte */
+    const uint8_t *start = s->p + 1, *p = start, *end = s->end;
     *escaped = 0;
-    while (s->p < s->end) {
-        uint8_t c = *s->p;
+    while (p < end) {
+        if (PLAIN[*p]) {
+            p++;
+            continue;
+        }
+        uint8_t c = *p;
         if (c == '"') {
             *text = start;
-            *len = (size_t)(s->p++ - start);
+            *len = (size_t)(p - start);
+            s->p = p + 1;
             /* escapes are ASCII: the raw text is UTF-8 exactly when the string's bytes are */
             return !high || fj_utf8_valid(start, *len);
         }
@@ -82,19 +100,19 @@ static int string(struct scan *s, const uint8_t **text, size_t *len, int *escape
             return 0;
         high |= c >= 0x80;
         if (c != '\\') {
-            s->p++;
+            p++;
             continue;
         }
         *escaped = 1;
-        if (s->end - s->p < 2)
+        if (end - p < 2)
             return 0;
-        c = s->p[1];
+        c = p[1];
         if (c == 'u') {
-            if (s->end - s->p < 6 || !unicode_escape(s->p + 2))
+            if (end - p < 6 || !unicode_escape(p + 2))
                 return 0;
-            s->p += 6;
+            p += 6;
         } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' || c == 't') {
-            s->p += 2;
+            p += 2;
         } else {
             return 0;
         }
