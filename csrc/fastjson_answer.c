@@ -18,9 +18,7 @@
 #define ANSWER_MAX_DEPTH 64
 #define NUMBER_MAX 300  /* under 10**300: finite as a double */
 
-struct scan {
-    const uint8_t *p, *end;
-};
+struct scan { const uint8_t *p, *end; };
 
 static void ws(struct scan *s)
 {
@@ -43,21 +41,13 @@ static int take(struct scan *s, uint8_t c)
     return 1;
 }
 
-static int hex_digit(uint8_t c)
-{
-    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
-}
-
-/* A \u escape's code unit: 0 when not 4 hex digits, or a surrogate (declined) */
+/* A \u escape's 4 hex digits, not a surrogate's (D800-DFFF: declined) */
 static int unicode_escape(const uint8_t *p)
 {
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        if (!hex_digit(p[i]))
+    for (int i = 0; i < 4; i++)
+        if (!memchr("0123456789abcdefABCDEF", p[i], 22))
             return 0;
-        v = v << 4 | (unsigned)(p[i] <= '9' ? p[i] - '0' : (p[i] | 0x20) - 'a' + 10);
-    }
-    return v < 0xd800 || v > 0xdfff;
+    return (p[0] | 0x20) != 'd' || !memchr("89abcdefABCDEF", p[1], 14);
 }
 
 /* The bytes a string's scan passes over without a second look: printable

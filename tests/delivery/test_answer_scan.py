@@ -178,3 +178,13 @@ def test_other_inputs_are_the_references():
     assert answer_scan.failed_entries(data.decode(), 1) == 1
     assert answer_scan.native_failed_entries(data, -1) is None
     assert answer_scan.failed_entries(memoryview(data), 1) == 1
+
+
+@needs_native
+def test_unicode_escapes_around_the_surrogates():
+    for escape, read in ((b"\\u0041", True), (b"\\uD7FF", True), (b"\\ue000", True), (b"\\u8d00", True),
+                         (b"\\ud800", False), (b"\\uDBFF", False), (b"\\uDC00", False), (b"\\udfff", False),
+                         (b"\\u00g0", False), (b"\\u12", False)):
+        data = b'{"Records":[{"a":"x' + escape + b'"}]}'
+        assert (answer_scan.native_failed_entries(data, 1) == 0) is read, escape
+        agree(data, 1)
