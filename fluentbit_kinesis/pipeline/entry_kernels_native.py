@@ -37,7 +37,9 @@ def _u32(column, count):
 
 
 def _bytes(buffer):
-    if not isinstance(buffer, (bytes, bytearray)):
+    """A bytes-like buffer (bytes, bytearray, a contiguous memoryview of bytes) as a uint8_t pointer."""
+    if not (isinstance(buffer, (bytes, bytearray))
+            or (isinstance(buffer, memoryview) and buffer.itemsize == 1 and buffer.c_contiguous)):
         raise _Decline
     return ffi.from_buffer("uint8_t[]", buffer)
 

@@ -186,6 +186,12 @@ def test_columns_out_of_contract_decline():
     table = random_table(rng, 10)
     table.key_len = list(table.key_len)  # not an array
     assert native.shard_indices(table, bounds) is None
+    table = random_table(rng, 10)
+    expected = entry_kernels.shard_indices_reference(table, bounds)
+    table.keys = memoryview(table.keys)  # a view of bytes serves as well
+    assert native.shard_indices(table, bounds) == expected
+    table.keys = memoryview(array("H", [1, 2]))  # not bytes
+    assert native.shard_indices(table, bounds) is None
 
 
 @needs_native
