@@ -84,7 +84,8 @@ clean:
 .PHONY: all test demo bench clean kinesalite csrc-check
 
 # Coverage-guided fuzzing, half the time each (after a tenth each on the PutRecords body,
-# tests/fuzz/fuzz_body.c, and KPL aggregation, tests/fuzz/fuzz_kpl.c): csrc/fastjson*.c under libFuzzer
+# tests/fuzz/fuzz_body.c, KPL aggregation, tests/fuzz/fuzz_kpl.c, the PutRecords answer's scan,
+# tests/fuzz/fuzz_answer.c, and the EntryTable kernels, tests/fuzz/fuzz_entries.c): csrc/fastjson*.c under libFuzzer
 # with ASan+UBSan, then decode+shape under atheris with the differential
 # oracle (tests/support/differential.py). Needs clang (installed with apt-get when
 # missing and run as root) and atheris (pip, into the venv). Findings are
@@ -114,6 +115,19 @@ fuzz: all
 	$(FUZZ_DIR)/fuzz_kpl -max_len=4096 -timeout=20 -rss_limit_mb=2048 -artifact_prefix=$(FUZZ_DIR)/kpl- \
 		-print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 10 )) $(FUZZ_DIR)/kpl > $(FUZZ_DIR)/kpl.log 2>&1; \
 		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/kpl.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/kpl.log; exit $$rc
+	@mkdir -p $(FUZZ_DIR)/answer && cp tests/fuzz/answer_seeds/* $(FUZZ_DIR)/answer/
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $(FUZZ_DIR)/fuzz_answer tests/fuzz/fuzz_answer.c $(FASTJSON_C) -lm
+	$(FUZZ_DIR)/fuzz_answer -dict=tests/fuzz/json.dict -max_len=4096 -timeout=20 -rss_limit_mb=2048 \
+		-artifact_prefix=$(FUZZ_DIR)/answer- -print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 10 )) \
+		$(FUZZ_DIR)/answer > $(FUZZ_DIR)/answer.log 2>&1; \
+		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/answer.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/answer.log; exit $$rc
+	@mkdir -p $(FUZZ_DIR)/entries
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $(FUZZ_DIR)/fuzz_entries tests/fuzz/fuzz_entries.c $(FASTJSON_C) -lm
+	$(FUZZ_DIR)/fuzz_entries -max_len=8192 -timeout=20 -rss_limit_mb=2048 -artifact_prefix=$(FUZZ_DIR)/entries- \
+		-print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 10 )) $(FUZZ_DIR)/entries > $(FUZZ_DIR)/entries.log 2>&1; \
+		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/entries.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/entries.log; exit $$rc
 	$(FUZZ_DIR)/fuzz_fastjson $(FUZZ_FLAGS) -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) \
 		$(FUZZ_DIR)/c tests/fuzz_corpus > $(FUZZ_DIR)/c.log 2>&1; rc=$$?; \
 		grep -E "INITED|DONE|stat::" $(FUZZ_DIR)/c.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/c.log; exit $$rc

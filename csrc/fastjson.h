@@ -11,6 +11,8 @@
  *   fastjson_format_values.c  its writers: OTLP AnyValue, event times
  *   fastjson_body.c     a PutRecords request body: base64, keys, the entries' JSON
  *   fastjson_kpl*.c     KPL aggregation's per-record part (fastjson_kpl.h), MD5 in fastjson_md5.c
+ *   fastjson_entries.c  an EntryTable's per-entry kernels: shards, grouping, a body from indices
+ *   fastjson_answer.c   a PutRecords answer's failed entries counted by a strict JSON scan
  *
  * The Python path (events.decode_chunk + shaping.Shaper.payload) stays the
  * reference: this code produces the same bytes for the records it accepts and
@@ -144,6 +146,32 @@ struct fj_kpl_input {
 int fj_kpl_pack(const struct fj_kpl_input *in, uint8_t *out, size_t out_cap, size_t *out_used,
                 uint32_t *entries, size_t *n_entries, uint32_t *positions);
 
+/* fastjson_entries.c: pipeline/entry_kernels.py's kernels over an EntryTable's
+ * columns (offsets *_at and lengths *_len into each buffer; hash_len NULL:
+ * no entry has an explicit hash key, FJ_NO_HASH_KEY: this one has none).
+ * fj_shard_indices: per entry, the index of the shard its hash falls in or
+ * -1; bounds holds n_shards rows of 4 uint64 (start high, start low, end
+ * high, end low). fj_group: the entries' stable order by lane (shards[i],
+ * or `lanes` when negative) and each lane's first position (lanes + 2).
+ * fj_body_at: the PutRecords body of the entries at `indices`; FJ_NEED_ROOM
+ * sets *out_used to the room it needs. All: FJ_DECLINE on an offset, index
+ * or shard outside what was given, or (fj_body_at) a key that is not UTF-8. */
+int fj_shard_indices(const uint8_t *keys, size_t keys_size, const uint32_t *key_at, const uint32_t *key_len,
+                     const uint8_t *hashes, size_t hashes_size, const uint32_t *hash_at,
+                     const uint32_t *hash_len, size_t n, const uint64_t *bounds, size_t n_shards,
+                     int32_t *out);
+int fj_group(const int32_t *shards, size_t n, size_t lanes, uint32_t *order, uint32_t *first);
+int fj_body_at(const uint8_t *stream_field, size_t stream_field_len,
+               const uint8_t *data, size_t data_size, const uint32_t *data_at, const uint32_t *data_len,
+               const uint8_t *keys, size_t keys_size, const uint32_t *key_at, const uint32_t *key_len,
+               const uint8_t *hashes, size_t hashes_size, const uint32_t *hash_at, const uint32_t *hash_len,
+               size_t n_table, const uint32_t *indices, size_t n_indices,
+               uint8_t *out, size_t out_cap, size_t *out_used);
+
+/* fastjson_answer.c: how many of a PutRecords answer's `count` records have an
+ * ErrorCode that is not null, or -1 for anything orjson might read otherwise */
+int64_t fj_failed_entries(const uint8_t *data, size_t size, size_t count);
+
 /* ---- shared by the fast path's files, never exported ---------------------- */
 
 #define FJ_INTERNAL __attribute__((visibility("hidden")))
@@ -186,6 +214,23 @@ FJ_INTERNAL int fj_read_item(struct ctx *c, struct item *it);
 FJ_INTERNAL int fj_put_text(struct ctx *c, const uint8_t *s, size_t n, int json);
 FJ_INTERNAL int fj_take_key(struct ctx *c, const struct item *key, size_t base);
 FJ_INTERNAL int fj_emit_value(struct ctx *c, int depth);
+
+/* fastjson_json.c: whether s is valid UTF-8 (as Python's strict decoding) */
+FJ_INTERNAL int fj_utf8_valid(const uint8_t *s, size_t n);
+
+/* fastjson_md5.c: MD5 of a whole buffer (KPL's trailer, partition keys' hashes) */
+FJ_INTERNAL void fj_md5(const uint8_t *data, size_t n, uint8_t digest[16]);
+
+/* fastjson_body.c's writer, shared by fj_put_records_body and fj_body_at:
+ * bounded by `end`; the body's head ({stream field,"Records":[), one
+ * entry's JSON (hash_len < 0: no ExplicitHashKey), and FJ_ENTRY_ROOM, what an
+ * entry takes besides its base64, key (at most 6 bytes per byte) and hash key */
+struct fj_body_out { uint8_t *o, *end; };
+#define FJ_ENTRY_ROOM 64
+FJ_INTERNAL int fj_body_put(struct fj_body_out *w, const void *src, size_t n);
+FJ_INTERNAL int fj_body_head(struct fj_body_out *w, const uint8_t *stream_field, size_t stream_field_len);
+FJ_INTERNAL int fj_body_entry(struct fj_body_out *w, const uint8_t *data, size_t data_len,
+                              const uint8_t *key, size_t key_len, const uint8_t *hash, int64_t hash_len);
 
 /* fastjson_double.c: a double as orjson writes it (NaN and infinities: null) */
 FJ_INTERNAL int fj_put_double(struct ctx *c, double v);

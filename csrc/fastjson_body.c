@@ -11,7 +11,9 @@
  * as three concatenated buffers and their lengths (no Python object per
  * entry crosses), and declines before calling on anything unusual (a key
  * that is not ASCII). Every length is checked against its buffer and the
- * output's room before a byte is read or written. */
+ * output's room before a byte is read or written. The head and the entry
+ * writer serve fastjson_entries.c's fj_body_at as well (UTF-8 keys, checked
+ * there). */
 #include "fastjson.h"
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -24,12 +26,8 @@ static const char RECORDS_OPEN[] = ",\"Records\":[";
 
 #define LIT(s) (sizeof(s) - 1)
 
-/* A bounded writer over the output buffer. */
-struct body_out {
-    uint8_t *o, *end;
-};
-
-static int put(struct body_out *w, const void *src, size_t n)
+/* A bounded writer over the output buffer (struct fj_body_out: fastjson.h). */
+int fj_body_put(struct fj_body_out *w, const void *src, size_t n)
 {
     if ((size_t)(w->end - w->o) < n)
         return FJ_NEED_ROOM;
@@ -54,7 +52,7 @@ __attribute__((constructor)) static void make_b64_pairs(void)
 }
 
 /* n bytes as base64, padded; room for all of it is checked first. */
-static int put_base64(struct body_out *w, const uint8_t *s, size_t n)
+static int put_base64(struct fj_body_out *w, const uint8_t *s, size_t n)
 {
     size_t whole = n / 3, rest = n % 3;
     size_t need = 4 * (whole + (rest != 0));
@@ -79,7 +77,7 @@ static int put_base64(struct body_out *w, const uint8_t *s, size_t n)
 }
 
 /* A JSON string as orjson writes one: at most 6 output bytes per input byte. */
-static int put_json_string(struct body_out *w, const uint8_t *s, size_t n)
+static int put_json_string(struct fj_body_out *w, const uint8_t *s, size_t n)
 {
     if ((size_t)(w->end - w->o) < 6 * n + 2)
         return FJ_NEED_ROOM;
@@ -111,20 +109,29 @@ static int put_json_string(struct body_out *w, const uint8_t *s, size_t n)
     return FJ_OK;
 }
 
-/* One entry: {"Data":..,"PartitionKey":..[,"ExplicitHashKey":..]} */
-static int put_entry(struct body_out *w, const uint8_t *data, size_t data_len,
-                     const uint8_t *key, size_t key_len, const uint8_t *hash, int64_t hash_len)
+/* The body's head: {<stream field>,"Records":[ */
+int fj_body_head(struct fj_body_out *w, const uint8_t *stream_field, size_t stream_field_len)
 {
-    TRY(put(w, DATA_OPEN, LIT(DATA_OPEN)));
+    TRY(fj_body_put(w, "{", 1));
+    TRY(fj_body_put(w, stream_field, stream_field_len));
+    return fj_body_put(w, RECORDS_OPEN, LIT(RECORDS_OPEN));
+}
+
+/* One entry: {"Data":..,"PartitionKey":..[,"ExplicitHashKey":..]}; the key
+ * is valid UTF-8 (its bytes from 0x80 go out as they are, as orjson's) */
+int fj_body_entry(struct fj_body_out *w, const uint8_t *data, size_t data_len,
+                  const uint8_t *key, size_t key_len, const uint8_t *hash, int64_t hash_len)
+{
+    TRY(fj_body_put(w, DATA_OPEN, LIT(DATA_OPEN)));
     TRY(put_base64(w, data, data_len));
-    TRY(put(w, KEY_OPEN, LIT(KEY_OPEN)));
+    TRY(fj_body_put(w, KEY_OPEN, LIT(KEY_OPEN)));
     TRY(put_json_string(w, key, key_len));
     if (hash_len >= 0) {
-        TRY(put(w, HASH_OPEN, LIT(HASH_OPEN)));
-        TRY(put(w, hash, (size_t)hash_len));
-        TRY(put(w, "\"", 1));
+        TRY(fj_body_put(w, HASH_OPEN, LIT(HASH_OPEN)));
+        TRY(fj_body_put(w, hash, (size_t)hash_len));
+        TRY(fj_body_put(w, "\"", 1));
     }
-    return put(w, "}", 1);
+    return fj_body_put(w, "}", 1);
 }
 
 int fj_put_records_body(const uint8_t *stream_field, size_t stream_field_len,
@@ -133,11 +140,9 @@ int fj_put_records_body(const uint8_t *stream_field, size_t stream_field_len,
                         const uint8_t *hashes, size_t hashes_size, const uint32_t *hash_lens,
                         size_t n, uint8_t *out, size_t out_cap, size_t *out_used)
 {
-    struct body_out w = { out, out + out_cap };
+    struct fj_body_out w = { out, out + out_cap };
     size_t data_at = 0, key_at = 0, hash_at = 0;
-    TRY(put(&w, "{", 1));
-    TRY(put(&w, stream_field, stream_field_len));
-    TRY(put(&w, RECORDS_OPEN, LIT(RECORDS_OPEN)));
+    TRY(fj_body_head(&w, stream_field, stream_field_len));
     for (size_t i = 0; i < n; i++) {
         size_t data_len = data_lens[i], key_len = key_lens[i];
         int64_t hash_len = -1;  /* no ExplicitHashKey */
@@ -149,10 +154,10 @@ int fj_put_records_body(const uint8_t *stream_field, size_t stream_field_len,
             hash_len = hash_lens[i];
         }
         if (i)
-            TRY(put(&w, ",", 1));
+            TRY(fj_body_put(&w, ",", 1));
         /* no arithmetic on a NULL buffer (an empty one may be) */
-        TRY(put_entry(&w, data_len ? data + data_at : NULL, data_len, key_len ? keys + key_at : NULL,
-                      key_len, hash_len > 0 ? hashes + hash_at : NULL, hash_len));
+        TRY(fj_body_entry(&w, data_len ? data + data_at : NULL, data_len, key_len ? keys + key_at : NULL,
+                           key_len, hash_len > 0 ? hashes + hash_at : NULL, hash_len));
         data_at += data_len;
         key_at += key_len;
         if (hash_len > 0)
@@ -161,7 +166,7 @@ int fj_put_records_body(const uint8_t *stream_field, size_t stream_field_len,
     /* every byte given belongs to an entry: else the lengths were not these buffers' */
     if (data_at != data_size || key_at != keys_size || hash_at != hashes_size)
         return FJ_DECLINE;
-    TRY(put(&w, "]}", 2));
+    TRY(fj_body_put(&w, "]}", 2));
     *out_used = (size_t)(w.o - out);
     return FJ_OK;
 }

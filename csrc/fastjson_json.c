@@ -33,7 +33,7 @@ static size_t utf8_sequence(const uint8_t *s, size_t n, size_t *bad)
     return more + 1;
 }
 
-static int utf8_valid(const uint8_t *s, size_t n)
+int fj_utf8_valid(const uint8_t *s, size_t n)
 {
     size_t i = 0, bad;
     while (i < n) {
@@ -124,7 +124,7 @@ static int put_u64(struct ctx *c, uint64_t v, int negative)
  * (keys[base..top) holds the map's keys so far). */
 int fj_take_key(struct ctx *c, const struct item *key, size_t base)
 {
-    if (key->type != T_STR || !utf8_valid(key->ptr, key->len) || c->top >= FJ_KEY_STACK)
+    if (key->type != T_STR || !fj_utf8_valid(key->ptr, key->len) || c->top >= FJ_KEY_STACK)
         return FJ_DECLINE;
     for (size_t k = base; k < c->top; k++)
         if (c->keys[k].len == key->len && memcmp(c->keys[k].ptr, key->ptr, key->len) == 0)

@@ -4,7 +4,8 @@
  *   fastjson_kpl.c        the plan: which record goes where, each aggregate's size
  *   fastjson_kpl_write.c  the bytes: each aggregate written, the entries for Python
  *   fastjson_kpl_check.c  every length and index Python gave, checked first
- *   fastjson_md5.c        MD5 (RFC 1321), the aggregate's trailer
+ *   fastjson_md5.c        MD5 (RFC 1321), the aggregate's trailer (fj_md5: fastjson.h,
+ *                         fastjson_entries.c hashes partition keys with it too)
  */
 #ifndef FASTJSON_KPL_H
 #define FASTJSON_KPL_H
@@ -65,6 +66,5 @@ static inline uint64_t kpl_record_inner(uint64_t local, uint64_t n)
 FJ_INTERNAL int fj_kpl_check(const struct fj_kpl_input *in, size_t *rec_at, size_t *key_at, size_t *hash_at);
 FJ_INTERNAL int fj_kpl_write(const struct kpl *k, uint8_t *out, size_t out_cap, size_t *out_used,
                              uint32_t *entries);
-FJ_INTERNAL void fj_md5(const uint8_t *data, size_t n, uint8_t digest[16]);
 
 #endif

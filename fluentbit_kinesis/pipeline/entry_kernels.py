@@ -1,27 +1,38 @@
 """Operations over an EntryTable's columns that run once per entry: each
 entry's shard, grouping entries by shard, a PutRecords body from a list of
-entry indices. These are the Python references; the native versions (C,
-csrc/) must give the same results (differential tests) and decline (None)
-whatever they are unsure of."""
+entry indices. Each runs natively when fluentbit_kinesis._fastjson is built
+(entry_kernels_native.py, csrc/fastjson_entries.c), else, or when the native
+version declines (None) what it is unsure of, its Python reference here
+(*_reference): the same results (tests/pipeline/test_entry_kernels.py)."""
 import hashlib
 from array import array
 from bisect import bisect_right
 
+from . import entry_kernels_native as native
 from .request_body import python_body
+
+NATIVE = native.AVAILABLE  # the native kernels are there (else the references run)
 
 
 class ShardBounds:
     """The open shards' hash key ranges, sorted by start (ints up to 2**128 - 1),
-    prepared once per shard map."""
+    prepared once per shard map (not changed after: the native form is kept)."""
 
     def __init__(self, starts, ends):
         self.starts, self.ends = list(starts), list(ends)
+        self.packed = None  # their native form, made on first use (entry_kernels_native.packed_bounds)
 
     def __len__(self):
         return len(self.starts)
 
 
 def shard_indices(table, bounds):
+    """shard_indices_reference's array, natively when it can."""
+    found = native.shard_indices(table, bounds)
+    return found if found is not None else shard_indices_reference(table, bounds)
+
+
+def shard_indices_reference(table, bounds):
     """array('i'): per entry, the index in `bounds` of the shard its hash falls in,
     -1 for none (a gap, no shards, an explicit hash key that is not a decimal
     number up to 2**128 - 1). The hash: the explicit hash key when the entry has
@@ -45,6 +56,12 @@ def _hash_of(table, i):
 
 
 def group(shards, lanes):
+    """group_reference's (order, first), natively when it can."""
+    found = native.group(shards, lanes)
+    return found if found is not None else group_reference(shards, lanes)
+
+
+def group_reference(shards, lanes):
     """Entries grouped by lane, stable: (order array('I'), first array('I') of
     lanes + 2 items). Lane of entry i: shards[i], or `lanes` (the last, for
     entries without a shard) when shards[i] < 0; lane L holds
@@ -60,6 +77,12 @@ def group(shards, lanes):
 
 
 def body_at(stream_field, table, indices):
+    """body_at_reference's bytes, natively when it can."""
+    found = native.body_at(stream_field, table, indices)
+    return found if found is not None else body_at_reference(stream_field, table, indices)
+
+
+def body_at_reference(stream_field, table, indices):
     """The PutRecords body of the entries at `indices`, in that order: the same
     bytes as request_body.python_body of those entries."""
     return python_body(stream_field, [(table.data_of(i), table.key_of(i), table.hash_of(i), None)

@@ -31,7 +31,9 @@ FASTJSON_FILES = ("fastjson.c", "fastjson_msgpack.c", "fastjson_json.c", "fastjs
 BODY_FILES = ("fastjson_body.c",)
 # KPL aggregation's per-record part (issue 18), in the same module: fastjson_kpl.h's files
 KPL_FILES = ("fastjson_kpl.c", "fastjson_kpl_write.c", "fastjson_kpl_check.c", "fastjson_md5.c")
-FASTJSON_SOURCES = tuple(CHECKOUT_CSRC / name for name in FASTJSON_FILES + BODY_FILES + KPL_FILES)
+# an EntryTable's per-entry kernels and the PutRecords answer's scan (issue 18), in the same module
+ENTRY_FILES = ("fastjson_entries.c", "fastjson_answer.c")
+FASTJSON_SOURCES = tuple(CHECKOUT_CSRC / name for name in FASTJSON_FILES + BODY_FILES + KPL_FILES + ENTRY_FILES)
 
 FASTJSON_API = """
     int fj_convert(const uint8_t *data, size_t size,
@@ -76,6 +78,21 @@ FASTJSON_API += """
     };
     int fj_kpl_pack(const struct fj_kpl_input *in, uint8_t *out, size_t out_cap, size_t *out_used,
                     uint32_t *entries, size_t *n_entries, uint32_t *positions);
+"""
+
+FASTJSON_API += """
+    int fj_shard_indices(const uint8_t *keys, size_t keys_size, const uint32_t *key_at, const uint32_t *key_len,
+                         const uint8_t *hashes, size_t hashes_size, const uint32_t *hash_at,
+                         const uint32_t *hash_len, size_t n, const uint64_t *bounds, size_t n_shards,
+                         int32_t *out);
+    int fj_group(const int32_t *shards, size_t n, size_t lanes, uint32_t *order, uint32_t *first);
+    int fj_body_at(const uint8_t *stream_field, size_t stream_field_len,
+                   const uint8_t *data, size_t data_size, const uint32_t *data_at, const uint32_t *data_len,
+                   const uint8_t *keys, size_t keys_size, const uint32_t *key_at, const uint32_t *key_len,
+                   const uint8_t *hashes, size_t hashes_size, const uint32_t *hash_at, const uint32_t *hash_len,
+                   size_t n_table, const uint32_t *indices, size_t n_indices,
+                   uint8_t *out, size_t out_cap, size_t *out_used);
+    int64_t fj_failed_entries(const uint8_t *data, size_t size, size_t count);
 """
 
 EMBEDDING_API = """

@@ -1,0 +1,123 @@
+"""The entry kernels in C (csrc/fastjson_entries.c) over an EntryTable's
+columns, handed over as they are (ffi.from_buffer on the bytes and arrays:
+no Python work per entry, each result array allocated once per call). Each
+function returns None to decline (the module not built, a column not of the
+contract's type or shorter than the table, a key that is not UTF-8, ...):
+entry_kernels.py then runs its Python reference, which the results equal
+(tests/pipeline/test_entry_kernels.py)."""
+from array import array
+
+from . import scratch
+
+try:
+    from .._fastjson import ffi, lib
+except ImportError:  # not compiled: the references only
+    ffi = lib = None
+
+# the C side reads uint32/int32/uint64 items: the arrays' item sizes must be those
+AVAILABLE = (lib is not None and hasattr(lib, "fj_shard_indices")
+             and (array("I").itemsize, array("i").itemsize, array("Q").itemsize) == (4, 4, 8))
+HASH_MAX = 2 ** 128 - 1
+LOW = 2 ** 64 - 1
+FJ_NEED_ROOM = -2
+
+if AVAILABLE:
+    _alloc = ffi.new_allocator(should_clear_after_alloc=False)
+
+
+class _Decline(Exception):
+    pass
+
+
+def _u32(column, count):
+    """An array('I') column of at least `count` items as a uint32_t pointer."""
+    if type(column) is not array or column.typecode != "I" or len(column) < count:
+        raise _Decline
+    return ffi.from_buffer("uint32_t[]", column)
+
+
+def _bytes(buffer):
+    """A bytes-like buffer (bytes, bytearray, a contiguous memoryview of bytes) as a uint8_t pointer."""
+    if not (isinstance(buffer, (bytes, bytearray))
+            or (isinstance(buffer, memoryview) and buffer.itemsize == 1 and buffer.c_contiguous)):
+        raise _Decline
+    return ffi.from_buffer("uint8_t[]", buffer)
+
+
+def _hash_columns(table):
+    """(hashes, size, hash_at, hash_len) for C: NULLs when no entry has one."""
+    if table.hashes is None:
+        return ffi.NULL, 0, ffi.NULL, ffi.NULL
+    return (_bytes(table.hashes), len(table.hashes), _u32(table.hash_at, table.count),
+            _u32(table.hash_len, table.count))
+
+
+def packed_bounds(bounds):
+    """The shard bounds as C reads them (per shard: start high, start low, end
+    high, end low, uint64), made once and kept on the ShardBounds; None when
+    some bound is not an int from 0 to 2**128 - 1."""
+    if bounds.packed is None:
+        starts, ends, rows = bounds.starts, bounds.ends, array("Q")
+        if len(starts) == len(ends) and all(type(v) is int and 0 <= v <= HASH_MAX for v in starts + ends):
+            for start, end in zip(starts, ends):  # per shard, once per shard map
+                rows.extend((start >> 64, start & LOW, end >> 64, end & LOW))
+            bounds.packed = rows
+        else:
+            bounds.packed = False
+    return bounds.packed if bounds.packed is not False else None
+
+
+def shard_indices(table, bounds):
+    """entry_kernels.shard_indices_reference's array('i'), or None."""
+    packed = packed_bounds(bounds) if AVAILABLE else None
+    if packed is None:
+        return None
+    count = table.count
+    out = array("i", [0]) * count
+    try:
+        rc = lib.fj_shard_indices(_bytes(table.keys), len(table.keys), _u32(table.key_at, count),
+                                  _u32(table.key_len, count), *_hash_columns(table), count,
+                                  ffi.from_buffer("uint64_t[]", packed), len(bounds.starts),
+                                  ffi.from_buffer("int32_t[]", out, require_writable=True))
+    except _Decline:
+        return None
+    return out if rc == 0 else None
+
+
+def group(shards, lanes):
+    """entry_kernels.group_reference's (order, first), or None."""
+    if not AVAILABLE or type(shards) is not array or shards.typecode != "i" or type(lanes) is not int or lanes < 0:
+        return None
+    order, first = array("I", [0]) * len(shards), array("I", [0]) * (lanes + 2)
+    rc = lib.fj_group(ffi.from_buffer("int32_t[]", shards), len(shards), lanes,
+                      ffi.from_buffer("uint32_t[]", order, require_writable=True),
+                      ffi.from_buffer("uint32_t[]", first, require_writable=True))
+    return (order, first) if rc == 0 else None
+
+
+def body_at(stream_field, table, indices):
+    """entry_kernels.body_at_reference's bytes, or None."""
+    if not AVAILABLE or not isinstance(stream_field, bytes):
+        return None
+    try:
+        if type(indices) is not array or indices.typecode != "I":
+            indices = array("I", indices)
+        count = table.count
+        args = (ffi.from_buffer("uint8_t[]", stream_field), len(stream_field),
+                _bytes(table.data), len(table.data), _u32(table.data_at, count), _u32(table.data_len, count),
+                _bytes(table.keys), len(table.keys), _u32(table.key_at, count), _u32(table.key_len, count),
+                *_hash_columns(table), count, ffi.from_buffer("uint32_t[]", indices), len(indices))
+    except (_Decline, TypeError, OverflowError):  # indices that are not uint32: the reference's
+        return None
+    used = ffi.new("size_t *")
+    if lib.fj_body_at(*args, ffi.NULL, 0, used) != FJ_NEED_ROOM:  # asks the room it needs
+        return None
+    cap = used[0]
+    buffers = scratch.Buffers(ffi, _alloc)
+    with buffers as new:
+        out = new("uint8_t[]", cap)
+        rc = lib.fj_body_at(*args, out, cap, used)
+        if rc != 0:
+            return None
+        buffers.wrote(out, used[0])
+        return ffi.buffer(out, used[0])[:]
