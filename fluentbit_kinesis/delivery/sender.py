@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from . import batching, limiters
 from .client import THROTTLE_ERRORS, RequestError
 from .pacing import UNKNOWN
+from ..pipeline.entry_table import EntryTable
 from ..telemetry.redact import redact
 
 MAX_BACKOFF = 10.0
@@ -83,6 +84,8 @@ class Delivery:
         `ticket`: the chunk's place in each shard's order (shard_order), kept
         by the caller across flushes of the chunk; without one, this send
         takes one after every chunk already in delivery."""
+        if isinstance(entries, EntryTable):  # until delivery works on the table itself
+            entries = list(entries)
         lanes = batching.Lanes(entries, self.predict_shard, self.predict_keys)
         outcome = Outcome(delivered=False, entries=len(entries))
         tries = {}  # id(entry) -> failed tries: the budget is per entry

@@ -22,6 +22,7 @@ import os
 
 from . import kpl_native
 from .compression import compressor
+from .entry_table import EntryTable
 from .keys import RandomKey
 from .kpl import AGGREGATE_KEY, HASH_KEY_INDEX, MAGIC, OVERHEAD, AggregateEvents, encode, varint_size  # noqa: F401
 
@@ -45,6 +46,9 @@ def aggregate_limit(settings):
 
 
 def plain(shaped):
+    """Delivery's entries of plain records; an EntryTable is one already."""
+    if isinstance(shaped, EntryTable):
+        return shaped
     return [(data, key, None, index) for data, key, index in shaped]
 
 

@@ -13,6 +13,8 @@ The columns (the contract the native kernels read):
   sizes                     data_len + key_len: what Kinesis counts against its limits
 """
 from array import array
+from itertools import accumulate
+from operator import add
 
 NO_HASH_KEY = 0xFFFFFFFF
 
@@ -23,6 +25,10 @@ def _offsets(lengths):
         at.append(total)
         total += length
     return at
+
+
+def _all_in(events, done):
+    return events in done if type(events) is int else all(event in done for event in events)
 
 
 class EntryTable:
@@ -53,6 +59,37 @@ class EntryTable:
         table.events = [entry[3] for entry in entries]
         table.sizes = array("I", (d + k for d, k in zip(table.data_len, table.key_len)))
         return table
+
+    @classmethod
+    def from_columns(cls, data, data_at, data_len, keys, hashes=None):
+        """The table of plain records (event i is entry i) from the fast path's
+        columns: `data` bytes, offsets and lengths as uint32 sequences
+        (e.g. memoryview slices), partition keys as str; no Python step per entry."""
+        table = cls()
+        table.count = len(keys)
+        table.data = data
+        table.data_at, table.data_len = array("I", data_at), array("I", data_len)
+        text = "".join(keys)
+        if text.isascii():
+            table.keys, table.key_len = text.encode("ascii"), array("I", map(len, keys))
+        else:
+            encoded = [key.encode("utf-8", "surrogateescape") for key in keys]
+            table.keys, table.key_len = b"".join(encoded), array("I", map(len, encoded))
+        table.key_at = array("I", accumulate(table.key_len, initial=0))
+        table.key_at.pop()
+        table.hashes = table.hash_at = table.hash_len = None
+        table.events = array("I", range(table.count))
+        table.sizes = array("I", map(add, table.data_len, table.key_len))
+        return table
+
+    def __iter__(self):
+        """The entries as tuples (data, key, hash key, events): the slow paths' way."""
+        return map(self.entry, range(self.count))
+
+    def without_events(self, done):
+        """A table of the entries whose events are not all in `done` (a chunk
+        handed back: what an earlier try delivered goes no more)."""
+        return EntryTable.from_entries([entry for entry in self if not _all_in(entry[3], done)])
 
     def __len__(self):
         return self.count
