@@ -71,7 +71,6 @@ def _comparable(batch):
 _shapers = {}
 format_counts = collections.Counter()  # compare_format's outcomes, for the fuzzer's stats
 _format_shapers = {}
-format_counts = collections.Counter()  # compare_format's outcomes, for the fuzzer's stats
 MAX_FORMAT_SHAPERS = 640  # 32 option sets x 9 formats, native and Python: ~0.5 MB each
 
 
