@@ -78,7 +78,7 @@ class OutputInstance:
             return Shaper(settings), Aggregator(settings, self.shard_map, self.log, self.metrics.add_unaggregated)
         if settings.simple_aggregation:  # compresses whole packs, not each record
             return Shaper(dataclasses.replace(settings, compression="none")), SimpleAggregator(settings, self.log)
-        return Shaper(settings), None
+        return Shaper(settings, tables=True), None
 
     def start(self):
         """Checks the stream once; a failure is one clear line, not a failed start,
@@ -187,7 +187,7 @@ class OutputInstance:
         progress = ChunkProgress(self.ledger, tag, data)
         shaped = self.shaper.shape_chunk(data)  # never raises
         dead = [] if progress.dead_letters_written else list(shaped.dead_letters())
-        dead.extend(DeadLetter(reason, key, payload) for payload, key, _ in progress.todo(shaped.entries))
+        dead.extend(DeadLetter(reason, entry[1], entry[0]) for entry in progress.todo(shaped.entries))
         records = sum(item.count for item in dead)
         self.dead_letters.write(tag, dead, records)
         self.metrics.add_dead_letters(records)

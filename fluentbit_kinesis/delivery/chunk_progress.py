@@ -5,6 +5,7 @@ A chunk that Fluent Bit hands back (a retry, or a replay after a restart
 with ledger_path) sends only the rest."""
 from contextlib import contextmanager
 
+from ..pipeline.entry_table import EntryTable
 from .ledger import chunk_key
 
 # in a chunk's ledger entry: its dead letters are written
@@ -37,6 +38,8 @@ class ChunkProgress:
         """The entries no earlier try finished; the usual first try has nothing
         done: no pass over every record."""
         done = self.done
+        if done and isinstance(entries, EntryTable):
+            return entries.without_events(done)
         return [entry for entry in entries if entry[2] not in done] if done else entries
 
     def acked(self, indices):

@@ -32,6 +32,10 @@ def _offsets(lengths):
     return at
 
 
+def _all_in(events, done):
+    return events in done if type(events) is int else all(event in done for event in events)
+
+
 class EntryTable:
     __slots__ = ("count", "data", "data_at", "data_len", "keys", "key_at", "key_len",
                  "hashes", "hash_at", "hash_len", "events", "sizes")
@@ -56,13 +60,7 @@ class EntryTable:
         table.data = b"".join(datas)
         table.data_len = array("I", map(len, datas))
         table.data_at = _offsets(table.data_len)
-        text = "".join(keys)
-        if text.isascii():  # the usual case: one encode for all
-            table.keys, table.key_len = text.encode("ascii"), array("I", map(len, keys))
-        else:
-            encoded = list(map(str.encode, keys, repeat("utf-8"), repeat("surrogateescape")))
-            table.keys, table.key_len = b"".join(encoded), array("I", map(len, encoded))
-        table.key_at = _offsets(table.key_len)
+        table._set_keys(keys)
         table.hashes = table.hash_at = table.hash_len = None
         if hashes is not None and hashes.count(None) != len(hashes):
             texts = [(h or "").encode("ascii") for h in hashes]  # packed entries: few per flush
@@ -72,6 +70,40 @@ class EntryTable:
         table.events = events
         table.sizes = array("I", map(add, table.data_len, table.key_len))
         return table
+
+    @classmethod
+    def from_columns(cls, data, data_at, data_len, keys):
+        """The table of plain records (event i is entry i) from the fast path's
+        columns: `data` bytes, offsets and lengths as uint32 sequences
+        (e.g. memoryview slices), partition keys as str; no Python step per entry."""
+        table = cls()
+        table.count = len(keys)
+        table.data = data
+        table.data_at, table.data_len = array("I", data_at), array("I", data_len)
+        table._set_keys(keys)
+        table.hashes = table.hash_at = table.hash_len = None
+        table.events = array("I", range(table.count))
+        table.sizes = array("I", map(add, table.data_len, table.key_len))
+        return table
+
+    def _set_keys(self, keys):
+        """The key columns of these partition keys (str)."""
+        text = "".join(keys)
+        if text.isascii():  # the usual case: one encode for all
+            self.keys, self.key_len = text.encode("ascii"), array("I", map(len, keys))
+        else:
+            encoded = list(map(str.encode, keys, repeat("utf-8"), repeat("surrogateescape")))
+            self.keys, self.key_len = b"".join(encoded), array("I", map(len, encoded))
+        self.key_at = _offsets(self.key_len)
+
+    def __iter__(self):
+        """The entries as tuples (data, key, hash key, events): the slow paths' way."""
+        return map(self.entry, range(self.count))
+
+    def without_events(self, done):
+        """A table of the entries whose events are not all in `done` (a chunk
+        handed back: what an earlier try delivered goes no more)."""
+        return EntryTable.from_entries([entry for entry in self if not _all_in(entry[3], done)])
 
     def __len__(self):
         return self.count

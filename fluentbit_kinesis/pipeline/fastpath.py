@@ -16,6 +16,7 @@ Python path gives.
 """
 from . import scratch
 from .compression import compress_all
+from .entry_table import EntryTable
 from .events import DecodedChunk, iter_events
 from .rejects import pack_original
 from .shaped_chunk import ShapedChunk
@@ -63,8 +64,11 @@ def chunk_payloads(data, key_path=None, log_key=None, append_newline=False, inva
     return None if columns is None else list(zip(*columns))
 
 
-def convert(data, options):
-    """chunk_payloads as three lists (payloads, keys, statuses), or None."""
+def convert(data, options, table_of=None):
+    """chunk_payloads as three lists (payloads, keys, statuses), or None.
+    `table_of(written, fields, keys)`: called instead of slicing the payloads
+    when every record converted cleanly; what it returns unless None (then the
+    lists)."""
     if not AVAILABLE:
         return None
     size = len(data)
@@ -90,9 +94,14 @@ def convert(data, options):
         written = ffi.buffer(out, used[0])  # sliced as it is: no copy of the whole
         # read in place: as a list they would be five Python ints per record (1.4 MB a chunk)
         with memoryview(ffi.buffer(records, used[1] * _RECORD_FIELDS * 4)).cast("I") as fields:
+            count = used[1]
+            keys = _keys(source, size, fields, options.key_depth, count)
+            if table_of is not None and not any(fields[4::5]):
+                made = table_of(written, fields, keys)
+                if made is not None:
+                    return made
             payloads = [written[at:at + length] for at, length in zip(fields[0::5], fields[1::5])]
             del written
-            keys = _keys(source, size, fields, options.key_depth, len(payloads))
             statuses = fields[4::5].tolist()
     return payloads, keys, statuses
 
@@ -119,13 +128,28 @@ class FastShaper:
     def shape_chunk(self, data):
         """A ShapedChunk, or None when the C code declines the chunk or the
         Python decoder would see other events (the Python path then does it all)."""
-        columns = convert(data, self.options)
+        table_of = self._table if self.shaper.tables and self.shaper.compress is None else None
+        columns = convert(data, self.options, table_of)
         if columns is None:
             return None
+        if isinstance(columns, ShapedChunk):
+            return columns
         shaped = self._shape_payloads(*columns)
         shaped.path = "fast"
         if shaped.rejected and not _keep_originals(data, shaped, len(columns[0])):
             return None
+        return shaped
+
+    def _table(self, written, fields, keys):
+        """A ShapedChunk whose entries are an EntryTable straight from the C
+        output (no object per record), when no record can be rejected; else None."""
+        shaper = self.shaper
+        lengths = fields[1::5]
+        if max(lengths, default=0) + shaper.keys.max_bytes > shaper.max_record_bytes:
+            return None
+        shaped = ShapedChunk(path="fast")
+        keys, shaped.random_keys = shaper.keys.for_all(keys, len(lengths))
+        shaped.entries = EntryTable.from_columns(bytes(written), fields[0::5], lengths, keys)
         return shaped
 
     def _shape_payloads(self, payloads, keys, statuses):

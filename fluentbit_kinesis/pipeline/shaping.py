@@ -88,7 +88,7 @@ def _time_text(timestamp):
 
 
 class Shaper:
-    def __init__(self, settings):
+    def __init__(self, settings, tables=False):
         self.keys = PartitionKeys(settings)
         self.data_keys = frozenset(settings.data_keys) if settings.data_keys else None
         self.time_key = settings.time_key or None
@@ -98,6 +98,7 @@ class Shaper:
         self.no_log_key = f"log_key '{self.log_key}' is not in the record"  # one string for every such reject
         self.newline = settings.append_newline
         self.compress = compressor(settings.compression)
+        self.tables = tables  # entries go to delivery as they are: the fast path may give an EntryTable
         self.max_record_bytes = settings.max_record_bytes
         self.text = TextPolicy(settings.invalid_utf8)
         self.invalid_reason = ("record has invalid UTF-8 (invalid_utf8 dead_letter)"

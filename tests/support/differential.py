@@ -17,6 +17,7 @@ from pathlib import Path
 from fluentbit_kinesis import config
 
 from fluentbit_kinesis.pipeline import fastpath
+from fluentbit_kinesis.pipeline.entry_table import EntryTable
 from fluentbit_kinesis.pipeline.events import decode_chunk
 from fluentbit_kinesis.pipeline.fastformat import MAX_PLANS
 from fluentbit_kinesis.pipeline.formats import FORMATS
@@ -70,20 +71,20 @@ def _comparable(batch):
 _shapers = {}
 format_counts = collections.Counter()  # compare_format's outcomes, for the fuzzer's stats
 _format_shapers = {}
-format_counts = collections.Counter()  # compare_format's outcomes, for the fuzzer's stats
 MAX_FORMAT_SHAPERS = 640  # 32 option sets x 9 formats, native and Python: ~0.5 MB each
 
 
-def shaper_for(settings, python_only=False):
+def shaper_for(settings, python_only=False, tables=False):
     """One Shaper per set of options (making one draws 4096 random keys);
-    python_only: one without the native path. field_format's have a cache of
+    python_only: one without the native path; tables: one whose fast path
+    may give an EntryTable (plain records going to delivery as they are). field_format's have a cache of
     their own, bounded (their plans and normalizers add up)."""
-    key = (repr(settings), python_only)
+    key = (repr(settings), python_only, tables)
     shapers = _format_shapers if settings.field_format != "none" else _shapers
     if key not in shapers:
         if len(shapers) >= MAX_FORMAT_SHAPERS:
             shapers.clear()
-        shapers[key] = Shaper(settings)
+        shapers[key] = Shaper(settings, tables=tables)
         if python_only:
             shapers[key].fast = None
     return shapers[key]
@@ -111,7 +112,24 @@ def compare(settings, data):
                               _comparable(fast), _comparable(slow)):
             if f != s:
                 raise Divergence(f"{name} differ: fast {f!r:.300} python {s!r:.300}")
+    _compare_table(shaper_for(settings, tables=True), data, slow)
     return True
+
+
+def _compare_table(shaper, data, slow):
+    """The fast path's EntryTable, when it makes one, holds the entries the
+    Python path made (made-up keys aside: each shaper draws its own)."""
+    shaped = shaper.fast.shape_chunk(data)
+    if shaped is None or not isinstance(shaped.entries, EntryTable):
+        return
+    format_counts["tables"] += 1
+    if slow.rejected or slow.random_keys != shaped.random_keys or len(shaped.entries) != len(slow.entries):
+        raise Divergence(f"an EntryTable of {len(shaped.entries)} entries ({shaped.random_keys} made-up keys), "
+                         f"Python: {len(slow.entries)} ({slow.random_keys}), {len(slow.rejected)} rejected")
+    for (data_, key, hash_key, event), (payload, slow_key, index) in zip(shaped.entries, slow.entries):
+        made_up = type(slow_key) is RandomKey
+        if (data_, None if made_up else key, hash_key, event) != (payload, None if made_up else slow_key, None, index):
+            raise Divergence(f"EntryTable entry {event!r} {data_!r:.200} {key!r:.80}, Python {index} {payload!r:.200}")
 
 
 def _format_outcome(shaped):
