@@ -165,4 +165,3 @@ class ShardMap:
     def shards(self):
         state = self._state
         return list(state[1]) if state else []
-
