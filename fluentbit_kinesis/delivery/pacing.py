@@ -34,9 +34,10 @@ shard has BATCH seconds of tokens (not a call per few tokens).
 import math
 import threading
 import time
+from functools import partial
 from itertools import islice
 
-from .batching import UNKNOWN, fitting, fitting_sum, request_plan
+from .batching import UNKNOWN, fitting_sum, request_plan
 from .shard_order import ShardOrder
 
 LIMIT_RECORDS = 1000.0        # per shard and second
@@ -84,11 +85,13 @@ class ShardPace:
         if elapsed <= 0:
             return
         self.stamp = now
-        quiet = now - self.last_cut
-        headroom = 2.0 * max(0.0, 1.0 - self.share / self.ceiling)  # 1 at half the ceiling
-        self.share = min(self.ceiling, self.share + elapsed * (PROBE[0] + PROBE[1] * quiet) * headroom)
+        share = self.share
+        if share != self.ceiling:  # at the ceiling (a producer alone) the headroom is 0: nothing to grow
+            quiet = now - self.last_cut
+            headroom = 2.0 * max(0.0, 1.0 - share / self.ceiling)  # 1 at half the ceiling
+            share = self.share = min(self.ceiling, share + elapsed * (PROBE[0] + PROBE[1] * quiet) * headroom)
         if self.limit_records is not None:
-            records, data = self.rates()
+            records, data = share * self.limit_records, share * self.limit_bytes  # rates()
             self.records = min(records * BURST, self.records + elapsed * records)
             self.bytes = min(data * BURST, self.bytes + elapsed * data)
 
@@ -96,17 +99,25 @@ class ShardPace:
         """How many entries of a lane (their `sizes`, from `start`) may go now,
         up to max_count entries and max_bytes (the first whatever its size);
         their tokens are taken."""
-        if self.limit_records is None:
-            return fitting(sizes, start, max_count, max_bytes)
+        return self.take_sum(sizes, start, max_count, max_bytes)[0]
+
+    def take_sum(self, sizes, start, max_count, max_bytes):
+        """take's count, and those entries' bytes."""
         count, sent = fitting_sum(sizes, start, max_count, max_bytes)
+        if self.limit_records is None:
+            return count, sent
         if count <= self.records and sent <= self.bytes:  # the buckets hold them all: as the loop below
             self.records -= count
             self.bytes -= sent
-            return count
-        return self.take_one_by_one(sizes, start, max_count, max_bytes)
+            return count, sent
+        return self._one_by_one(sizes, start, max_count, max_bytes)
 
     def take_one_by_one(self, sizes, start, max_count, max_bytes):
         """take, entry by entry (the reference; where a bucket runs short)."""
+        return self._one_by_one(sizes, start, max_count, max_bytes)[0]
+
+    def _one_by_one(self, sizes, start, max_count, max_bytes):
+        """take_one_by_one's count, and those entries' bytes."""
         full_bytes = self.share * self.limit_bytes * BURST
         records, tokens = self.records, self.bytes
         count = sent = 0
@@ -122,7 +133,7 @@ class ShardPace:
             count += 1
             sent += size
         self.records, self.bytes = records, tokens
-        return count
+        return count, sent
 
     def wait(self, sizes):
         """Seconds until this shard can take a batch of its lane (at least its head)."""
@@ -177,7 +188,8 @@ class ShardLimiter:
         self._window = clock()  # since when report() counts
         self._next_report = self._window + FIRST_REPORT
 
-    def _pace(self, shard, now):
+    def _pace(self, now, shard):
+        """The shard's ShardPace, refilled up to `now` (made at its first use)."""
         pace = self.shards.get(shard)
         if pace is None:
             if len(self.shards) >= MAX_SHARDS:  # closed shards of many reshards
@@ -193,10 +205,7 @@ class ShardLimiter:
         (BATCH seconds) of tokens: not a call per few tokens; then every shard
         gives what it has (batching.request_plan)."""
         with self._lock:
-            now = self.clock()
-
-            def pace_of(shard):
-                return self._pace(shard, now)
+            pace_of = partial(self._pace, self.clock())  # pace_of(shard): no Python frame of its own
             if not any(pace_of(shard).wait(sizes) <= 0 for shard, sizes in lanes):
                 return {}
             return request_plan(lanes, pace_of, max_count, max_bytes)
@@ -205,14 +214,14 @@ class ShardLimiter:
         """shard -> seconds until it can take a batch of its (non-empty) lane."""
         with self._lock:
             now = self.clock()
-            return {shard: self._pace(shard, now).wait(sizes) for shard, sizes in lanes}
+            return {shard: self._pace(now, shard).wait(sizes) for shard, sizes in lanes}
 
     def answered(self, counts):
         """counts: shard -> (entries acknowledged, their bytes, entries throttled), of one answer."""
         with self._lock:
             now = self.clock()
             for shard, (acked, acked_bytes, throttled) in counts.items():
-                self._pace(shard, now).answered(max(0, acked), max(0, acked_bytes), throttled, now)
+                self._pace(now, shard).answered(max(0, acked), max(0, acked_bytes), throttled, now)
 
     def refund(self, counts):
         """counts: shard -> (entries, bytes, _) of a request that failed as a whole

@@ -101,12 +101,17 @@ def sum_at_reference(column, indices):
     return sum(map(column.__getitem__, indices))
 
 
+def gather_at(column, indices):
+    """array('I') of column[i] for each i of `indices` (an array('I') column), natively when it can."""
+    found = native.gather_at(column, indices)
+    return found if found is not None else array("I", map(column.__getitem__, indices))
+
+
 def events_at(table, indices):
     """The events of the entries at `indices`, in order: an array('I') when
     every entry carries one event (the fast path's table: gathered natively),
     else a list of what each carries (an int, or a list of them)."""
     events = table.events
     if type(events) is array:
-        found = native.gather_at(events, indices)
-        return found if found is not None else array("I", map(events.__getitem__, indices))
+        return gather_at(events, indices)
     return list(map(events.__getitem__, indices))

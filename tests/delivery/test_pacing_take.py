@@ -1,6 +1,7 @@
-"""ShardPace.take by running sums when the buckets hold a whole part, against
+"""ShardPace.take by sums when the buckets hold a whole part, against
 take_one_by_one (the reference loop): the same count, the same tokens left,
-the same held-back count, whatever the lane, limits and buckets."""
+the same held-back count, whatever the lane, limits and buckets; take_sum's
+bytes are those entries' sizes."""
 import copy
 import random
 from collections import deque
@@ -23,13 +24,15 @@ def test_take_is_the_loop():
         sizes = deque(rng.choice([0, 1, 250, 300, rng.randrange(0, 2000), 900_000]) for _ in range(rng.randrange(0, 60)))
         start = rng.randrange(0, len(sizes) + 2)
         max_count, max_bytes = rng.choice([0, 1, 2, 32, 500, rng.randrange(0, 80)]), rng.choice(
-            [0, 1, 300, 20_480, 5 * 1024 * 1024, rng.randrange(0, 40_000)])
+            [0, 1, 300, 20_480, 5 * 1024 * 1024, rng.randrange(0, 40_000), -1])
         fast = random_pace(rng)
         reference = copy.deepcopy(fast)
-        got = fast.take(sizes, start, max_count, max_bytes)
+        got, got_bytes = fast.take_sum(sizes, start, max_count, max_bytes)
         assert got == reference.take_one_by_one(sizes, start, max_count, max_bytes)
+        assert got_bytes == sum(list(sizes)[start:start + got])
         assert (fast.records, fast.bytes, fast.minute) == (reference.records, reference.bytes, reference.minute)
-        assert fitting_sum(sizes, start, max_count, max_bytes)[0] == fitting(sizes, start, max_count, max_bytes)
+        count, sent = fitting_sum(sizes, start, max_count, max_bytes)
+        assert count == fitting(sizes, start, max_count, max_bytes) and sent == sum(list(sizes)[start:start + count])
 
 
 def test_an_unpaced_shard_takes_what_fits():
