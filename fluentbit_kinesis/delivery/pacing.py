@@ -34,8 +34,9 @@ shard has BATCH seconds of tokens (not a call per few tokens).
 import math
 import threading
 import time
+from bisect import bisect_right
 from functools import partial
-from itertools import islice
+from itertools import accumulate, islice
 
 from .batching import UNKNOWN, fitting_sum, request_plan
 from .shard_order import ShardOrder
@@ -55,6 +56,7 @@ BATCH = 0.1                   # a shard held back waits for this many seconds of
 REPORT_EVERY = 60.0
 FIRST_REPORT = 10.0           # seconds after the start: the first line, then one a minute
 MAX_SHARDS = 4096
+EXACT = 2.0 ** 52            # buckets below this take whole entries without rounding (ShardPace._by_sums)
 
 
 class ShardPace:
@@ -106,11 +108,38 @@ class ShardPace:
         count, sent = fitting_sum(sizes, start, max_count, max_bytes)
         if self.limit_records is None:
             return count, sent
+        if not (abs(self.records) < EXACT and abs(self.bytes) < EXACT):  # never in practice
+            return self._one_by_one(sizes, start, max_count, max_bytes)
         if count <= self.records and sent <= self.bytes:  # the buckets hold them all: as the loop below
             self.records -= count
             self.bytes -= sent
             return count, sent
-        return self._one_by_one(sizes, start, max_count, max_bytes)
+        return self._by_sums(sizes, start, count)
+
+    def _by_sums(self, sizes, start, fit):
+        """take_one_by_one's count and bytes where a bucket runs short, by
+        running sums (no Python step per entry): the first `fit` entries fit
+        the request. Exactly the loop's floats: below EXACT, a bucket less an
+        entry it holds (an integer) is exact, so the loop's tokens after j
+        entries are the tokens less the sum of their sizes, and the records
+        less j; only an entry larger than a full bucket (the last taken)
+        rounds, computed here as in the loop."""
+        records, tokens = self.records, self.bytes
+        running = list(accumulate(islice(sizes, start, start + fit)))
+        allowed = min(fit, math.floor(records) if records >= 1.0 else 0)  # records: one token each
+        count = bisect_right(running, tokens)  # the bytes bucket holds each in turn
+        taken = running[count - 1] if count else 0
+        if count < allowed and tokens - taken >= self.share * self.limit_bytes * BURST:
+            count += 1  # larger than what is left, but not than a full bucket: it goes, the last
+            self.records, self.bytes = records - count, (tokens - taken) - (running[count - 1] - taken)
+        else:
+            count = min(count, allowed)
+            taken = running[count - 1] if count else 0
+            if count:
+                self.records, self.bytes = records - count, tokens - taken
+        if count < fit:
+            self.minute[3] += 1  # held back: at its limit
+        return count, (running[count - 1] if count else 0)
 
     def take_one_by_one(self, sizes, start, max_count, max_bytes):
         """take, entry by entry (the reference; where a bucket runs short)."""
@@ -262,31 +291,3 @@ class ShardLimiter:
                 f"back or were throttled in the last {seconds:.0f} s ({', '.join(busy[:8])}"
                 f"{', ...' if len(busy) > 8 else ''}); sent {records:,.0f} records/s, {sent / 1e6:.2f} MB/s; "
                 f"{throttled} entries throttled; paced at {low:.2f} of the limit on the slowest")
-
-
-class NoLimits:
-    """dry_run: nothing is sent, so nothing is paced."""
-
-    def __init__(self):
-        self.order = ShardOrder()
-
-    def plan(self, lanes, max_count, max_bytes):
-        return request_plan(lanes, lambda shard: UNPACED, max_count, max_bytes)
-
-    def waits(self, lanes):
-        return {shard: 0.0 for shard, _ in lanes}
-
-    def answered(self, counts):
-        pass
-
-    def refund(self, counts):
-        pass
-
-    def shares(self, shards=None):
-        return {}
-
-    def report(self):
-        return None
-
-
-UNPACED = ShardPace(False, 0.0)
