@@ -125,8 +125,8 @@ class ShardPace:
         less j; only an entry larger than a full bucket (the last taken)
         rounds, computed here as in the loop."""
         records, tokens = self.records, self.bytes
-        running = list(accumulate(islice(sizes, start, start + fit)))
         allowed = min(fit, math.floor(records) if records >= 1.0 else 0)  # records: one token each
+        running = list(accumulate(islice(sizes, start, start + allowed)))  # no more can go
         count = bisect_right(running, tokens)  # the bytes bucket holds each in turn
         taken = running[count - 1] if count else 0
         if count < allowed and tokens - taken >= self.share * self.limit_bytes * BURST:
@@ -250,7 +250,8 @@ class ShardLimiter:
         with self._lock:
             now = self.clock()
             for shard, (acked, acked_bytes, throttled) in counts.items():
-                self._pace(now, shard).answered(max(0, acked), max(0, acked_bytes), throttled, now)
+                self._pace(now, shard).answered(acked if acked > 0 else 0, acked_bytes if acked_bytes > 0 else 0,
+                                                throttled, now)
 
     def refund(self, counts):
         """counts: shard -> (entries, bytes, _) of a request that failed as a whole
