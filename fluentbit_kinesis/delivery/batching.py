@@ -146,10 +146,12 @@ class Lanes:
                 lane.at = end = at + count
                 group.extend(order[at:end])
                 counts[shard] = [count, sum(sizes[at:end]), 0]
-            if lane.at == lane.end and not lane.front:
-                del self.lanes[shard], self.views[shard]
-            else:
+            if lane.front:
                 self.views[shard] = (shard, self._sizes_of(lane))
+            elif lane.at == lane.end:
+                del self.lanes[shard], self.views[shard]
+            else:  # _sizes_of, inline
+                self.views[shard] = (shard, sizes[lane.at:lane.end])
         self.left -= len(group)
         return group, counts
 
