@@ -105,11 +105,13 @@ class ShardPace:
 
     def take_sum(self, sizes, start, max_count, max_bytes):
         """take's count, and those entries' bytes."""
-        count, sent = fitting_sum(sizes, start, max_count, max_bytes)
         if self.limit_records is None:
-            return count, sent
+            return fitting_sum(sizes, start, max_count, max_bytes)
         if not (abs(self.records) < EXACT and abs(self.bytes) < EXACT):  # never in practice
             return self._one_by_one(sizes, start, max_count, max_bytes)
+        # what fits, up to one more than the records allow: that one says whether any was held back
+        allowed = math.floor(self.records) if self.records >= 1.0 else 0
+        count, sent = fitting_sum(sizes, start, min(max_count, allowed + 1), max_bytes)
         if count <= self.records and sent <= self.bytes:  # the buckets hold them all: as the loop below
             self.records -= count
             self.bytes -= sent
