@@ -13,6 +13,7 @@
  *   fastjson_kpl*.c     KPL aggregation's per-record part (fastjson_kpl.h), MD5 in fastjson_md5.c
  *   fastjson_entries.c  an EntryTable's per-entry kernels: shards, grouping, a body from indices
  *   fastjson_answer.c   a PutRecords answer's failed entries counted by a strict JSON scan
+ *   fastjson_indices.c  per request over entry indices (fastjson_indices.h): sums, gathers, bitmaps
  *
  * The Python path (events.decode_chunk + shaping.Shaper.payload) stays the
  * reference: this code produces the same bytes for the records it accepts and
@@ -171,6 +172,7 @@ int fj_body_at(const uint8_t *stream_field, size_t stream_field_len,
 /* fastjson_answer.c: how many of a PutRecords answer's `count` records have an
  * ErrorCode that is not null, or -1 for anything orjson might read otherwise */
 int64_t fj_failed_entries(const uint8_t *data, size_t size, size_t count);
+#include "fastjson_indices.h"  /* per request over entry indices */
 
 /* ---- shared by the fast path's files, never exported ---------------------- */
 

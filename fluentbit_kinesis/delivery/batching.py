@@ -14,7 +14,7 @@ from array import array
 from bisect import bisect_right
 from itertools import accumulate, islice
 
-from ..pipeline.entry_kernels import group as group_by_lane
+from ..pipeline.entry_kernels import gather_at, group as group_by_lane
 
 MIN_PART = 32  # entries a lane gives a request before the next one's (many shards)
 ORDER_POLL = 0.05  # seconds between looks at a shard an earlier chunk still sends to
@@ -40,8 +40,13 @@ def fitting(sizes, start, max_count, max_bytes):
 
 
 def fitting_sum(sizes, start, max_count, max_bytes):
-    """(fitting's count, those entries' bytes), by running sums: no Python step per entry."""
-    running = list(accumulate(islice(sizes, start, start + max_count))) if max_count > 0 else []
+    """(fitting's count, those entries' bytes), by sums: no Python step per entry."""
+    if max_count <= 0:
+        return 0, 0
+    whole = sum(islice(sizes, start, start + max_count))  # the usual case: a lane's part fits whole
+    if whole <= max_bytes:
+        return max(0, min(max_count, len(sizes) - start)), whole
+    running = list(accumulate(islice(sizes, start, start + max_count)))
     count = bisect_right(running, max_bytes) or min(1, len(running))  # the first always
     return count, running[count - 1] if count else 0
 
@@ -49,8 +54,8 @@ def fitting_sum(sizes, start, max_count, max_bytes):
 def request_plan(lanes, pace_of, max_count, max_bytes):
     """One request's parts: shard -> how many entries from the head of its
     lane, each lane's part first (so a request spans the shards), then what
-    room is left. `lanes`: (shard, sizes of its entries); pace_of(shard).take
-    says how many of them may go now (pacing)."""
+    room is left. `lanes`: (shard, sizes of its entries); pace_of(shard).take_sum
+    says how many of them may go now (pacing), and their bytes."""
     plan, count, size = {}, 0, 0
     part = max(MIN_PART, -(-max_count // len(lanes)))
     for part_count, part_bytes in ((part, -(-max_bytes // len(lanes))), (max_count, max_bytes)):
@@ -58,12 +63,12 @@ def request_plan(lanes, pace_of, max_count, max_bytes):
             start = plan.get(shard, 0)
             if start >= len(sizes) or (count and sizes[start] > max_bytes - size):
                 continue
-            more = pace_of(shard).take(sizes, start, min(part_count, max_count - count),
-                                       min(part_bytes, max_bytes - size))
+            more, more_bytes = pace_of(shard).take_sum(sizes, start, min(part_count, max_count - count),
+                                                       min(part_bytes, max_bytes - size))
             if more:
                 plan[shard] = start + more
                 count += more
-                size += sum(islice(sizes, start, start + more))
+                size += more_bytes
                 if count >= max_count:
                     return plan
     return plan
@@ -95,7 +100,7 @@ class Lanes:
         else:
             self.order, first = group_by_lane(shards, len(ids))
             lane_names = self.names
-        self.sizes = array("I", map(table.sizes.__getitem__, self.order))  # in lane order
+        self.sizes = gather_at(table.sizes, self.order)  # in lane order
         self._sizes = memoryview(self.sizes)
         # lanes in the order their shards first appear among the entries
         found = sorted((self.order[first[n]], n) for n in range(len(first) - 1) if first[n] < first[n + 1])
@@ -131,13 +136,22 @@ class Lanes:
         if blocked is None:
             return group, counts
         ready = self._ready(blocked)
+        order, sizes = self.order, self._sizes
         for shard, count in (limiter.plan(ready, max_count, max_bytes) if ready else {}).items():
             lane = self.lanes[shard]
-            counts[shard] = [count, self._pop(lane, count, group), 0]
-            if lane.at == lane.end and not lane.front:
-                del self.lanes[shard], self.views[shard]
-            else:
+            if lane.front:
+                counts[shard] = [count, self._pop(lane, count, group), 0]
+            else:  # _pop, inline: the usual case, once per lane and request
+                at = lane.at
+                lane.at = end = at + count
+                group.extend(order[at:end])
+                counts[shard] = [count, sum(sizes[at:end]), 0]
+            if lane.front:
                 self.views[shard] = (shard, self._sizes_of(lane))
+            elif lane.at == lane.end:
+                del self.lanes[shard], self.views[shard]
+            else:  # _sizes_of, inline
+                self.views[shard] = (shard, sizes[lane.at:lane.end])
         self.left -= len(group)
         return group, counts
 

@@ -3,6 +3,7 @@ ledger: the event indices Kinesis acknowledged or that went to the dead
 letters, and whether the chunk's dead letters are written (never twice).
 A chunk that Fluent Bit hands back (a retry, or a replay after a restart
 with ledger_path) sends only the rest."""
+from array import array
 from contextlib import contextmanager
 
 from ..pipeline.entry_table import EntryTable
@@ -10,6 +11,27 @@ from .ledger import chunk_key
 
 # in a chunk's ledger entry: its dead letters are written
 DEAD_LETTERS_WRITTEN = -1
+
+
+class Finished:
+    """The events a chunk's tries finished, kept in the parts they came in (a
+    request's acknowledged events: an array) and made one set only when read
+    (a retry, a ledger rotation): no set insert per event and request."""
+
+    def __init__(self, done):
+        self.parts = [done]
+
+    def update(self, indices):
+        self.parts.append(tuple(indices) if type(indices) not in (array, list, frozenset) else indices)
+
+    def add(self, index):
+        self.parts.append((index,))
+
+    def __iter__(self):
+        return iter(set().union(*list(self.parts)))  # list(): another thread may add a part meanwhile
+
+    def __len__(self):
+        return len(set().union(*list(self.parts)))
 
 
 class ChunkProgress:
@@ -20,7 +42,7 @@ class ChunkProgress:
         # hashing costs a pass over the chunk: only when a ledger may know it
         self.key = chunk_key(tag, data) if ledger.persistent or len(ledger) else None
         self.done = ledger.done(self.key)  # what earlier tries finished
-        self.finished = set(self.done)     # ... and this one too
+        self.finished = Finished(self.done)  # ... and this one too
 
     @property
     def dead_letters_written(self):

@@ -32,6 +32,8 @@ import zlib
 from collections import OrderedDict, deque
 from itertools import repeat
 
+from ..pipeline.entry_kernels_native import index_bitmap
+
 MAX_CHUNKS = 256
 SEGMENT_BYTES = 4 * 1024 * 1024
 MAX_AGE = 7 * 24 * 3600.0  # seconds: a chunk retried for longer than this is forgotten
@@ -78,7 +80,17 @@ def _format(runs):
 
 
 def _encode(indices):
-    """EVENTS of a line: one run (the usual case), a bitmap, or runs."""
+    """EVENTS of a line: one run (the usual case), a bitmap, or runs; of an
+    array('I') (a request's events) natively: no Python step per index."""
+    found = index_bitmap(indices)
+    if found is not None:
+        first, last, bitmap = found
+        return f"{first}:{last}" if bitmap is None else f"*{bitmap}"
+    return _encode_reference(indices)
+
+
+def _encode_reference(indices):
+    """_encode's text, in Python."""
     first, last = min(indices), max(indices)
     if last - first + 1 == len(indices):
         return f"{first}:{last}"

@@ -34,9 +34,11 @@ shard has BATCH seconds of tokens (not a call per few tokens).
 import math
 import threading
 import time
-from itertools import islice
+from bisect import bisect_right
+from functools import partial
+from itertools import accumulate, islice
 
-from .batching import UNKNOWN, fitting, fitting_sum, request_plan
+from .batching import UNKNOWN, fitting_sum, request_plan
 from .shard_order import ShardOrder
 
 LIMIT_RECORDS = 1000.0        # per shard and second
@@ -54,6 +56,7 @@ BATCH = 0.1                   # a shard held back waits for this many seconds of
 REPORT_EVERY = 60.0
 FIRST_REPORT = 10.0           # seconds after the start: the first line, then one a minute
 MAX_SHARDS = 4096
+EXACT = 2.0 ** 52            # buckets below this take whole entries without rounding (ShardPace._by_sums)
 
 
 class ShardPace:
@@ -84,11 +87,13 @@ class ShardPace:
         if elapsed <= 0:
             return
         self.stamp = now
-        quiet = now - self.last_cut
-        headroom = 2.0 * max(0.0, 1.0 - self.share / self.ceiling)  # 1 at half the ceiling
-        self.share = min(self.ceiling, self.share + elapsed * (PROBE[0] + PROBE[1] * quiet) * headroom)
+        share = self.share
+        if share != self.ceiling:  # at the ceiling (a producer alone) the headroom is 0: nothing to grow
+            quiet = now - self.last_cut
+            headroom = 2.0 * max(0.0, 1.0 - share / self.ceiling)  # 1 at half the ceiling
+            share = self.share = min(self.ceiling, share + elapsed * (PROBE[0] + PROBE[1] * quiet) * headroom)
         if self.limit_records is not None:
-            records, data = self.rates()
+            records, data = share * self.limit_records, share * self.limit_bytes  # rates()
             self.records = min(records * BURST, self.records + elapsed * records)
             self.bytes = min(data * BURST, self.bytes + elapsed * data)
 
@@ -96,17 +101,54 @@ class ShardPace:
         """How many entries of a lane (their `sizes`, from `start`) may go now,
         up to max_count entries and max_bytes (the first whatever its size);
         their tokens are taken."""
+        return self.take_sum(sizes, start, max_count, max_bytes)[0]
+
+    def take_sum(self, sizes, start, max_count, max_bytes):
+        """take's count, and those entries' bytes."""
         if self.limit_records is None:
-            return fitting(sizes, start, max_count, max_bytes)
-        count, sent = fitting_sum(sizes, start, max_count, max_bytes)
+            return fitting_sum(sizes, start, max_count, max_bytes)
+        if not (abs(self.records) < EXACT and abs(self.bytes) < EXACT):  # never in practice
+            return self._one_by_one(sizes, start, max_count, max_bytes)
+        # what fits, up to one more than the records allow: that one says whether any was held back
+        allowed = math.floor(self.records) if self.records >= 1.0 else 0
+        count, sent = fitting_sum(sizes, start, min(max_count, allowed + 1), max_bytes)
         if count <= self.records and sent <= self.bytes:  # the buckets hold them all: as the loop below
             self.records -= count
             self.bytes -= sent
-            return count
-        return self.take_one_by_one(sizes, start, max_count, max_bytes)
+            return count, sent
+        return self._by_sums(sizes, start, count)
+
+    def _by_sums(self, sizes, start, fit):
+        """take_one_by_one's count and bytes where a bucket runs short, by
+        running sums (no Python step per entry): the first `fit` entries fit
+        the request. Exactly the loop's floats: below EXACT, a bucket less an
+        entry it holds (an integer) is exact, so the loop's tokens after j
+        entries are the tokens less the sum of their sizes, and the records
+        less j; only an entry larger than a full bucket (the last taken)
+        rounds, computed here as in the loop."""
+        records, tokens = self.records, self.bytes
+        allowed = min(fit, math.floor(records) if records >= 1.0 else 0)  # records: one token each
+        running = list(accumulate(islice(sizes, start, start + allowed)))  # no more can go
+        count = bisect_right(running, tokens)  # the bytes bucket holds each in turn
+        taken = running[count - 1] if count else 0
+        if count < allowed and tokens - taken >= self.share * self.limit_bytes * BURST:
+            count += 1  # larger than what is left, but not than a full bucket: it goes, the last
+            self.records, self.bytes = records - count, (tokens - taken) - (running[count - 1] - taken)
+        else:
+            count = min(count, allowed)
+            taken = running[count - 1] if count else 0
+            if count:
+                self.records, self.bytes = records - count, tokens - taken
+        if count < fit:
+            self.minute[3] += 1  # held back: at its limit
+        return count, (running[count - 1] if count else 0)
 
     def take_one_by_one(self, sizes, start, max_count, max_bytes):
         """take, entry by entry (the reference; where a bucket runs short)."""
+        return self._one_by_one(sizes, start, max_count, max_bytes)[0]
+
+    def _one_by_one(self, sizes, start, max_count, max_bytes):
+        """take_one_by_one's count, and those entries' bytes."""
         full_bytes = self.share * self.limit_bytes * BURST
         records, tokens = self.records, self.bytes
         count = sent = 0
@@ -122,7 +164,7 @@ class ShardPace:
             count += 1
             sent += size
         self.records, self.bytes = records, tokens
-        return count
+        return count, sent
 
     def wait(self, sizes):
         """Seconds until this shard can take a batch of its lane (at least its head)."""
@@ -177,7 +219,8 @@ class ShardLimiter:
         self._window = clock()  # since when report() counts
         self._next_report = self._window + FIRST_REPORT
 
-    def _pace(self, shard, now):
+    def _pace(self, now, shard):
+        """The shard's ShardPace, refilled up to `now` (made at its first use)."""
         pace = self.shards.get(shard)
         if pace is None:
             if len(self.shards) >= MAX_SHARDS:  # closed shards of many reshards
@@ -193,10 +236,7 @@ class ShardLimiter:
         (BATCH seconds) of tokens: not a call per few tokens; then every shard
         gives what it has (batching.request_plan)."""
         with self._lock:
-            now = self.clock()
-
-            def pace_of(shard):
-                return self._pace(shard, now)
+            pace_of = partial(self._pace, self.clock())  # pace_of(shard): no Python frame of its own
             if not any(pace_of(shard).wait(sizes) <= 0 for shard, sizes in lanes):
                 return {}
             return request_plan(lanes, pace_of, max_count, max_bytes)
@@ -205,14 +245,15 @@ class ShardLimiter:
         """shard -> seconds until it can take a batch of its (non-empty) lane."""
         with self._lock:
             now = self.clock()
-            return {shard: self._pace(shard, now).wait(sizes) for shard, sizes in lanes}
+            return {shard: self._pace(now, shard).wait(sizes) for shard, sizes in lanes}
 
     def answered(self, counts):
         """counts: shard -> (entries acknowledged, their bytes, entries throttled), of one answer."""
         with self._lock:
             now = self.clock()
             for shard, (acked, acked_bytes, throttled) in counts.items():
-                self._pace(shard, now).answered(max(0, acked), max(0, acked_bytes), throttled, now)
+                self._pace(now, shard).answered(acked if acked > 0 else 0, acked_bytes if acked_bytes > 0 else 0,
+                                                throttled, now)
 
     def refund(self, counts):
         """counts: shard -> (entries, bytes, _) of a request that failed as a whole
@@ -253,31 +294,3 @@ class ShardLimiter:
                 f"back or were throttled in the last {seconds:.0f} s ({', '.join(busy[:8])}"
                 f"{', ...' if len(busy) > 8 else ''}); sent {records:,.0f} records/s, {sent / 1e6:.2f} MB/s; "
                 f"{throttled} entries throttled; paced at {low:.2f} of the limit on the slowest")
-
-
-class NoLimits:
-    """dry_run: nothing is sent, so nothing is paced."""
-
-    def __init__(self):
-        self.order = ShardOrder()
-
-    def plan(self, lanes, max_count, max_bytes):
-        return request_plan(lanes, lambda shard: UNPACED, max_count, max_bytes)
-
-    def waits(self, lanes):
-        return {shard: 0.0 for shard, _ in lanes}
-
-    def answered(self, counts):
-        pass
-
-    def refund(self, counts):
-        pass
-
-    def shares(self, shards=None):
-        return {}
-
-    def report(self):
-        return None
-
-
-UNPACED = ShardPace(False, 0.0)

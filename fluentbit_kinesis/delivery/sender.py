@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from . import batching, limiters
 from .client import THROTTLE_ERRORS, RequestError
+from ..pipeline.entry_kernels import events_at
 from ..pipeline.entry_table import EntryTable
 from ..telemetry.redact import redact
 
@@ -166,7 +167,7 @@ class Delivery:
             return
         acked, acked_answers, failed, failed_answers = answer.outcomes(group)
         if len(acked):
-            on_acked(list(map(table.events.__getitem__, acked)), acked_answers)
+            on_acked(events_at(table, acked), acked_answers)
             self.failing_since = None
         for entry, result in zip(failed, failed_answers):
             shard = shard_of(entry)

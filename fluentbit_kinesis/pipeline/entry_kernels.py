@@ -1,7 +1,8 @@
 """Operations over an EntryTable's columns that run once per entry: each
 entry's shard, grouping entries by shard, a PutRecords body from a list of
-entry indices. Each runs natively when fluentbit_kinesis._fastjson is built
-(entry_kernels_native.py, csrc/fastjson_entries.c), else, or when the native
+entry indices; and per request, a column summed or gathered at a request's
+indices. Each runs natively when fluentbit_kinesis._fastjson is built
+(entry_kernels_native.py, csrc/fastjson_entries.c, csrc/fastjson_indices.c), else, or when the native
 version declines (None) what it is unsure of, its Python reference here
 (*_reference): the same results (tests/pipeline/test_entry_kernels.py)."""
 import hashlib
@@ -87,3 +88,30 @@ def body_at_reference(stream_field, table, indices):
     bytes as request_body.python_body of those entries."""
     return python_body(stream_field, [(table.data_of(i), table.key_of(i), table.hash_of(i), None)
                                       for i in indices])
+
+
+def sum_at(column, indices):
+    """sum_at_reference's int, natively when it can (a request's bytes from table.sizes)."""
+    found = native.sum_at(column, indices)
+    return found if found is not None else sum_at_reference(column, indices)
+
+
+def sum_at_reference(column, indices):
+    """The sum of column[i] over the indices i."""
+    return sum(map(column.__getitem__, indices))
+
+
+def gather_at(column, indices):
+    """array('I') of column[i] for each i of `indices` (an array('I') column), natively when it can."""
+    found = native.gather_at(column, indices)
+    return found if found is not None else array("I", map(column.__getitem__, indices))
+
+
+def events_at(table, indices):
+    """The events of the entries at `indices`, in order: an array('I') when
+    every entry carries one event (the fast path's table: gathered natively),
+    else a list of what each carries (an int, or a list of them)."""
+    events = table.events
+    if type(events) is array:
+        return gather_at(events, indices)
+    return list(map(events.__getitem__, indices))

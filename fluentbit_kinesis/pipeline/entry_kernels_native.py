@@ -121,3 +121,57 @@ def body_at(stream_field, table, indices):
             return None
         buffers.wrote(out, used[0])
         return ffi.buffer(out, used[0])[:]
+
+
+def _indices(indices):
+    """An array('I') of indices as a uint32_t pointer (anything else declines)."""
+    if type(indices) is not array or indices.typecode != "I":
+        raise _Decline
+    return ffi.from_buffer("uint32_t[]", indices)
+
+
+def sum_at(column, indices):
+    """entry_kernels.sum_at_reference's int, or None."""
+    if not AVAILABLE:
+        return None
+    total = ffi.new("uint64_t *")
+    try:
+        rc = lib.fj_sum_at(_u32(column, 0), len(column), _indices(indices), len(indices), total)
+    except _Decline:
+        return None
+    return total[0] if rc == 0 else None
+
+
+def gather_at(column, indices):
+    """array('I') of column[i] for each i of `indices`, or None."""
+    if not AVAILABLE:
+        return None
+    out = array("I", [0]) * len(indices)
+    try:
+        rc = lib.fj_gather_at(_u32(column, 0), len(column), _indices(indices), len(indices),
+                              ffi.from_buffer("uint32_t[]", out, require_writable=True))
+    except _Decline:
+        return None
+    return out if rc == 0 else None
+
+
+def index_bitmap(indices):
+    """(least, greatest, the hex digits of the number whose bit i is set for
+    each index i, or None when the indices are one run: first to last) of a
+    non-empty array('I'), or None."""
+    if not AVAILABLE or not indices:
+        return None
+    try:
+        args = [_indices(indices), len(indices), ffi.new("uint32_t[2]")]
+    except _Decline:
+        return None
+    digits = ffi.new("size_t *")
+    if lib.fj_index_bitmap(*args, ffi.NULL, 0, digits) != FJ_NEED_ROOM:
+        return None
+    first, last = args[2]
+    if last - first + 1 == len(indices):
+        return first, last, None
+    out = ffi.new("uint8_t[]", digits[0])
+    if lib.fj_index_bitmap(*args, out, digits[0], digits) != 0:
+        return None
+    return first, last, ffi.buffer(out, digits[0])[:].decode("ascii")

@@ -12,6 +12,7 @@ Instances that share a port share one listener; every sample carries an
 """
 import threading
 import time
+from array import array
 from collections import Counter
 
 
@@ -44,21 +45,27 @@ class InstanceMetrics:
         self.last_error_time = 0.0
         self.fluent_bit = None  # FluentBitMetrics when Fluent Bit's metrics can be reached
 
-    def call_done(self, table, acked, throttled):
+    def call_done(self, table, acked, throttled, acked_bytes=None):
         """One PutRecords answered: the entries acknowledged (indices into the
-        flush's EntryTable), and the shard id (or "unknown") of each entry throttled."""
+        flush's EntryTable), the shard id (or "unknown") of each entry
+        throttled, and the acknowledged entries' bytes when the caller has
+        them (else summed from table.sizes)."""
         # per request, in C-level map and sum: no Python frame per entry
-        events = list(map(table.events.__getitem__, acked))
-        plain = list(map(type, events)).count(int)  # one record each
-        user_records = plain if plain == len(events) else \
-            plain + sum(_user_records(e) for e in events if type(e) is not int)
-        sent_bytes = sum(map(table.sizes.__getitem__, acked))  # data and key bytes, as Kinesis counts them
+        if type(table.events) is array:  # ints: one record each (the fast path's table)
+            user_records = len(acked)
+        else:
+            events = list(map(table.events.__getitem__, acked))
+            plain = list(map(type, events)).count(int)  # one record each
+            user_records = plain if plain == len(events) else \
+                plain + sum(_user_records(e) for e in events if type(e) is not int)
+        if acked_bytes is None:  # data and key bytes, as Kinesis counts them
+            acked_bytes = sum(map(table.sizes.__getitem__, acked))
         with self._lock:
             self.throttled.update(throttled)
             self.put_records_calls += 1
-            self.kinesis_records_sent += len(events)
+            self.kinesis_records_sent += len(acked)
             self.records_sent += user_records
-            self.bytes_sent += sent_bytes
+            self.bytes_sent += acked_bytes
 
     def call_failed(self, error, entries):
         with self._lock:

@@ -32,7 +32,7 @@ BODY_FILES = ("fastjson_body.c",)
 # KPL aggregation's per-record part (issue 18), in the same module: fastjson_kpl.h's files
 KPL_FILES = ("fastjson_kpl.c", "fastjson_kpl_write.c", "fastjson_kpl_check.c", "fastjson_md5.c")
 # an EntryTable's per-entry kernels and the PutRecords answer's scan (issue 18), in the same module
-ENTRY_FILES = ("fastjson_entries.c", "fastjson_answer.c")
+ENTRY_FILES = ("fastjson_entries.c", "fastjson_answer.c", "fastjson_indices.c")
 FASTJSON_SOURCES = tuple(CHECKOUT_CSRC / name for name in FASTJSON_FILES + BODY_FILES + KPL_FILES + ENTRY_FILES)
 
 FASTJSON_API = """
@@ -93,6 +93,9 @@ FASTJSON_API += """
                    size_t n_table, const uint32_t *indices, size_t n_indices,
                    uint8_t *out, size_t out_cap, size_t *out_used);
     int64_t fj_failed_entries(const uint8_t *data, size_t size, size_t count);
+    int fj_sum_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint64_t *sum);
+    int fj_gather_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint32_t *out);
+    int fj_index_bitmap(const uint32_t *idx, size_t n, uint32_t *lo_hi, uint8_t *out, size_t cap, size_t *digits);
 """
 
 EMBEDDING_API = """

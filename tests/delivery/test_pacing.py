@@ -237,7 +237,7 @@ def test_workers_and_instances_writing_a_stream_share_one_limiter():
     assert limiters.for_stream(settings_for("http://127.0.0.1:1", "one", role_arn="arn:aws:iam::1:role/r")) \
         is not first
     assert isinstance(limiters.for_stream(settings_for("http://127.0.0.1:1", "one", dry_run="true")),
-                      pacing.NoLimits)
+                      limiters.NoLimits)
 
 
 # ---- delivery against the enforcing front --------------------------------------------

@@ -11,7 +11,9 @@
  * (hash keys' range by their digits' text, a linear search); the groups (a
  * permutation, each lane in entry order); the body: FJ_DECLINE exactly when
  * an index is outside the table or a key not UTF-8, else the bytes that
- * fj_put_records_body writes for those entries gathered one after another. */
+ * fj_put_records_body writes for those entries gathered one after another.
+ * And csrc/fastjson_indices.c over the table's sizes at random indices (some
+ * outside): sums, gathers, the span and bitmap against plain loops. */
 #include "../../csrc/fastjson.h"
 
 #include <assert.h>
@@ -221,6 +223,38 @@ static void check_body(const struct table *t, const uint8_t *data, const uint8_t
     free(out), free(expected), free(idx);
 }
 
+static void check_indices(const uint32_t *column, size_t n)
+{
+    size_t k = next64() % 600, digits = 0;
+    uint32_t *idx = malloc(k * 4 + 4), *out = malloc(k * 4 + 4), span[2] = {0, 0};
+    uint64_t sum = 0, expected = 0;
+    int inside = 1, far = next64() % 4 == 0;
+    for (size_t i = 0; i < k; i++) {  /* n, and far ones: outside */
+        idx[i] = far && next64() % 8 == 0 ? (uint32_t)next64() : (uint32_t)(next64() % (n + 1));
+        inside = inside && idx[i] < n;
+        expected += idx[i] < n ? column[idx[i]] : 0;
+    }
+    uint32_t *exact = copy(idx, k * 4);
+    assert(fj_sum_at(column, n, exact, k, &sum) == (inside ? FJ_OK : FJ_DECLINE) && (!inside || sum == expected));
+    assert(fj_gather_at(column, n, exact, k, out) == (inside ? FJ_OK : FJ_DECLINE));
+    for (size_t i = 0; inside && i < k; i++)
+        assert(out[i] == column[idx[i]]);
+    int rc = fj_index_bitmap(exact, k, span, NULL, 0, &digits);
+    assert(rc == (k ? FJ_NEED_ROOM : FJ_DECLINE));
+    if (k && digits <= 1 << 20) {
+        uint8_t *hex = malloc(digits), *nibbles = calloc(digits, 1);
+        assert(fj_index_bitmap(exact, k, span, hex, digits, &digits) == FJ_OK && hex[0] != '0');
+        for (size_t i = 0; i < k; i++) {
+            assert(span[0] <= idx[i] && idx[i] <= span[1]);
+            nibbles[digits - 1 - idx[i] / 4] |= (uint8_t)(1 << idx[i] % 4);
+        }
+        for (size_t d = 0; d < digits; d++)
+            assert(hex[d] == "0123456789abcdef"[nibbles[d]]);
+        free(hex), free(nibbles);
+    }
+    free(idx), free(out), free(exact);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *input, size_t n)
 {
     static struct table t;
@@ -251,6 +285,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t n)
     check_shards(&t, keys, hashes, hash_len, exact_bounds, starts, ends, n_shards, shards);
     check_group(shards, t.n, n_shards);
     check_body(&t, data, keys, hashes, hash_len);
+    uint32_t *sizes = copy(t.key_len, t.n * 4);
+    check_indices(sizes, t.n);
+    free(sizes);
     free(starts), free(ends), free(bounds), free(exact_bounds), free(shards);
     free(data), free(keys), free(hashes), free(hash_len);
     return 0;

@@ -1,0 +1,63 @@
+"""The per-request kernels over entry indices (csrc/fastjson_indices.c)
+against their Python references: a column summed and gathered at indices,
+and the ledger's EVENTS text (one run or a bitmap) of a request's events."""
+import random
+from array import array
+
+import pytest
+
+from fluentbit_kinesis.delivery import ledger
+from fluentbit_kinesis.pipeline import entry_kernels, entry_kernels_native as native
+from fluentbit_kinesis.pipeline.entry_table import EntryTable
+
+pytestmark = pytest.mark.skipif(not native.AVAILABLE, reason="the native kernels are not built")
+
+
+def random_indices(rng, size):
+    shape = rng.choice(["run", "sample", "dupes", "one", "far"])
+    if shape == "run":
+        first = rng.randrange(0, 3 * size)
+        return array("I", range(first, first + rng.randrange(1, size + 1)))
+    if shape == "one":
+        return array("I", [rng.choice([0, 1, 3, 4, 5, size, 2 ** 32 - 1])])
+    if shape == "far":
+        return array("I", rng.sample(range(2 ** 20), rng.randrange(1, 50)))
+    picked = rng.sample(range(size), rng.randrange(1, size + 1))
+    if shape == "dupes":
+        picked += rng.choices(picked, k=rng.randrange(1, 10))
+    rng.shuffle(picked)
+    return array("I", picked)
+
+
+def test_sum_and_gather_are_the_references():
+    rng = random.Random(11)
+    for _ in range(2000):
+        column = array("I", (rng.choice([0, 1, 300, 2 ** 32 - 1]) for _ in range(rng.randrange(1, 600))))
+        indices = array("I", (rng.randrange(len(column)) for _ in range(rng.randrange(0, 600))))
+        assert native.sum_at(column, indices) == entry_kernels.sum_at_reference(column, indices)
+        assert native.gather_at(column, indices) == array("I", map(column.__getitem__, indices))
+
+
+def test_an_index_outside_the_column_declines():
+    column = array("I", [5, 6, 7])
+    for outside in (array("I", [3]), array("I", [0, 2 ** 32 - 1])):
+        assert native.sum_at(column, outside) is None and native.gather_at(column, outside) is None
+    assert native.sum_at(column, [0, 1]) is None  # not an array('I'): the reference's
+    assert entry_kernels.sum_at(column, [0, 1, 1]) == 17
+
+
+def test_events_at_gives_each_entrys_events():
+    plain = EntryTable.from_columns(b"abc", array("I", [0, 1, 2]), array("I", [1, 1, 1]), ["k", "k", "k"])
+    assert entry_kernels.events_at(plain, array("I", [2, 0])) == array("I", [2, 0])
+    packed = EntryTable.from_entries([(b"a", "k", None, [4, 5]), (b"b", "k", None, 7)])
+    assert entry_kernels.events_at(packed, array("I", [1, 0])) == [7, [4, 5]]
+
+
+def test_ledger_text_is_the_reference():
+    rng = random.Random(3)
+    for _ in range(3000):
+        indices = random_indices(rng, rng.choice([1, 2, 7, 64, 500, 8000]))
+        assert ledger._encode(indices) == ledger._encode_reference(list(indices))
+        if len(set(indices)) == len(indices):  # a request's events (duplicates: never, as the reference)
+            assert ledger.to_ranges(set(indices)) == ledger._parse(ledger._encode(indices))
+    assert native.index_bitmap(array("I")) is None and ledger._encode([-1, 3]) == "-1,3"
