@@ -25,6 +25,7 @@ SHIM_HEADER = "fbk.h"
 SHIM_FILES = ("abi.c", "flbapi.c", "log.c", "python.c", "call.c", "engine.c")
 # the native fast path's, sharing fastjson.h: from a checkout or an sdist, built at install time
 FASTJSON_HEADER = "fastjson.h"
+PACE_HEADER = "fastjson_pace.h"
 FASTJSON_FILES = ("fastjson.c", "fastjson_msgpack.c", "fastjson_json.c", "fastjson_double.c",
                   "fastjson_format.c", "fastjson_format_walk.c", "fastjson_format_values.c")
 # the PutRecords body in one pass (issue 18), in the same module
@@ -33,7 +34,12 @@ BODY_FILES = ("fastjson_body.c",)
 KPL_FILES = ("fastjson_kpl.c", "fastjson_kpl_write.c", "fastjson_kpl_check.c", "fastjson_md5.c")
 # an EntryTable's per-entry kernels and the PutRecords answer's scan (issue 18), in the same module
 ENTRY_FILES = ("fastjson_entries.c", "fastjson_answer.c", "fastjson_indices.c")
-FASTJSON_SOURCES = tuple(CHECKOUT_CSRC / name for name in FASTJSON_FILES + BODY_FILES + KPL_FILES + ENTRY_FILES)
+# pacing's per-request work over every shard's state (issue 18), in the same module: fastjson_pace.h's
+PACE_FILES = ("fastjson_pace.c", "fastjson_pace_plan.c")
+FASTJSON_SOURCES = tuple(CHECKOUT_CSRC / name
+                         for name in FASTJSON_FILES + BODY_FILES + KPL_FILES + ENTRY_FILES + PACE_FILES)
+# floats as Python computes them: no a * b + c fused into one rounding (aarch64 gcc does by default)
+FLOAT_FLAGS = ("-ffp-contract=off",)
 
 FASTJSON_API = """
     int fj_convert(const uint8_t *data, size_t size,
@@ -96,6 +102,23 @@ FASTJSON_API += """
     int fj_sum_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint64_t *sum);
     int fj_gather_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint32_t *out);
     int fj_index_bitmap(const uint32_t *idx, size_t n, uint32_t *lo_hi, uint8_t *out, size_t cap, size_t *digits);
+"""
+
+FASTJSON_API += """
+    #define FJ_PACE_FULL -3
+    struct fj_pace_table {
+        double *d;
+        int64_t *q;
+        size_t d_n, q_n, capacity, live, max_shards;
+        double limit_records, limit_bytes, ceiling, burst, min_share, unknown_ceiling, cooldown, window,
+               keep, min_cut, max_cut, probe_base, probe_quiet, batch, exact, min_records, min_bytes;
+        int64_t min_part;
+    };
+    int fj_pace_plan(struct fj_pace_table *t, double now, size_t n, const uint32_t *sizes, size_t sizes_n,
+                     const uint32_t *lens, int32_t *slots, int64_t unknown_at, int64_t max_count, int64_t max_bytes,
+                     uint32_t *counts, uint32_t *order, uint32_t *created, size_t created_cap, size_t *info);
+    int fj_pace_answered(struct fj_pace_table *t, double now, size_t n, int32_t *slots, int64_t unknown_at,
+                         const int64_t *values, uint32_t *created, size_t created_cap, size_t *info);
 """
 
 EMBEDDING_API = """
@@ -178,10 +201,10 @@ def fastjson_ffi(extra_compile_args=("-O2", "-Wall"), extra_link_args=(), root=N
         return os.path.relpath(path, root) if root else str(path)
     ffi = cffi.FFI()
     ffi.cdef(FASTJSON_API)
-    ffi.set_source("fluentbit_kinesis._fastjson", f'#include "{FASTJSON_HEADER}"',
+    ffi.set_source("fluentbit_kinesis._fastjson", f'#include "{FASTJSON_HEADER}"\n#include "{PACE_HEADER}"',
                    sources=[name(path) for path in FASTJSON_SOURCES],
                    include_dirs=[name(CHECKOUT_CSRC)],
-                   extra_compile_args=list(extra_compile_args),
+                   extra_compile_args=list(extra_compile_args) + list(FLOAT_FLAGS),
                    extra_link_args=list(extra_link_args))
     return ffi
 

@@ -1,0 +1,72 @@
+/* fastjson_pace.h: fastjson_pace.c, pacing's per-request work (issue 18)
+ * for delivery/pace_native.py: ShardLimiter.plan's and .answered's loops
+ * over the shards of one request, on every shard's state kept in two flat
+ * arrays (delivery/pace_table.py), a row per slot: FJ_PACE_D doubles and
+ * FJ_PACE_Q int64s. Exactly delivery/shard_pace.py's floats (the same
+ * operations in the same order; built with -ffp-contract=off).
+ *
+ * The constants are pacing's, copied from Python when the table is made.
+ * `live` slots are in use (0 to live - 1); a shard a call meets for the first
+ * time (slot -1) is made at slot `live` then, after emptying the table when
+ * it holds max_shards (ShardLimiter._pace): its lane index goes to created[],
+ * and info[] says [how many created, from which one on they count, whether
+ * the table was emptied]; created_cap: 3 n for a plan (a lane meets its
+ * pace up to 3 times), n for an answer. Both calls check what they are given
+ * first (FJ_DECLINE, nothing changed): slots, lengths, limits, room, values.
+ * FJ_PACE_FULL: the table or created[] had no room after all (a bug). */
+#ifndef FASTJSON_PACE_H
+#define FASTJSON_PACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FJ_PACE_FULL (-3)
+
+/* a slot's doubles */
+enum { FJ_PD_LIMIT_RECORDS, FJ_PD_LIMIT_BYTES, FJ_PD_SHARE, FJ_PD_CEILING, FJ_PD_RECORDS, FJ_PD_BYTES,
+       FJ_PD_STAMP, FJ_PD_LAST_CUT, FJ_PD_OFFERED, FJ_PD_ACCEPTED, FJ_PD_ANSWERED_AT, FJ_PD_SECOND_START,
+       FJ_PACE_D };
+/* a slot's int64s: whether limit_records / limit_bytes are set (not None), the
+ * second's and the last second's accepted records and bytes, minute[4] */
+enum { FJ_PQ_PACED_RECORDS, FJ_PQ_PACED_BYTES, FJ_PQ_SECOND_RECORDS, FJ_PQ_SECOND_BYTES,
+       FJ_PQ_LAST_RECORDS, FJ_PQ_LAST_BYTES, FJ_PQ_MINUTE, FJ_PACE_Q = FJ_PQ_MINUTE + 4 };
+
+struct fj_pace_table {
+    double *d;            /* d_n of them: capacity * FJ_PACE_D at least */
+    int64_t *q;           /* q_n of them: capacity * FJ_PACE_Q at least */
+    size_t d_n, q_n, capacity, live, max_shards;
+    double limit_records, limit_bytes, ceiling, burst, min_share, unknown_ceiling, cooldown, window,
+           keep, min_cut, max_cut, probe_base, probe_quiet, batch, exact, min_records, min_bytes;
+    int64_t min_part;
+};
+
+/* One request's plan (ShardLimiter.plan): n lanes, lane i's entry sizes at
+ * sizes[sum of lens before i], lens[i] of them (sizes_n in all); slots[i]
+ * its shard's slot or -1 (updated); unknown_at: the lane of the shard
+ * `unknown`, or -1. counts[i]: how many of lane i go (0: none), order[]: the
+ * lanes that go, in the plan's order; returns how many, or FJ_DECLINE. */
+int fj_pace_plan(struct fj_pace_table *t, double now, size_t n, const uint32_t *sizes, size_t sizes_n,
+                 const uint32_t *lens, int32_t *slots, int64_t unknown_at, int64_t max_count, int64_t max_bytes,
+                 uint32_t *counts, uint32_t *order, uint32_t *created, size_t created_cap, size_t *info);
+
+/* One answer (ShardLimiter.answered): per shard i (slots[i] as above),
+ * values[3 i ...]: entries acknowledged, their bytes, entries throttled.
+ * Returns how many shares were cut, or FJ_DECLINE. */
+int fj_pace_answered(struct fj_pace_table *t, double now, size_t n, int32_t *slots, int64_t unknown_at,
+                     const int64_t *values, uint32_t *created, size_t created_cap, size_t *info);
+
+/* ---- fastjson_pace.c, for fastjson_pace_plan.c: one shard (slot s) ---------- */
+
+#define FJ_PACE_HIDDEN __attribute__((visibility("hidden")))
+/* ShardPace(known, now), its refill(now), its wait(sizes) <= 0 (sizes: len >= 1 of them) */
+FJ_PACE_HIDDEN void fj_pace_init(const struct fj_pace_table *t, size_t s, int known, double now);
+FJ_PACE_HIDDEN void fj_pace_refill(const struct fj_pace_table *t, size_t s, double now);
+FJ_PACE_HIDDEN int fj_pace_ready(const struct fj_pace_table *t, size_t s, const uint32_t *sizes, size_t len);
+/* ShardPace.take_sum(sizes, start, max_count, max_bytes), start < len: the count; *sent their bytes */
+FJ_PACE_HIDDEN int64_t fj_pace_take_sum(const struct fj_pace_table *t, size_t s, const uint32_t *sizes, size_t len,
+                                        size_t start, int64_t max_count, int64_t max_bytes, int64_t *sent);
+/* ShardPace.answered(acked, acked_bytes, throttled, now): 1 when it cut the share */
+FJ_PACE_HIDDEN int fj_pace_answer(const struct fj_pace_table *t, size_t s, int64_t acked, int64_t acked_bytes,
+                                  int64_t throttled, double now);
+
+#endif

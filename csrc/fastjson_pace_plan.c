@@ -1,0 +1,145 @@
+/* fastjson_pace_plan.c: pacing's per-request work (fastjson_pace.h):
+ * ShardLimiter.plan (any lane ready, then batching.request_plan) and
+ * ShardLimiter.answered over a request's shards, each shard's arithmetic in
+ * fastjson_pace.c; its slot found or made as ShardLimiter._pace does, the
+ * table emptied at max_shards even within a request. Everything Python
+ * hands over is checked before anything changes. */
+#include "fastjson.h"
+#include "fastjson_pace.h"
+
+#define MAX_COUNT (1 << 20)           /* sums of fewer uint32 sizes stay below 2**53 */
+#define MAX_VALUE (INT64_C(1) << 53)
+#define MAX_TALLY (INT64_C(1) << 62)  /* a counter that can still grow by MAX_VALUE several times */
+
+struct lanes {
+    const uint32_t *sizes;  /* lane after lane, len[i] entries each */
+    const uint32_t *len;
+    int32_t *slots;
+    size_t n;
+    int64_t unknown_at;
+    uint32_t *created;
+    size_t created_cap;
+    size_t *info;
+};
+
+/* ShardLimiter._pace: lane i's slot, made (and the table emptied when full) at its first use, refilled */
+static int64_t pace_of(struct fj_pace_table *t, const struct lanes *l, size_t i, double now)
+{
+    if (l->slots[i] < 0) {
+        if (t->live >= t->max_shards) {  /* every slot known so far is forgotten */
+            t->live = 0;
+            for (size_t j = 0; j < l->n; j++)
+                l->slots[j] = -1;
+            l->info[1] = l->info[0];
+            l->info[2] = 1;
+        }
+        if (t->live >= t->capacity || l->info[0] >= l->created_cap)  /* the caller made room: never */
+            return -1;
+        l->slots[i] = (int32_t)t->live++;
+        fj_pace_init(t, (size_t)l->slots[i], (int64_t)i != l->unknown_at, now);
+        l->created[l->info[0]++] = (uint32_t)i;
+    }
+    fj_pace_refill(t, (size_t)l->slots[i], now);
+    return l->slots[i];
+}
+
+/* batching.request_plan, after ShardLimiter.plan found some lane ready */
+static int request_plan(struct fj_pace_table *t, const struct lanes *l, double now, int64_t max_count,
+                        int64_t max_bytes, uint32_t *counts, uint32_t *order)
+{
+    int64_t n = (int64_t)l->n, count = 0, size = 0, planned = 0, share = (max_count + n - 1) / n;
+    int64_t limits[2][2] = { { share > t->min_part ? share : t->min_part, (max_bytes + n - 1) / n },
+                             { max_count, max_bytes } };
+    for (int pass = 0; pass < 2; pass++) {
+        const uint32_t *sizes = l->sizes;
+        for (size_t i = 0; i < l->n; sizes += l->len[i++]) {
+            size_t start = counts[i], len = l->len[i];
+            if (start >= len || (count && sizes[start] > max_bytes - size))
+                continue;
+            int64_t slot = pace_of(t, l, i, now), more_bytes;
+            if (slot < 0)
+                return FJ_PACE_FULL;
+            int64_t room = max_count - count, room_bytes = max_bytes - size;
+            int64_t more = fj_pace_take_sum(t, (size_t)slot, sizes, len, start,
+                                            limits[pass][0] < room ? limits[pass][0] : room,
+                                            limits[pass][1] < room_bytes ? limits[pass][1] : room_bytes, &more_bytes);
+            if (more) {
+                if (!start)
+                    order[planned++] = (uint32_t)i;
+                counts[i] = (uint32_t)(start + (size_t)more);
+                count += more;
+                size += more_bytes;
+                if (count >= max_count)
+                    return (int)planned;
+            }
+        }
+    }
+    return (int)planned;
+}
+
+/* what both calls check first: the table's room and constants, the slots */
+static int check_table(const struct fj_pace_table *t, size_t n, const int32_t *slots, int64_t unknown_at)
+{
+    if (!t->d || !t->q || t->capacity > t->d_n / FJ_PACE_D || t->capacity > t->q_n / FJ_PACE_Q
+        || t->live > t->capacity || !t->max_shards || n > INT32_MAX || unknown_at < -1
+        || unknown_at >= (int64_t)n || t->capacity < (t->max_shards < t->live + n ? t->max_shards : t->live + n)
+        || t->capacity > INT32_MAX || !(t->exact <= 4503599627370496.0) || t->min_part < 1)  /* 2**52 */
+        return FJ_DECLINE;
+    for (size_t i = 0; i < n; i++) {
+        if (slots[i] < -1 || slots[i] >= (int64_t)t->live)
+            return FJ_DECLINE;
+        for (int k = FJ_PQ_SECOND_RECORDS; slots[i] >= 0 && k < FJ_PACE_Q; k++) {
+            int64_t v = t->q[(size_t)slots[i] * FJ_PACE_Q + (size_t)k];
+            if (v > MAX_TALLY || v < -MAX_TALLY)
+                return FJ_DECLINE;
+        }
+    }
+    return FJ_OK;
+}
+
+int fj_pace_plan(struct fj_pace_table *t, double now, size_t n, const uint32_t *sizes, size_t sizes_n,
+                 const uint32_t *lens, int32_t *slots, int64_t unknown_at, int64_t max_count, int64_t max_bytes,
+                 uint32_t *counts, uint32_t *order, uint32_t *created, size_t created_cap, size_t *info)
+{
+    if (check_table(t, n, slots, unknown_at) != FJ_OK || max_count < 0 || max_count > MAX_COUNT
+        || max_bytes < 0 || max_bytes > MAX_TALLY)
+        return FJ_DECLINE;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!lens[i] || lens[i] > sizes_n - total)  /* an empty lane, or sizes too short */
+            return FJ_DECLINE;
+        total += lens[i];
+        counts[i] = 0;
+    }
+    info[0] = info[1] = info[2] = 0;
+    struct lanes l = { sizes, lens, slots, n, unknown_at, created, created_cap, info };
+    int ready = 0;
+    for (size_t i = 0, at = 0; i < n && !ready; at += lens[i++]) {  /* any lane ready (ShardPace.wait) */
+        int64_t slot = pace_of(t, &l, i, now);
+        if (slot < 0)
+            return FJ_PACE_FULL;
+        ready = fj_pace_ready(t, (size_t)slot, sizes + at, lens[i]);
+    }
+    return ready ? request_plan(t, &l, now, max_count, max_bytes, counts, order) : 0;
+}
+
+int fj_pace_answered(struct fj_pace_table *t, double now, size_t n, int32_t *slots, int64_t unknown_at,
+                     const int64_t *values, uint32_t *created, size_t created_cap, size_t *info)
+{
+    if (check_table(t, n, slots, unknown_at) != FJ_OK)
+        return FJ_DECLINE;
+    for (size_t i = 0; i < 3 * n; i++)
+        if (values[i] > MAX_VALUE || values[i] < -MAX_VALUE)
+            return FJ_DECLINE;
+    info[0] = info[1] = info[2] = 0;
+    struct lanes l = { NULL, NULL, slots, n, unknown_at, created, created_cap, info };
+    int cuts = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t slot = pace_of(t, &l, i, now);
+        if (slot < 0)
+            return FJ_PACE_FULL;
+        const int64_t *v = values + 3 * i;
+        cuts += fj_pace_answer(t, (size_t)slot, v[0] > 0 ? v[0] : 0, v[1] > 0 ? v[1] : 0, v[2], now);
+    }
+    return cuts;
+}

@@ -1,0 +1,129 @@
+"""ShardLimiter.plan's and .answered's per-shard loops in C
+(csrc/fastjson_pace.c), one call per request over a PaceTable's rows: no
+Python step per shard but the handing over. Each returns None to decline
+(the module not built, lanes that are not uint32 buffers as Lanes gives, a
+shard twice, numbers out of range), having changed nothing: ShardLimiter
+then runs the reference, ShardPace's methods on the same rows, which the
+kernel equals float for float (tests/delivery/test_pace_native.py)."""
+from itertools import chain, repeat
+from operator import attrgetter
+
+from ..pipeline.entry_kernels_native import ffi, lib  # the native module, when built (delivery imports it via pipeline)
+from . import shard_pace as sp
+from .batching import MIN_PART, UNKNOWN
+
+AVAILABLE = lib is not None and hasattr(lib, "fj_pace_plan")
+FJ_DECLINE = -1
+_format = attrgetter("format")
+_EXACT_NOW = 2.0 ** 53  # a clock's int converts to the same double in C as in Python's arithmetic
+
+
+def _struct(table, max_shards):
+    """The table's fj_pace_table (pacing's constants copied once), its room brought up to date."""
+    t = getattr(table, "native", None)
+    if t is None:
+        t = table.native = ffi.new("struct fj_pace_table *")
+        for name, value in (("limit_records", sp.LIMIT_RECORDS), ("limit_bytes", sp.LIMIT_BYTES),
+                            ("ceiling", sp.CEILING), ("burst", sp.BURST), ("min_share", sp.MIN_SHARE),
+                            ("unknown_ceiling", sp.UNKNOWN_CEILING), ("cooldown", sp.COOLDOWN),
+                            ("window", sp.WINDOW), ("keep", 1 - sp.TOLERATED), ("min_cut", sp.MIN_CUT),
+                            ("max_cut", sp.MAX_CUT), ("probe_base", sp.PROBE[0]), ("probe_quiet", sp.PROBE[1]),
+                            ("batch", sp.BATCH), ("exact", sp.EXACT),
+                            ("min_records", sp.LIMIT_RECORDS * sp.MIN_SHARE),
+                            ("min_bytes", sp.LIMIT_BYTES * sp.MIN_SHARE), ("min_part", MIN_PART)):
+            setattr(t, name, value)
+    t.capacity, t.live, t.max_shards = table.capacity, len(table.slots), max_shards
+    t.d_n, t.q_n = len(table.d), len(table.q)
+    return t
+
+
+def _shards(table, names, now, max_shards, calls):
+    """(slots, unknown_at, created) for `names` (distinct), room made for the
+    shards met first; None when something is out of range."""
+    if len(set(names)) != len(names) or type(max_shards) is not int or not 0 < max_shards < 2 ** 31:
+        return None
+    if type(now) is not float and not (type(now) is int and abs(now) < _EXACT_NOW):
+        return None
+    table.reserve(min(max_shards, len(table.slots) + len(names)))
+    slots = ffi.new("int32_t[]", list(map(table.slots.get, names, repeat(-1))))
+    return slots, names.index(UNKNOWN) if UNKNOWN in names else -1, ffi.new("uint32_t[]", calls * len(names))
+
+
+def _call(table, max_shards, kernel, *args):
+    """kernel(struct, *args) on the table's arrays, held only during the call (they grow in place)."""
+    t = _struct(table, max_shards)
+    with ffi.from_buffer("double[]", table.d, require_writable=True) as d, \
+            ffi.from_buffer("int64_t[]", table.q, require_writable=True) as q:
+        t.d, t.q = d, q
+        try:
+            return kernel(t, *args)
+        finally:
+            t.d = t.q = ffi.NULL
+
+
+def _made(table, names, slots, created, info):
+    """The shards the kernel made (after emptying the table, if it did) into the table's dicts."""
+    if info[2]:
+        table.clear()
+    for k in range(info[1], info[0]):
+        table.register(names[created[k]], slots[created[k]])
+
+
+def plan(table, lanes, now, max_count, max_bytes, max_shards):
+    """ShardLimiter.plan's dict, or None."""
+    if not AVAILABLE or type(max_count) is not int or type(max_bytes) is not int:
+        return None
+    if not lanes:
+        return {}
+    try:
+        names, sizes = zip(*lanes)
+        views = list(map(memoryview, sizes))
+        if set(map(_format, views)) != {"I"}:
+            return None
+        joined, lens = b"".join(views), list(map(len, views))
+    except (TypeError, ValueError, BufferError):  # not (shard, buffer) pairs, or not contiguous
+        return None
+    found = _shards(table, names, now, max_shards, 3) if len(joined) == 4 * sum(lens) else None
+    if found is None:
+        return None
+    slots, unknown_at, created = found
+    n, info = len(names), ffi.new("size_t[3]")
+    counts, order = ffi.new("uint32_t[]", n), ffi.new("uint32_t[]", n)
+    try:
+        rc = _call(table, max_shards, lib.fj_pace_plan, now, n, ffi.from_buffer("uint32_t[]", joined),
+                   len(joined) // 4, lens, slots, unknown_at, max_count, max_bytes, counts, order,
+                   created, len(created), info)
+    except OverflowError:  # a lane of 2**32 entries, limits beyond int64
+        return None
+    if rc == FJ_DECLINE:
+        return None
+    if rc < 0:
+        raise RuntimeError(f"fj_pace_plan: {rc}")
+    _made(table, names, slots, created, info)
+    return {names[i]: counts[i] for i in ffi.unpack(order, rc)}
+
+
+def answered(table, counts, now, max_shards):
+    """ShardLimiter.answered's work (how many shares it cut), or None."""
+    if not AVAILABLE:
+        return None
+    names = tuple(counts)
+    found = _shards(table, names, now, max_shards, 1)
+    if found is None:
+        return None
+    slots, unknown_at, created = found
+    try:
+        values = ffi.new("int64_t[]", list(chain.from_iterable(counts.values())))
+    except (TypeError, OverflowError):  # not ints in int64
+        return None
+    if len(values) != 3 * len(names):
+        return None
+    info = ffi.new("size_t[3]")
+    rc = _call(table, max_shards, lib.fj_pace_answered, now, len(names), slots, unknown_at, values,
+               created, len(created), info)
+    if rc == FJ_DECLINE:
+        return None
+    if rc < 0:
+        raise RuntimeError(f"fj_pace_answered: {rc}")
+    _made(table, names, slots, created, info)
+    return rc
