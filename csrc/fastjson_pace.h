@@ -8,7 +8,7 @@
  * The constants are pacing's, copied from Python when the table is made.
  * `live` slots are in use (0 to live - 1); a shard a call meets for the first
  * time (slot -1) is made at slot `live` then, after emptying the table when
- * it holds max_shards (ShardLimiter._pace): its lane index goes to created[],
+ * it holds max_shards (ShardLimiter._pace; every slots[] then -1): its lane goes to created[],
  * and info[] says [how many created, from which one on they count, whether
  * the table was emptied]; created_cap: 3 n for a plan (a lane meets its
  * pace up to 3 times), n for an answer. Both calls check what they are given
@@ -40,14 +40,16 @@ struct fj_pace_table {
     int64_t min_part;
 };
 
-/* One request's plan (ShardLimiter.plan): n lanes, lane i's entry sizes at
- * sizes[sum of lens before i], lens[i] of them (sizes_n in all); slots[i]
- * its shard's slot or -1 (updated); unknown_at: the lane of the shard
- * `unknown`, or -1. counts[i]: how many of lane i go (0: none), order[]: the
- * lanes that go, in the plan's order; returns how many, or FJ_DECLINE. */
-int fj_pace_plan(struct fj_pace_table *t, double now, size_t n, const uint32_t *sizes, size_t sizes_n,
-                 const uint32_t *lens, int32_t *slots, int64_t unknown_at, int64_t max_count, int64_t max_bytes,
-                 uint32_t *counts, uint32_t *order, uint32_t *created, size_t created_cap, size_t *info);
+/* One request's plan (ShardLimiter.plan): lane k's entry sizes are sizes[bounds[2 k]]
+ * up to sizes[bounds[2 k + 1]] (n_lanes lanes, sizes_n sizes), slots[k] its shard's
+ * slot or -1 (updated), `unknown` the lane of the shard `unknown` or -1; the
+ * request's lanes are order[0] to order[n - 1]. counts[i]: how many of
+ * order[i]'s entries go (0: none), planned[]: the request's lanes (i) that
+ * go, in the plan's order; returns how many, or FJ_DECLINE. */
+int fj_pace_plan(struct fj_pace_table *t, double now, const uint32_t *sizes, size_t sizes_n,
+                 const uint32_t *bounds, size_t n_lanes, const uint32_t *order, size_t n, int32_t *slots,
+                 int64_t unknown, int64_t max_count, int64_t max_bytes, uint32_t *counts, uint32_t *planned,
+                 uint32_t *created, size_t created_cap, size_t *info);
 
 /* One answer (ShardLimiter.answered): per shard i (slots[i] as above),
  * values[3 i ...]: entries acknowledged, their bytes, entries throttled.

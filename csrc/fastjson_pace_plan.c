@@ -12,35 +12,40 @@
 #define MAX_TALLY (INT64_C(1) << 62)  /* a counter that can still grow by MAX_VALUE several times */
 
 struct lanes {
-    const uint32_t *sizes;  /* lane after lane, len[i] entries each */
-    const uint32_t *len;
-    int32_t *slots;
-    size_t n;
-    int64_t unknown_at;
+    const uint32_t *sizes;   /* lane k: sizes[bounds[2 k]] to sizes[bounds[2 k + 1]] */
+    const uint32_t *bounds;
+    const uint32_t *order;   /* the request's lanes: order[i], n of them (NULL: lane i) */
+    size_t n, n_lanes;
+    int32_t *slots;          /* per lane */
+    int64_t unknown;
     uint32_t *created;
     size_t created_cap;
     size_t *info;
 };
 
-/* ShardLimiter._pace: lane i's slot, made (and the table emptied when full) at its first use, refilled */
+static size_t lane_at(const struct lanes *l, size_t i) { return l->order ? l->order[i] : i; }
+
+/* ShardLimiter._pace: the slot of the request's ith lane, made (and the table
+ * emptied when full) at its first use, refilled */
 static int64_t pace_of(struct fj_pace_table *t, const struct lanes *l, size_t i, double now)
 {
-    if (l->slots[i] < 0) {
+    size_t k = lane_at(l, i);
+    if (l->slots[k] < 0) {
         if (t->live >= t->max_shards) {  /* every slot known so far is forgotten */
             t->live = 0;
-            for (size_t j = 0; j < l->n; j++)
+            for (size_t j = 0; j < l->n_lanes; j++)
                 l->slots[j] = -1;
             l->info[1] = l->info[0];
             l->info[2] = 1;
         }
         if (t->live >= t->capacity || l->info[0] >= l->created_cap)  /* the caller made room: never */
             return -1;
-        l->slots[i] = (int32_t)t->live++;
-        fj_pace_init(t, (size_t)l->slots[i], (int64_t)i != l->unknown_at, now);
-        l->created[l->info[0]++] = (uint32_t)i;
+        l->slots[k] = (int32_t)t->live++;
+        fj_pace_init(t, (size_t)l->slots[k], (int64_t)k != l->unknown, now);
+        l->created[l->info[0]++] = (uint32_t)k;
     }
-    fj_pace_refill(t, (size_t)l->slots[i], now);
-    return l->slots[i];
+    fj_pace_refill(t, (size_t)l->slots[k], now);
+    return l->slots[k];
 }
 
 /* batching.request_plan, after ShardLimiter.plan found some lane ready */
@@ -51,9 +56,9 @@ static int request_plan(struct fj_pace_table *t, const struct lanes *l, double n
     int64_t limits[2][2] = { { share > t->min_part ? share : t->min_part, (max_bytes + n - 1) / n },
                              { max_count, max_bytes } };
     for (int pass = 0; pass < 2; pass++) {
-        const uint32_t *sizes = l->sizes;
-        for (size_t i = 0; i < l->n; sizes += l->len[i++]) {
-            size_t start = counts[i], len = l->len[i];
+        for (size_t i = 0; i < l->n; i++) {
+            size_t k = lane_at(l, i), start = counts[i], len = l->bounds[2 * k + 1] - l->bounds[2 * k];
+            const uint32_t *sizes = l->sizes + l->bounds[2 * k];
             if (start >= len || (count && sizes[start] > max_bytes - size))
                 continue;
             int64_t slot = pace_of(t, l, i, now), more_bytes;
@@ -77,19 +82,22 @@ static int request_plan(struct fj_pace_table *t, const struct lanes *l, double n
     return (int)planned;
 }
 
-/* what both calls check first: the table's room and constants, the slots */
-static int check_table(const struct fj_pace_table *t, size_t n, const int32_t *slots, int64_t unknown_at)
+/* what both calls check first: the table's room and constants, the lanes' slots */
+static int check_table(const struct fj_pace_table *t, const struct lanes *l)
 {
+    size_t n = l->n;
     if (!t->d || !t->q || t->capacity > t->d_n / FJ_PACE_D || t->capacity > t->q_n / FJ_PACE_Q
-        || t->live > t->capacity || !t->max_shards || n > INT32_MAX || unknown_at < -1
-        || unknown_at >= (int64_t)n || t->capacity < (t->max_shards < t->live + n ? t->max_shards : t->live + n)
+        || t->live > t->capacity || !t->max_shards || n > INT32_MAX || l->n_lanes > INT32_MAX
+        || l->unknown < -1 || l->unknown >= (int64_t)l->n_lanes || l->created_cap < n
+        || t->capacity < (t->max_shards < t->live + n ? t->max_shards : t->live + n)
         || t->capacity > INT32_MAX || !(t->exact <= 4503599627370496.0) || t->min_part < 1)  /* 2**52 */
         return FJ_DECLINE;
-    for (size_t i = 0; i < n; i++) {
-        if (slots[i] < -1 || slots[i] >= (int64_t)t->live)
+    for (size_t k = 0; k < l->n_lanes; k++) {
+        int32_t slot = l->slots[k];
+        if (slot < -1 || slot >= (int64_t)t->live)
             return FJ_DECLINE;
-        for (int k = FJ_PQ_SECOND_RECORDS; slots[i] >= 0 && k < FJ_PACE_Q; k++) {
-            int64_t v = t->q[(size_t)slots[i] * FJ_PACE_Q + (size_t)k];
+        for (int f = FJ_PQ_SECOND_RECORDS; slot >= 0 && f < FJ_PACE_Q; f++) {
+            int64_t v = t->q[(size_t)slot * FJ_PACE_Q + (size_t)f];
             if (v > MAX_TALLY || v < -MAX_TALLY)
                 return FJ_DECLINE;
         }
@@ -97,42 +105,43 @@ static int check_table(const struct fj_pace_table *t, size_t n, const int32_t *s
     return FJ_OK;
 }
 
-int fj_pace_plan(struct fj_pace_table *t, double now, size_t n, const uint32_t *sizes, size_t sizes_n,
-                 const uint32_t *lens, int32_t *slots, int64_t unknown_at, int64_t max_count, int64_t max_bytes,
-                 uint32_t *counts, uint32_t *order, uint32_t *created, size_t created_cap, size_t *info)
+int fj_pace_plan(struct fj_pace_table *t, double now, const uint32_t *sizes, size_t sizes_n,
+                 const uint32_t *bounds, size_t n_lanes, const uint32_t *order, size_t n, int32_t *slots,
+                 int64_t unknown, int64_t max_count, int64_t max_bytes, uint32_t *counts, uint32_t *planned,
+                 uint32_t *created, size_t created_cap, size_t *info)
 {
-    if (check_table(t, n, slots, unknown_at) != FJ_OK || max_count < 0 || max_count > MAX_COUNT
+    struct lanes l = { sizes, bounds, order, n, n_lanes, slots, unknown, created, created_cap, info };
+    if (check_table(t, &l) != FJ_OK || created_cap < 3 * n || max_count < 0 || max_count > MAX_COUNT
         || max_bytes < 0 || max_bytes > MAX_TALLY)
         return FJ_DECLINE;
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!lens[i] || lens[i] > sizes_n - total)  /* an empty lane, or sizes too short */
+    for (size_t i = 0; i < n; i++) {  /* every lane of the request within the lanes, not empty, within sizes */
+        if (order[i] >= n_lanes || bounds[2 * order[i]] >= bounds[2 * order[i] + 1]
+            || bounds[2 * order[i] + 1] > sizes_n)
             return FJ_DECLINE;
-        total += lens[i];
         counts[i] = 0;
     }
     info[0] = info[1] = info[2] = 0;
-    struct lanes l = { sizes, lens, slots, n, unknown_at, created, created_cap, info };
     int ready = 0;
-    for (size_t i = 0, at = 0; i < n && !ready; at += lens[i++]) {  /* any lane ready (ShardPace.wait) */
+    for (size_t i = 0; i < n && !ready; i++) {  /* any lane ready (ShardPace.wait) */
         int64_t slot = pace_of(t, &l, i, now);
         if (slot < 0)
             return FJ_PACE_FULL;
-        ready = fj_pace_ready(t, (size_t)slot, sizes + at, lens[i]);
+        ready = fj_pace_ready(t, (size_t)slot, sizes + bounds[2 * order[i]],
+                              bounds[2 * order[i] + 1] - bounds[2 * order[i]]);
     }
-    return ready ? request_plan(t, &l, now, max_count, max_bytes, counts, order) : 0;
+    return ready ? request_plan(t, &l, now, max_count, max_bytes, counts, planned) : 0;
 }
 
 int fj_pace_answered(struct fj_pace_table *t, double now, size_t n, int32_t *slots, int64_t unknown_at,
                      const int64_t *values, uint32_t *created, size_t created_cap, size_t *info)
 {
-    if (check_table(t, n, slots, unknown_at) != FJ_OK)
+    struct lanes l = { NULL, NULL, NULL, n, n, slots, unknown_at, created, created_cap, info };
+    if (check_table(t, &l) != FJ_OK)
         return FJ_DECLINE;
     for (size_t i = 0; i < 3 * n; i++)
         if (values[i] > MAX_VALUE || values[i] < -MAX_VALUE)
             return FJ_DECLINE;
     info[0] = info[1] = info[2] = 0;
-    struct lanes l = { NULL, NULL, slots, n, unknown_at, created, created_cap, info };
     int cuts = 0;
     for (size_t i = 0; i < n; i++) {
         int64_t slot = pace_of(t, &l, i, now);

@@ -76,12 +76,25 @@ def request_plan(lanes, pace_of, max_count, max_bytes):
 
 class _Lane:
     """One shard's entries still to send: the put-back ones first (`front`,
-    their sizes), then order[at:end] of the flush."""
-    __slots__ = ("at", "end", "front", "front_sizes")
+    their sizes), then order[at:end] of the flush; lane number n."""
+    __slots__ = ("at", "end", "front", "front_sizes", "n")
 
-    def __init__(self, at, end):
-        self.at, self.end = at, end
+    def __init__(self, at, end, n):
+        self.at, self.end, self.n = at, end, n
         self.front, self.front_sizes = array("I"), array("I")
+
+
+class LaneColumns:
+    """The lanes as pacing's kernel reads them in one call (pace_native.py),
+    while none has entries put back: lane n's shard names[n], its sizes
+    sizes[bounds[2 n]:bounds[2 n + 1]], the lanes left in `order`; `slots`:
+    each lane's slot in a PaceTable, as of `known`."""
+    __slots__ = ("names", "sizes", "bounds", "order", "slots", "known")
+
+    def __init__(self, names, sizes, first, order):
+        self.names, self.sizes, self.order = names, sizes, array("I", order)
+        self.bounds = array("I", (first[n + k] for n in range(len(names)) for k in (0, 1)))
+        self.slots, self.known = None, None
 
 
 class Lanes:
@@ -104,7 +117,9 @@ class Lanes:
         self._sizes = memoryview(self.sizes)
         # lanes in the order their shards first appear among the entries
         found = sorted((self.order[first[n]], n) for n in range(len(first) - 1) if first[n] < first[n + 1])
-        self.lanes = {lane_names[n]: _Lane(first[n], first[n + 1]) for _, n in found}  # only shards with entries left
+        self.lanes = {lane_names[n]: _Lane(first[n], first[n + 1], n) for _, n in found}  # only shards with entries left
+        self.columns = LaneColumns(lane_names, self.sizes, first, [n for _, n in found])
+        self.fronts = 0  # lanes with entries put back
         # shard -> (shard, the sizes of its lane), in the lanes' order: what pacing reads,
         # made again only for the lanes a request changed
         self.views = {shard: (shard, self._sizes_of(lane)) for shard, lane in self.lanes.items()}
@@ -136,20 +151,24 @@ class Lanes:
         if blocked is None:
             return group, counts
         ready = self._ready(blocked)
-        order, sizes = self.order, self._sizes
-        for shard, count in (limiter.plan(ready, max_count, max_bytes) if ready else {}).items():
+        order, sizes, columns = self.order, self._sizes, self.columns
+        plan = limiter.plan(ready, max_count, max_bytes, None if blocked or self.fronts else columns) if ready else {}
+        for shard, count in plan.items():
             lane = self.lanes[shard]
             if lane.front:
                 counts[shard] = [count, self._pop(lane, count, group), 0]
+                self.fronts -= not lane.front
             else:  # _pop, inline: the usual case, once per lane and request
                 at = lane.at
                 lane.at = end = at + count
                 group.extend(order[at:end])
                 counts[shard] = [count, sum(sizes[at:end]), 0]
+            columns.bounds[2 * lane.n] = lane.at
             if lane.front:
                 self.views[shard] = (shard, self._sizes_of(lane))
             elif lane.at == lane.end:
                 del self.lanes[shard], self.views[shard]
+                columns.order.remove(lane.n)
             else:  # _sizes_of, inline
                 self.views[shard] = (shard, sizes[lane.at:lane.end])
         self.left -= len(group)
@@ -190,8 +209,12 @@ class Lanes:
             by_shard.setdefault(self.shard_of(i), []).append(i)
         for shard, back in by_shard.items():
             lane = self.lanes.get(shard)
-            if lane is None:
-                lane = self.lanes[shard] = _Lane(0, 0)
+            if lane is None:  # its lane was done: again, after the others
+                n = self.columns.names.index(shard)
+                lane = self.lanes[shard] = _Lane(0, 0, n)
+                self.columns.bounds[2 * n:2 * n + 2] = array("I", [0, 0])
+                self.columns.order.append(n)
+            self.fronts += not lane.front
             lane.front[0:0] = array("I", back)
             lane.front_sizes[0:0] = array("I", map(self.table.sizes.__getitem__, back))
             self.views[shard] = (shard, self._sizes_of(lane))

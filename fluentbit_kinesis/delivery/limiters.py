@@ -41,7 +41,7 @@ class NoLimits:
     def __init__(self):
         self.order = ShardOrder()
 
-    def plan(self, lanes, max_count, max_bytes):
+    def plan(self, lanes, max_count, max_bytes, columns=None):
         return request_plan(lanes, lambda shard: UNPACED, max_count, max_bytes)
 
     def waits(self, lanes):

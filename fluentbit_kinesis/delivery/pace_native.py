@@ -5,7 +5,8 @@ Python step per shard but the handing over. Each returns None to decline
 shard twice, numbers out of range), having changed nothing: ShardLimiter
 then runs the reference, ShardPace's methods on the same rows, which the
 kernel equals float for float (tests/delivery/test_pace_native.py)."""
-from itertools import chain, repeat
+from array import array
+from itertools import accumulate, chain, repeat
 from operator import attrgetter
 
 from ..pipeline.entry_kernels_native import ffi, lib  # the native module, when built (delivery imports it via pipeline)
@@ -37,16 +38,19 @@ def _struct(table, max_shards):
     return t
 
 
-def _shards(table, names, now, max_shards, calls):
-    """(slots, unknown_at, created) for `names` (distinct), room made for the
-    shards met first; None when something is out of range."""
-    if len(set(names)) != len(names) or type(max_shards) is not int or not 0 < max_shards < 2 ** 31:
-        return None
+def _ready(table, names, now, max_shards):
+    """Whether the kernel can take these shards (`names`: distinct) and this
+    clock; room made for those met first."""
+    if type(max_shards) is not int or not 0 < max_shards < 2 ** 31:
+        return False
     if type(now) is not float and not (type(now) is int and abs(now) < _EXACT_NOW):
-        return None
+        return False
     table.reserve(min(max_shards, len(table.slots) + len(names)))
-    slots = ffi.new("int32_t[]", list(map(table.slots.get, names, repeat(-1))))
-    return slots, names.index(UNKNOWN) if UNKNOWN in names else -1, ffi.new("uint32_t[]", calls * len(names))
+    return True
+
+
+def _unknown(names):
+    return names.index(UNKNOWN) if UNKNOWN in names else -1
 
 
 def _call(table, max_shards, kernel, *args):
@@ -70,7 +74,7 @@ def _made(table, names, slots, created, info):
 
 
 def plan(table, lanes, now, max_count, max_bytes, max_shards):
-    """ShardLimiter.plan's dict, or None."""
+    """ShardLimiter.plan's dict for (shard, sizes) lanes, or None."""
     if not AVAILABLE or type(max_count) is not int or type(max_bytes) is not int:
         return None
     if not lanes:
@@ -83,43 +87,74 @@ def plan(table, lanes, now, max_count, max_bytes, max_shards):
         joined, lens = b"".join(views), list(map(len, views))
     except (TypeError, ValueError, BufferError):  # not (shard, buffer) pairs, or not contiguous
         return None
-    found = _shards(table, names, now, max_shards, 3) if len(joined) == 4 * sum(lens) else None
-    if found is None:
+    if len(joined) != 4 * sum(lens) or len(set(names)) != len(names) or not _ready(table, names, now, max_shards):
         return None
-    slots, unknown_at, created = found
-    n, info = len(names), ffi.new("size_t[3]")
-    counts, order = ffi.new("uint32_t[]", n), ffi.new("uint32_t[]", n)
+    starts = list(accumulate(lens, initial=0))
+    slots = ffi.new("int32_t[]", list(map(table.slots.get, names, repeat(-1))))
     try:
-        rc = _call(table, max_shards, lib.fj_pace_plan, now, n, ffi.from_buffer("uint32_t[]", joined),
-                   len(joined) // 4, lens, slots, unknown_at, max_count, max_bytes, counts, order,
-                   created, len(created), info)
-    except OverflowError:  # a lane of 2**32 entries, limits beyond int64
+        bounds = ffi.new("uint32_t[]", list(chain.from_iterable(zip(starts, starts[1:]))))
+    except OverflowError:  # a lane of 2**32 entries
+        return None
+    return _plan(table, names, ffi.from_buffer("uint32_t[]", joined), len(joined) // 4, bounds, None,
+                 slots, _unknown(names), now, max_count, max_bytes, max_shards)
+
+
+def plan_columns(table, columns, now, max_count, max_bytes, max_shards):
+    """ShardLimiter.plan's dict for the lanes of a LaneColumns (every lane of
+    its order, none put back), or None."""
+    if not AVAILABLE or type(max_count) is not int or type(max_bytes) is not int:
+        return None
+    if not columns.order:
+        return {}
+    names = columns.names
+    if not _ready(table, names, now, max_shards):
+        return None
+    if columns.known != (table, table.generation, len(table.slots)):  # shards made or forgotten since
+        columns.slots = array("i", map(table.slots.get, names, repeat(-1)))
+    with ffi.from_buffer("int32_t[]", columns.slots, require_writable=True) as slots:
+        planned = _plan(table, names, ffi.from_buffer("uint32_t[]", columns.sizes), len(columns.sizes),
+                        ffi.from_buffer("uint32_t[]", columns.bounds), columns.order, slots,
+                        len(names) - 1 if names[-1] == UNKNOWN else _unknown(names),
+                        now, max_count, max_bytes, max_shards)
+    columns.known = (table, table.generation, len(table.slots))
+    return planned
+
+
+def _plan(table, names, sizes, sizes_n, bounds, order, slots, unknown, now, max_count, max_bytes, max_shards):
+    """fj_pace_plan over the lanes order[] (None: every one) of names[]; its dict, or None."""
+    n = len(names) if order is None else len(order)
+    if order is None:
+        order = range(n)
+    info, counts, planned = ffi.new("size_t[3]"), ffi.new("uint32_t[]", n), ffi.new("uint32_t[]", n)
+    created = ffi.new("uint32_t[]", 3 * n)
+    lanes = ffi.new("uint32_t[]", list(order)) if type(order) is range else ffi.from_buffer("uint32_t[]", order)
+    try:
+        rc = _call(table, max_shards, lib.fj_pace_plan, now, sizes, sizes_n, bounds, len(names), lanes, n,
+                   slots, unknown, max_count, max_bytes, counts, planned, created, len(created), info)
+    except OverflowError:  # limits beyond int64
         return None
     if rc == FJ_DECLINE:
         return None
     if rc < 0:
         raise RuntimeError(f"fj_pace_plan: {rc}")
     _made(table, names, slots, created, info)
-    return {names[i]: counts[i] for i in ffi.unpack(order, rc)}
+    return {names[order[i]]: counts[i] for i in ffi.unpack(planned, rc)}
 
 
 def answered(table, counts, now, max_shards):
     """ShardLimiter.answered's work (how many shares it cut), or None."""
-    if not AVAILABLE:
-        return None
     names = tuple(counts)
-    found = _shards(table, names, now, max_shards, 1)
-    if found is None:
+    if not AVAILABLE or not _ready(table, names, now, max_shards):
         return None
-    slots, unknown_at, created = found
+    slots = ffi.new("int32_t[]", list(map(table.slots.get, names, repeat(-1))))
+    created, info = ffi.new("uint32_t[]", len(names)), ffi.new("size_t[3]")
     try:
         values = ffi.new("int64_t[]", list(chain.from_iterable(counts.values())))
     except (TypeError, OverflowError):  # not ints in int64
         return None
     if len(values) != 3 * len(names):
         return None
-    info = ffi.new("size_t[3]")
-    rc = _call(table, max_shards, lib.fj_pace_answered, now, len(names), slots, unknown_at, values,
+    rc = _call(table, max_shards, lib.fj_pace_answered, now, len(names), slots, _unknown(names), values,
                created, len(created), info)
     if rc == FJ_DECLINE:
         return None

@@ -28,6 +28,7 @@ class PaceTable:
         self.capacity = capacity
         self.slots = {}
         self.views = {}
+        self.generation = 0  # how many times emptied: a LaneColumns' slots are of one generation
 
     def reserve(self, count):
         """Room for `count` slots (the arrays grow in place: no buffer of them may be held)."""
@@ -55,6 +56,7 @@ class PaceTable:
     def clear(self):
         self.slots.clear()
         self.views.clear()
+        self.generation += 1
 
 
 class _Cells:

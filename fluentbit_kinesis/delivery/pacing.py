@@ -76,16 +76,20 @@ class ShardLimiter:
         pace.refill(now)
         return pace
 
-    def plan(self, lanes, max_count, max_bytes):
+    def plan(self, lanes, max_count, max_bytes, columns=None):
         """One request: shard -> how many entries from the head of its lane go
         now, within max_count and max_bytes; their tokens are taken. `lanes`:
-        (shard, sizes of its entries). Nothing until some shard has a batch
-        (BATCH seconds) of tokens: not a call per few tokens; then every shard
-        gives what it has (batching.request_plan)."""
+        (shard, sizes of its entries); `columns`, when given, the same lanes as
+        a batching.LaneColumns (the kernel reads them with no step per lane).
+        Nothing until some shard has a batch (BATCH seconds) of tokens: not a
+        call per few tokens; then every shard gives what it has
+        (batching.request_plan)."""
         with self._lock:
             now = self.clock()
             if self.table is not None:
-                planned = pace_native.plan(self.table, lanes, now, max_count, max_bytes, MAX_SHARDS)
+                planned = (pace_native.plan(self.table, lanes, now, max_count, max_bytes, MAX_SHARDS)
+                           if columns is None else
+                           pace_native.plan_columns(self.table, columns, now, max_count, max_bytes, MAX_SHARDS))
                 if planned is not None:
                     return planned
             pace_of = partial(self._pace, now)  # pace_of(shard): no Python frame of its own

@@ -65,13 +65,20 @@ def test_entry_shards_are_the_reference():
 
 class Planner:
     """A limiter that lets random parts of random lanes go, and checks the
-    sizes it is shown against the model's."""
+    sizes it is shown against the model's (and the LaneColumns, when given,
+    against the lanes)."""
+    with_columns = 0
 
     def __init__(self, rng, model):
         self.rng, self.model = rng, model
 
-    def plan(self, ready, max_count, max_bytes):
+    def plan(self, ready, max_count, max_bytes, columns=None):
         plan = {}
+        if columns is not None:  # the same lanes, as pacing's kernel reads them
+            assert [columns.names[n] for n in columns.order] == [shard for shard, _ in ready]
+            assert [list(columns.sizes[columns.bounds[2 * n]:columns.bounds[2 * n + 1]]) for n in columns.order] == [
+                list(sizes) for _, sizes in ready]
+            Planner.with_columns += 1
         for shard, sizes in ready:
             assert list(sizes) == [entry_size(e) for e in self.model[shard]]
             if self.rng.random() < 0.6:
@@ -105,8 +112,9 @@ def test_lanes_keep_each_shards_order_across_put_backs_and_back_offs():
             assert {s: c[1] for s, c in counts.items()} == \
                 {s: sum(entry_size(entries[i]) for i in group if lanes.shard_of(i) == s) for s in counts}
             model = {shard: queue for shard, queue in model.items() if queue}
-            throttled = [i for i in group if rng.random() < 0.2]
-            failed = [i for i in group if i not in throttled and rng.random() < 0.1]
+            busy = now % 10 < 6  # rounds without throttles or failures: the lanes' columns go to pacing
+            throttled = [i for i in group if rng.random() < (0.2 if busy else 0.0)]
+            failed = [i for i in group if i not in throttled and rng.random() < (0.1 if busy else 0.0)]
             acked += [i for i in group if i not in throttled and i not in failed]
             lanes.put_back(throttled)
             model_put_back(model, throttled, lanes)
@@ -116,6 +124,7 @@ def test_lanes_keep_each_shards_order_across_put_backs_and_back_offs():
                 waiting[-1] = (lanes.waiting[-1][0], failed)
             assert lanes.pending_shards() == set(model) | {lanes.shard_of(i) for _, back in waiting for i in back}
         assert sorted(acked) == list(range(len(entries)))
+    assert Planner.with_columns > 10
 
 
 def model_put_back(model, back, lanes):

@@ -200,3 +200,46 @@ def test_a_declined_request_changes_nothing_and_the_reference_runs_on_the_rows(m
     both(limiters, "answered", {"s1": [2 ** 60, 0, 0]})
     assert counted.ran == {"plan": 0, "answered": 0}
     assert limiters[1].shards["s1"].records < 0.98 * 1000 * BURST  # the reference took tokens on the row
+
+
+def test_lanes_columns_plan_as_the_reference(monkeypatch):
+    """Whole flushes through Lanes (their columns: one slot cache per flush,
+    two flushes at once on one limiter), throttles put back, shards blocked."""
+    rng = random.Random(7)
+    counted = Counted(monkeypatch)
+    for sequence in range(60):
+        monkeypatch.setattr(pacing, "MAX_SHARDS", rng.choice([4096, 4096, 3, 40]))
+        clock = Clock(1000.0)
+        limiters = [ShardLimiter(clock=clock, native=False), ShardLimiter(clock=clock, native=True)]
+        ids = [f"shardId-{i:012d}" for i in range(rng.choice([1, 4, 64]))]
+        flushes = [new_flush(rng, ids) for _ in range(2)]
+        while any(len(lanes) for pair in flushes for lanes in pair):
+            pair = rng.choice([p for p in flushes if len(p[0])])
+            blocked = frozenset(rng.sample(ids, 1)) if rng.random() < 0.1 else frozenset()
+            taken = [lanes.take(limiter, clock.now, 500, 5 * MIB, blocked) for lanes, limiter in zip(pair, limiters)]
+            assert repr(taken[0]) == repr(taken[1]), sequence
+            group, counts = taken[0]
+            throttled = [i for i in group if rng.random() < rng.choice([0.0, 0.0, 0.05, 0.5])]
+            for lanes, limiter in zip(pair, limiters):
+                answer = {shard: [c, b, 0] for shard, (c, b, _) in counts.items()}
+                for i in throttled:
+                    answer[lanes.shard_of(i)][0] -= 1
+                    answer[lanes.shard_of(i)][1] -= lanes.table.sizes[i]
+                    answer[lanes.shard_of(i)][2] += 1
+                limiter.answered(answer)
+                lanes.put_back(throttled)
+            clock.now += rng.choice([0.0, 0.01, 0.1, 0.5])
+            assert fields(limiters[0]) == fields(limiters[1]), sequence
+    assert counted.ran["plan"] > 1000, counted.ran
+
+
+def new_flush(rng, ids):
+    """The same flush for either limiter: two Lanes of one table."""
+    from fluentbit_kinesis.delivery.batching import Lanes
+    from fluentbit_kinesis.pipeline.entry_table import EntryTable
+    count = rng.randrange(1, 3000)
+    at = array("i", [rng.randrange(-1, len(ids)) if rng.random() < 0.02 else rng.randrange(len(ids))
+                     for _ in range(count)])
+    size = rng.choice([250, 2000, 100_000])
+    table = EntryTable.from_entries([(b"x" * rng.randrange(1, size), "k", None, i) for i in range(count)])
+    return Lanes(table, at, ids), Lanes(table, at, ids)
