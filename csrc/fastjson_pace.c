@@ -55,19 +55,19 @@ void fj_pace_refill(const struct fj_pace_table *t, size_t s, double now)
     }
 }
 
-/* ShardPace.wait(sizes) <= 0 */
-int fj_pace_ready(const struct fj_pace_table *t, size_t s, const uint32_t *sizes, size_t len)
+/* ShardPace.wait(sizes) */
+double fj_pace_wait(const struct fj_pace_table *t, size_t s, const uint32_t *sizes, size_t len)
 {
     const double *d = t->d + s * FJ_PACE_D;
     if (!t->q[s * FJ_PACE_Q + FJ_PQ_PACED_RECORDS])
-        return 1;
+        return 0.0;
     double records = d[FJ_PD_SHARE] * d[FJ_PD_LIMIT_RECORDS], data = d[FJ_PD_SHARE] * d[FJ_PD_LIMIT_BYTES];
     double most = py_max(1.0, records * t->batch);
     double batch = most < (double)len ? most : (double)len;
     double full = data * t->burst;
     double head = full < (double)sizes[0] ? full : (double)sizes[0];
     double wait = py_max((batch - d[FJ_PD_RECORDS]) / records, (head - d[FJ_PD_BYTES]) / data);
-    return wait <= 0;
+    return wait <= 0 ? wait : py_max(wait, 0.001);
 }
 
 /* batching.fitting_sum: how many of sizes[start..len) fit max_count and max_bytes (the first always) */

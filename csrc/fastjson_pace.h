@@ -51,6 +51,12 @@ int fj_pace_plan(struct fj_pace_table *t, double now, const uint32_t *sizes, siz
                  int64_t unknown, int64_t max_count, int64_t max_bytes, uint32_t *counts, uint32_t *planned,
                  uint32_t *created, size_t created_cap, size_t *info);
 
+/* ShardLimiter.waits: waits[i], the seconds until order[i]'s lane can take a
+ * batch (lanes as for fj_pace_plan; created_cap: n). Returns n, or FJ_DECLINE. */
+int fj_pace_waits(struct fj_pace_table *t, double now, const uint32_t *sizes, size_t sizes_n,
+                  const uint32_t *bounds, size_t n_lanes, const uint32_t *order, size_t n, int32_t *slots,
+                  int64_t unknown, double *waits, uint32_t *created, size_t created_cap, size_t *info);
+
 /* One answer (ShardLimiter.answered): per shard i (slots[i] as above),
  * values[3 i ...]: entries acknowledged, their bytes, entries throttled.
  * Returns how many shares were cut, or FJ_DECLINE. */
@@ -60,10 +66,10 @@ int fj_pace_answered(struct fj_pace_table *t, double now, size_t n, int32_t *slo
 /* ---- fastjson_pace.c, for fastjson_pace_plan.c: one shard (slot s) ---------- */
 
 #define FJ_PACE_HIDDEN __attribute__((visibility("hidden")))
-/* ShardPace(known, now), its refill(now), its wait(sizes) <= 0 (sizes: len >= 1 of them) */
+/* ShardPace(known, now), its refill(now), its wait(sizes) (sizes: len >= 1 of them) */
 FJ_PACE_HIDDEN void fj_pace_init(const struct fj_pace_table *t, size_t s, int known, double now);
 FJ_PACE_HIDDEN void fj_pace_refill(const struct fj_pace_table *t, size_t s, double now);
-FJ_PACE_HIDDEN int fj_pace_ready(const struct fj_pace_table *t, size_t s, const uint32_t *sizes, size_t len);
+FJ_PACE_HIDDEN double fj_pace_wait(const struct fj_pace_table *t, size_t s, const uint32_t *sizes, size_t len);
 /* ShardPace.take_sum(sizes, start, max_count, max_bytes), start < len: the count; *sent their bytes */
 FJ_PACE_HIDDEN int64_t fj_pace_take_sum(const struct fj_pace_table *t, size_t s, const uint32_t *sizes, size_t len,
                                         size_t start, int64_t max_count, int64_t max_bytes, int64_t *sent);

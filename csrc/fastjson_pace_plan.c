@@ -105,6 +105,17 @@ static int check_table(const struct fj_pace_table *t, const struct lanes *l)
     return FJ_OK;
 }
 
+/* the request's lanes within the lanes, not empty, within sizes */
+static int check_lanes(const struct lanes *l, size_t sizes_n)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        size_t k = l->order[i];
+        if (k >= l->n_lanes || l->bounds[2 * k] >= l->bounds[2 * k + 1] || l->bounds[2 * k + 1] > sizes_n)
+            return FJ_DECLINE;
+    }
+    return FJ_OK;
+}
+
 int fj_pace_plan(struct fj_pace_table *t, double now, const uint32_t *sizes, size_t sizes_n,
                  const uint32_t *bounds, size_t n_lanes, const uint32_t *order, size_t n, int32_t *slots,
                  int64_t unknown, int64_t max_count, int64_t max_bytes, uint32_t *counts, uint32_t *planned,
@@ -112,24 +123,37 @@ int fj_pace_plan(struct fj_pace_table *t, double now, const uint32_t *sizes, siz
 {
     struct lanes l = { sizes, bounds, order, n, n_lanes, slots, unknown, created, created_cap, info };
     if (check_table(t, &l) != FJ_OK || created_cap < 3 * n || max_count < 0 || max_count > MAX_COUNT
-        || max_bytes < 0 || max_bytes > MAX_TALLY)
+        || max_bytes < 0 || max_bytes > MAX_TALLY || check_lanes(&l, sizes_n) != FJ_OK)
         return FJ_DECLINE;
-    for (size_t i = 0; i < n; i++) {  /* every lane of the request within the lanes, not empty, within sizes */
-        if (order[i] >= n_lanes || bounds[2 * order[i]] >= bounds[2 * order[i] + 1]
-            || bounds[2 * order[i] + 1] > sizes_n)
-            return FJ_DECLINE;
-        counts[i] = 0;
-    }
+    memset(counts, 0, n * sizeof *counts);
     info[0] = info[1] = info[2] = 0;
     int ready = 0;
     for (size_t i = 0; i < n && !ready; i++) {  /* any lane ready (ShardPace.wait) */
         int64_t slot = pace_of(t, &l, i, now);
         if (slot < 0)
             return FJ_PACE_FULL;
-        ready = fj_pace_ready(t, (size_t)slot, sizes + bounds[2 * order[i]],
-                              bounds[2 * order[i] + 1] - bounds[2 * order[i]]);
+        ready = fj_pace_wait(t, (size_t)slot, sizes + bounds[2 * order[i]],
+                             bounds[2 * order[i] + 1] - bounds[2 * order[i]]) <= 0;
     }
     return ready ? request_plan(t, &l, now, max_count, max_bytes, counts, planned) : 0;
+}
+
+int fj_pace_waits(struct fj_pace_table *t, double now, const uint32_t *sizes, size_t sizes_n,
+                  const uint32_t *bounds, size_t n_lanes, const uint32_t *order, size_t n, int32_t *slots,
+                  int64_t unknown, double *waits, uint32_t *created, size_t created_cap, size_t *info)
+{
+    struct lanes l = { sizes, bounds, order, n, n_lanes, slots, unknown, created, created_cap, info };
+    if (check_table(t, &l) != FJ_OK || check_lanes(&l, sizes_n) != FJ_OK)
+        return FJ_DECLINE;
+    info[0] = info[1] = info[2] = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t slot = pace_of(t, &l, i, now);
+        if (slot < 0)
+            return FJ_PACE_FULL;
+        waits[i] = fj_pace_wait(t, (size_t)slot, sizes + bounds[2 * order[i]],
+                                bounds[2 * order[i] + 1] - bounds[2 * order[i]]);
+    }
+    return (int)n;  /* n <= INT32_MAX: check_table */
 }
 
 int fj_pace_answered(struct fj_pace_table *t, double now, size_t n, int32_t *slots, int64_t unknown_at,

@@ -236,7 +236,10 @@ class Lanes:
     def pause(self, limiter, now, blocked=frozenset()):
         """(seconds until an entry may go, {shard: seconds of that spent waiting
         for its tokens}); a `blocked` shard is looked at again after ORDER_POLL."""
-        waits = limiter.waits(self._ready(blocked) if blocked is not None else [])
+        if blocked is None:
+            waits = limiter.waits([])
+        else:
+            waits = limiter.waits(self._ready(blocked), None if blocked or self.fronts else self.columns)
         pause = min([*waits.values(), *(until - now for until, _ in self.waiting)], default=0.0)
         if blocked is None or len(waits) < len(self.lanes):
             pause = min(pause, ORDER_POLL) if waits or self.waiting else ORDER_POLL

@@ -44,7 +44,7 @@ class NoLimits:
     def plan(self, lanes, max_count, max_bytes, columns=None):
         return request_plan(lanes, lambda shard: UNPACED, max_count, max_bytes)
 
-    def waits(self, lanes):
+    def waits(self, lanes, columns=None):
         return {shard: 0.0 for shard, _ in lanes}
 
     def answered(self, counts):

@@ -1,4 +1,4 @@
-"""ShardLimiter.plan's and .answered's per-shard loops in C
+"""ShardLimiter.plan's, .waits' and .answered's per-shard loops in C
 (csrc/fastjson_pace.c), one call per request over a PaceTable's rows: no
 Python step per shard but the handing over. Each returns None to decline
 (the module not built, lanes that are not uint32 buffers as Lanes gives, a
@@ -77,6 +77,30 @@ def plan(table, lanes, now, max_count, max_bytes, max_shards):
     """ShardLimiter.plan's dict for (shard, sizes) lanes, or None."""
     if not AVAILABLE or type(max_count) is not int or type(max_bytes) is not int:
         return None
+    return _over_lanes(table, lanes, now, max_shards, _plan, now, max_count, max_bytes, max_shards)
+
+
+def plan_columns(table, columns, now, max_count, max_bytes, max_shards):
+    """ShardLimiter.plan's dict for the lanes of a LaneColumns (every lane of
+    its order, none put back), or None."""
+    if not AVAILABLE or type(max_count) is not int or type(max_bytes) is not int:
+        return None
+    return _over_columns(table, columns, now, max_shards, _plan, now, max_count, max_bytes, max_shards)
+
+
+def waits(table, lanes, now, max_shards):
+    """ShardLimiter.waits' dict for (shard, sizes) lanes, or None."""
+    return _over_lanes(table, lanes, now, max_shards, _waits, now, max_shards) if AVAILABLE else None
+
+
+def waits_columns(table, columns, now, max_shards):
+    """ShardLimiter.waits' dict for the lanes of a LaneColumns, or None."""
+    return _over_columns(table, columns, now, max_shards, _waits, now, max_shards) if AVAILABLE else None
+
+
+def _over_lanes(table, lanes, now, max_shards, kernel, *args):
+    """kernel(table, names, sizes, sizes_n, bounds, order, slots, unknown, *args)
+    over (shard, sizes) lanes packed as columns; {} for no lanes; None to decline."""
     if not lanes:
         return {}
     try:
@@ -95,15 +119,12 @@ def plan(table, lanes, now, max_count, max_bytes, max_shards):
         bounds = ffi.new("uint32_t[]", list(chain.from_iterable(zip(starts, starts[1:]))))
     except OverflowError:  # a lane of 2**32 entries
         return None
-    return _plan(table, names, ffi.from_buffer("uint32_t[]", joined), len(joined) // 4, bounds, None,
-                 slots, _unknown(names), now, max_count, max_bytes, max_shards)
+    return kernel(table, names, ffi.from_buffer("uint32_t[]", joined), len(joined) // 4, bounds, None,
+                  slots, _unknown(names), *args)
 
 
-def plan_columns(table, columns, now, max_count, max_bytes, max_shards):
-    """ShardLimiter.plan's dict for the lanes of a LaneColumns (every lane of
-    its order, none put back), or None."""
-    if not AVAILABLE or type(max_count) is not int or type(max_bytes) is not int:
-        return None
+def _over_columns(table, columns, now, max_shards, kernel, *args):
+    """kernel(...) as _over_lanes, over a LaneColumns' lanes, its slot cache brought up to date."""
     if not columns.order:
         return {}
     names = columns.names
@@ -112,22 +133,40 @@ def plan_columns(table, columns, now, max_count, max_bytes, max_shards):
     if columns.known != (table, table.generation, len(table.slots)):  # shards made or forgotten since
         columns.slots = array("i", map(table.slots.get, names, repeat(-1)))
     with ffi.from_buffer("int32_t[]", columns.slots, require_writable=True) as slots:
-        planned = _plan(table, names, ffi.from_buffer("uint32_t[]", columns.sizes), len(columns.sizes),
+        result = kernel(table, names, ffi.from_buffer("uint32_t[]", columns.sizes), len(columns.sizes),
                         ffi.from_buffer("uint32_t[]", columns.bounds), columns.order, slots,
-                        len(names) - 1 if names[-1] == UNKNOWN else _unknown(names),
-                        now, max_count, max_bytes, max_shards)
+                        len(names) - 1 if names[-1] == UNKNOWN else _unknown(names), *args)
     columns.known = (table, table.generation, len(table.slots))
-    return planned
+    return result
+
+
+def _lane_order(order, n):
+    """The request's lanes for the kernel (order None: every one of n)."""
+    return ffi.new("uint32_t[]", list(range(n))) if order is None else ffi.from_buffer("uint32_t[]", order)
+
+
+def _waits(table, names, sizes, sizes_n, bounds, order, slots, unknown, now, max_shards):
+    """fj_pace_waits over the lanes order[] (None: every one) of names[]; its dict, or None."""
+    n = len(names) if order is None else len(order)
+    out, created, info = ffi.new("double[]", n), ffi.new("uint32_t[]", n), ffi.new("size_t[3]")
+    rc = _call(table, max_shards, lib.fj_pace_waits, now, sizes, sizes_n, bounds, len(names),
+               _lane_order(order, n), n, slots, unknown, out, created, n, info)
+    if rc == FJ_DECLINE:
+        return None
+    if rc < 0:
+        raise RuntimeError(f"fj_pace_waits: {rc}")
+    _made(table, names, slots, created, info)
+    return dict(zip(names if order is None else map(names.__getitem__, order), ffi.unpack(out, n)))
 
 
 def _plan(table, names, sizes, sizes_n, bounds, order, slots, unknown, now, max_count, max_bytes, max_shards):
     """fj_pace_plan over the lanes order[] (None: every one) of names[]; its dict, or None."""
     n = len(names) if order is None else len(order)
-    if order is None:
-        order = range(n)
     info, counts, planned = ffi.new("size_t[3]"), ffi.new("uint32_t[]", n), ffi.new("uint32_t[]", n)
     created = ffi.new("uint32_t[]", 3 * n)
-    lanes = ffi.new("uint32_t[]", list(order)) if type(order) is range else ffi.from_buffer("uint32_t[]", order)
+    lanes = _lane_order(order, n)
+    if order is None:
+        order = range(n)
     try:
         rc = _call(table, max_shards, lib.fj_pace_plan, now, sizes, sizes_n, bounds, len(names), lanes, n,
                    slots, unknown, max_count, max_bytes, counts, planned, created, len(created), info)

@@ -16,6 +16,7 @@ INTS = ("paced_records", "paced_bytes", "second_records", "second_bytes", "last_
         "minute", "minute_bytes", "minute_throttled", "minute_held")
 D, Q = len(DOUBLES), len(INTS)
 _at_d, _at_q = {name: k for k, name in enumerate(DOUBLES)}, {name: k for k, name in enumerate(INTS)}
+_RECORDS, _BYTES, _SHARE, _PACED = _at_d["records"], _at_d["bytes"], _at_d["share"], _at_q["paced_records"]
 
 
 class PaceTable:
@@ -52,6 +53,21 @@ class PaceTable:
         """A shard the kernel made at `slot`."""
         self.slots[shard] = slot
         self.views[shard] = PaceSlot(self, slot)
+
+    def refund(self, counts):
+        """ShardLimiter.refund on the rows: shard -> (entries, bytes, _) back into its buckets."""
+        d, slots = self.d, self.slots
+        for shard, (records, data, _) in counts.items():
+            slot = slots.get(shard)
+            if slot is not None:
+                d[slot * D + _RECORDS] += records
+                d[slot * D + _BYTES] += data
+
+    def shares(self, shards=None):
+        """ShardLimiter.shares on the rows."""
+        d, q = self.d, self.q
+        return {k: (d[s * D + _SHARE] if q[s * Q + _PACED] else 1.0) for k, s in self.slots.items()
+                if shards is None or k in shards}
 
     def clear(self):
         self.slots.clear()

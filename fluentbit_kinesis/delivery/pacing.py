@@ -97,10 +97,16 @@ class ShardLimiter:
                 return {}
             return request_plan(lanes, pace_of, max_count, max_bytes)
 
-    def waits(self, lanes):
-        """shard -> seconds until it can take a batch of its (non-empty) lane."""
+    def waits(self, lanes, columns=None):
+        """shard -> seconds until it can take a batch of its (non-empty) lane;
+        `columns` as for plan."""
         with self._lock:
             now = self.clock()
+            if self.table is not None:
+                waited = (pace_native.waits(self.table, lanes, now, MAX_SHARDS) if columns is None else
+                          pace_native.waits_columns(self.table, columns, now, MAX_SHARDS))
+                if waited is not None:
+                    return waited
             return {shard: self._pace(now, shard).wait(sizes) for shard, sizes in lanes}
 
     def answered(self, counts):
@@ -117,6 +123,9 @@ class ShardLimiter:
         """counts: shard -> (entries, bytes, _) of a request that failed as a whole
         (network, 5xx): they never reached a shard, so their tokens return."""
         with self._lock:
+            if self.table is not None:
+                self.table.refund(counts)
+                return
             for shard, (records, data, _) in counts.items():
                 pace = self.shards.get(shard)
                 if pace is not None:
@@ -126,6 +135,8 @@ class ShardLimiter:
     def shares(self, shards=None):
         """shard -> the share of its limit it is paced at (1.0 for one not paced)."""
         with self._lock:
+            if self.table is not None:
+                return self.table.shares(shards)
             return {k: (p.share if p.limit_records is not None else 1.0) for k, p in self.shards.items()
                     if shards is None or k in shards}
 

@@ -85,7 +85,7 @@ class Planner:
                 plan[shard] = self.rng.randrange(0, len(sizes) + 1)
         return {shard: n for shard, n in plan.items() if n}
 
-    def waits(self, lanes):
+    def waits(self, lanes, columns=None):
         return {shard: 0.0 for shard, _ in lanes}
 
 

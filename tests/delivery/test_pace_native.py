@@ -35,7 +35,7 @@ class Counted:
     """pace_native's calls, how many ran natively (not None)."""
 
     def __init__(self, monkeypatch):
-        self.ran = {"plan": 0, "answered": 0}
+        self.ran = {"plan": 0, "answered": 0, "waits": 0, "waits_columns": 0}
         for name in self.ran:
             monkeypatch.setattr(pace_native, name, self._counted(name, getattr(pace_native, name)))
 
@@ -141,7 +141,7 @@ def test_the_kernel_is_the_reference_float_for_float(monkeypatch):
             if type(reference) is dict:
                 assert list(reference.items()) == list(native.items())  # the plan's order too
             assert fields(limiters[0]) == fields(limiters[1]), sequence
-    assert counted.ran["plan"] > 10_000 and counted.ran["answered"] > 5_000, counted.ran
+    assert counted.ran["plan"] > 10_000 and counted.ran["answered"] > 5_000 and counted.ran["waits"] > 1500, counted.ran
 
 
 def pair(now=1000.0):
@@ -186,7 +186,8 @@ def test_the_table_is_emptied_at_max_shards_even_within_one_request(monkeypatch)
     both(limiters, "plan", lanes, 500, 5 * MIB)
     assert list(limiters[1].shards) == list(limiters[0].shards) and len(limiters[1].shards) <= 4
     both(limiters, "answered", {f"s{i}": [10, 1000, 1] for i in range(9)})
-    assert counted.ran == {"plan": 1, "answered": 1}
+    both(limiters, "waits", lanes)
+    assert counted.ran == {"plan": 1, "answered": 1, "waits": 1, "waits_columns": 0}
 
 
 def test_a_declined_request_changes_nothing_and_the_reference_runs_on_the_rows(monkeypatch):
@@ -198,7 +199,8 @@ def test_a_declined_request_changes_nothing_and_the_reference_runs_on_the_rows(m
     both(limiters, "plan", [("s1", memoryview(lane).cast("B"))], 500, 5 * MIB)  # not uint32
     both(limiters, "plan", [("s1", lane)], 2 ** 64, 5 * MIB)
     both(limiters, "answered", {"s1": [2 ** 60, 0, 0]})
-    assert counted.ran == {"plan": 0, "answered": 0}
+    both(limiters, "waits", [("s1", memoryview(lane)), ("s2", [100])])
+    assert counted.ran == {"plan": 0, "answered": 0, "waits": 0, "waits_columns": 0}
     assert limiters[1].shards["s1"].records < 0.98 * 1000 * BURST  # the reference took tokens on the row
 
 
@@ -218,6 +220,9 @@ def test_lanes_columns_plan_as_the_reference(monkeypatch):
             blocked = frozenset(rng.sample(ids, 1)) if rng.random() < 0.1 else frozenset()
             taken = [lanes.take(limiter, clock.now, 500, 5 * MIB, blocked) for lanes, limiter in zip(pair, limiters)]
             assert repr(taken[0]) == repr(taken[1]), sequence
+            waits = [limiter.waits(lanes._ready(blocked), None if blocked or lanes.fronts else lanes.columns)
+                     for lanes, limiter in zip(pair, limiters)]
+            assert repr(list(waits[0].items())) == repr(list(waits[1].items())), sequence
             group, counts = taken[0]
             throttled = [i for i in group if rng.random() < rng.choice([0.0, 0.0, 0.05, 0.5])]
             for lanes, limiter in zip(pair, limiters):
@@ -230,7 +235,7 @@ def test_lanes_columns_plan_as_the_reference(monkeypatch):
                 lanes.put_back(throttled)
             clock.now += rng.choice([0.0, 0.01, 0.1, 0.5])
             assert fields(limiters[0]) == fields(limiters[1]), sequence
-    assert counted.ran["plan"] > 1000, counted.ran
+    assert counted.ran["plan"] > 1000 and counted.ran["waits_columns"] > 1000, counted.ran
 
 
 def new_flush(rng, ids):
