@@ -89,12 +89,12 @@ class LaneColumns:
     while none has entries put back: lane n's shard names[n], its sizes
     sizes[bounds[2 n]:bounds[2 n + 1]], the lanes left in `order`; `slots`:
     each lane's slot in a PaceTable, as of `known`."""
-    __slots__ = ("names", "sizes", "bounds", "order", "slots", "known")
+    __slots__ = ("names", "sizes", "bounds", "order", "slots", "known", "pinned")
 
     def __init__(self, names, sizes, first, order):
         self.names, self.sizes, self.order = names, sizes, array("I", order)
         self.bounds = array("I", (first[n + k] for n in range(len(names)) for k in (0, 1)))
-        self.slots, self.known = None, None
+        self.slots, self.known, self.pinned = None, None, None  # pinned: sizes and bounds as pace_native holds them
 
 
 class Lanes:

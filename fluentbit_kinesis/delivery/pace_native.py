@@ -5,7 +5,7 @@ Python step per shard but the handing over. Each returns None to decline
 shard twice, numbers out of range), having changed nothing: ShardLimiter
 then runs the reference, ShardPace's methods on the same rows, which the
 kernel equals float for float (tests/delivery/test_pace_native.py)."""
-from array import array
+from functools import partial
 from itertools import accumulate, chain, repeat
 from operator import attrgetter
 
@@ -33,9 +33,19 @@ def _struct(table, max_shards):
                             ("min_records", sp.LIMIT_RECORDS * sp.MIN_SHARE),
                             ("min_bytes", sp.LIMIT_BYTES * sp.MIN_SHARE), ("min_part", MIN_PART)):
             setattr(t, name, value)
-    t.capacity, t.live, t.max_shards = table.capacity, len(table.slots), max_shards
-    t.d_n, t.q_n = len(table.d), len(table.q)
+    if table.unpin is None:  # first use, or the arrays grew: held until they grow again
+        d = ffi.from_buffer("double[]", table.d, require_writable=True)
+        q = ffi.from_buffer("int64_t[]", table.q, require_writable=True)
+        t.d, t.q, t.d_n, t.q_n, t.capacity = d, q, len(table.d), len(table.q), table.capacity
+        table.unpin = partial(_unpin, t, d, q)
+    t.live, t.max_shards = len(table.slots), max_shards
     return t
+
+
+def _unpin(t, d, q):
+    t.d = t.q = ffi.NULL
+    ffi.release(d)
+    ffi.release(q)
 
 
 def _ready(table, names, now, max_shards):
@@ -54,15 +64,8 @@ def _unknown(names):
 
 
 def _call(table, max_shards, kernel, *args):
-    """kernel(struct, *args) on the table's arrays, held only during the call (they grow in place)."""
-    t = _struct(table, max_shards)
-    with ffi.from_buffer("double[]", table.d, require_writable=True) as d, \
-            ffi.from_buffer("int64_t[]", table.q, require_writable=True) as q:
-        t.d, t.q = d, q
-        try:
-            return kernel(t, *args)
-        finally:
-            t.d = t.q = ffi.NULL
+    """kernel(struct, *args) on the table's arrays."""
+    return kernel(_struct(table, max_shards), *args)
 
 
 def _made(table, names, slots, created, info):
@@ -131,11 +134,11 @@ def _over_columns(table, columns, now, max_shards, kernel, *args):
     if not _ready(table, names, now, max_shards):
         return None
     if columns.known != (table, table.generation, len(table.slots)):  # shards made or forgotten since
-        columns.slots = array("i", map(table.slots.get, names, repeat(-1)))
-    with ffi.from_buffer("int32_t[]", columns.slots, require_writable=True) as slots:
-        result = kernel(table, names, ffi.from_buffer("uint32_t[]", columns.sizes), len(columns.sizes),
-                        ffi.from_buffer("uint32_t[]", columns.bounds), columns.order, slots,
-                        len(names) - 1 if names[-1] == UNKNOWN else _unknown(names), *args)
+        columns.slots = ffi.new("int32_t[]", list(map(table.slots.get, names, repeat(-1))))
+    if columns.pinned is None:  # neither grows: held as long as the columns
+        columns.pinned = ffi.from_buffer("uint32_t[]", columns.sizes), ffi.from_buffer("uint32_t[]", columns.bounds)
+    result = kernel(table, names, columns.pinned[0], len(columns.sizes), columns.pinned[1], columns.order,
+                    columns.slots, len(names) - 1 if names[-1] == UNKNOWN else _unknown(names), *args)
     columns.known = (table, table.generation, len(table.slots))
     return result
 

@@ -30,10 +30,14 @@ class PaceTable:
         self.slots = {}
         self.views = {}
         self.generation = 0  # how many times emptied: a LaneColumns' slots are of one generation
+        self.unpin = None  # the native module's hold on the arrays (pace_native), let go before they grow
 
     def reserve(self, count):
-        """Room for `count` slots (the arrays grow in place: no buffer of them may be held)."""
+        """Room for `count` slots (the arrays grow in place: a buffer of them is let go first)."""
         if count > self.capacity:
+            if self.unpin is not None:
+                self.unpin()
+                self.unpin = None
             more = max(count, 2 * self.capacity) - self.capacity
             self.d.frombytes(bytes(8 * D * more))
             self.q.frombytes(bytes(8 * Q * more))
