@@ -5,6 +5,7 @@ function returns None to decline (the module not built, a column not of the
 contract's type or shorter than the table, a key that is not UTF-8, ...):
 entry_kernels.py then runs its Python reference, which the results equal
 (tests/pipeline/test_entry_kernels.py)."""
+import threading
 from array import array
 
 from . import scratch
@@ -20,6 +21,9 @@ AVAILABLE = (lib is not None and hasattr(lib, "fj_shard_indices")
 HASH_MAX = 2 ** 128 - 1
 LOW = 2 ** 64 - 1
 FJ_NEED_ROOM = -2
+
+MEMO_BYTES = 4096 * 96  # fj_shard_indices's key -> hash memo: 4,096 sets of two keys, per thread
+_memos = threading.local()  # a thread's own: flush threads run the kernel at once, the GIL released
 
 if AVAILABLE:
     _alloc = ffi.new_allocator(should_clear_after_alloc=False)
@@ -74,11 +78,14 @@ def shard_indices(table, bounds):
         return None
     count = table.count
     out = array("i", [0]) * count
+    memo = getattr(_memos, "memo", None)
+    if memo is None:
+        memo = _memos.memo = ffi.new("uint8_t[]", MEMO_BYTES)  # zeroed: every slot empty
     try:
         rc = lib.fj_shard_indices(_bytes(table.keys), len(table.keys), _u32(table.key_at, count),
                                   _u32(table.key_len, count), *_hash_columns(table), count,
                                   ffi.from_buffer("uint64_t[]", packed), len(bounds.starts),
-                                  ffi.from_buffer("int32_t[]", out, require_writable=True))
+                                  ffi.from_buffer("int32_t[]", out, require_writable=True), memo, MEMO_BYTES)
     except _Decline:
         return None
     return out if rc == 0 else None

@@ -84,7 +84,7 @@ FASTJSON_API += """
     int fj_shard_indices(const uint8_t *keys, size_t keys_size, const uint32_t *key_at, const uint32_t *key_len,
                          const uint8_t *hashes, size_t hashes_size, const uint32_t *hash_at,
                          const uint32_t *hash_len, size_t n, const uint64_t *bounds, size_t n_shards,
-                         int32_t *out);
+                         int32_t *out, uint8_t *memo, size_t memo_size);
     int fj_group(const int32_t *shards, size_t n, size_t lanes, uint32_t *order, uint32_t *first);
     int fj_body_at(const uint8_t *stream_field, size_t stream_field_len,
                    const uint8_t *data, size_t data_size, const uint32_t *data_at, const uint32_t *data_len,
