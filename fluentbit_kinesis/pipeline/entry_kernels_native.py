@@ -182,3 +182,33 @@ def index_bitmap(indices):
     if lib.fj_index_bitmap(*args, out, digits[0], digits) != 0:
         return None
     return first, last, ffi.buffer(out, digits[0])[:].decode("ascii")
+
+
+def table_columns(records, count, chunk, pool, max_key):
+    """The fast path's record table (fj_convert's 5 uint32 per record, a
+    memoryview) as an EntryTable's columns: (data_at, data_len, keys, key_at,
+    key_len, sizes, longest data, keys made up). A record's key: its own span
+    in `chunk` (bytes-like, at most max_key bytes), or where it has none or
+    chunk is None, the next of `pool` (PartitionKeys.pool_for). None: a
+    record not converted cleanly, or a key too long or not UTF-8."""
+    if not AVAILABLE or len(records) < 5 * count:
+        return None
+    pool_text, pool_count, key_size, start = pool
+    columns = [array("I", [0]) * count for _ in range(5)]
+    keys_cap = (len(chunk) if chunk is not None else 0) + key_size * count
+    buffers = scratch.Buffers(ffi, _alloc)
+    with buffers as new:
+        keys = new("uint8_t[]", max(1, keys_cap))
+        source = ffi.NULL if chunk is None else ffi.from_buffer("uint8_t[]", chunk)
+        given = ffi.new("struct fj_table_keys *", (source, ffi.from_buffer("uint8_t[]", pool_text),
+                                                    0 if chunk is None else len(chunk), max_key, pool_count,
+                                                    start, key_size))
+        out = ffi.new("struct fj_table_out *", (*(ffi.from_buffer("uint32_t[]", c, require_writable=True)
+                                                   for c in columns), keys, keys_cap))
+        rc = lib.fj_table_columns(ffi.from_buffer("uint32_t[]", records), count, given, out)
+        buffers.wrote(keys, out.keys_used)
+        if rc != 0:
+            return None
+        data_at, data_len, key_at, key_len, sizes = columns
+        return (data_at, data_len, ffi.buffer(keys, out.keys_used)[:], key_at, key_len, sizes,
+                out.max_data, out.made_up)
