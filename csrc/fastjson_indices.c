@@ -54,7 +54,8 @@ int fj_index_bitmap(const uint32_t *idx, size_t n, uint32_t *lo_hi, uint8_t *out
 
 /* Record rec's partition key appended to out->keys: its own from the chunk,
  * or (missing, or no chunk) the pool's next; 0: one Python must look at. */
-static int put_key(const uint32_t *rec, const struct fj_table_keys *in, struct fj_table_out *out)
+static int put_key(const uint32_t *rec, const struct fj_table_keys *in, struct fj_table_out *out,
+                   size_t *taken)
 {
     const uint8_t *key = NULL;
     size_t len = 0;
@@ -66,7 +67,7 @@ static int put_key(const uint32_t *rec, const struct fj_table_keys *in, struct f
     } else if (in->pool_count == 0) {
         return 0;
     } else {
-        key = in->pool + (in->pool_start + out->made_up) % in->pool_count * in->key_size, len = in->key_size;
+        key = in->pool + (in->pool_start + (*taken)++) % in->pool_count * in->key_size, len = in->key_size;
         out->made_up += in->chunk != NULL;  /* a record without its key: counted */
     }
     if (len > out->keys_cap - out->keys_used)
@@ -78,11 +79,12 @@ static int put_key(const uint32_t *rec, const struct fj_table_keys *in, struct f
 
 int fj_table_columns(const uint32_t *records, size_t n, const struct fj_table_keys *in, struct fj_table_out *out)
 {
+    size_t taken = 0;  /* keys taken from the pool */
     out->keys_used = 0, out->max_data = 0, out->made_up = 0;
     for (size_t i = 0; i < n; i++) {
         const uint32_t *rec = records + 5 * i;
         size_t at = out->keys_used;
-        if (rec[4] != 0 || at > UINT32_MAX || !put_key(rec, in, out))
+        if (rec[4] != 0 || at > UINT32_MAX || !put_key(rec, in, out, &taken))
             return FJ_DECLINE;  /* a record not converted cleanly, or a key: Python's */
         out->key_at[i] = (uint32_t)at;
         out->key_len[i] = (uint32_t)(out->keys_used - at);

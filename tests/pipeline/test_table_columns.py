@@ -15,7 +15,7 @@ from tests.pipeline.test_entry_kernels import needs_native
 def reference(records, count, chunk, pool, max_key):
     pool_text, pool_count, key_size, start = pool
     data_at, data_len, key_at, key_len, sizes = (array("I") for _ in range(5))
-    keys, made_up = b"", 0
+    keys, made_up, taken = b"", 0, 0
     for i in range(count):
         at, length, kat, klen, status = records[5 * i:5 * i + 5]
         if status:
@@ -29,8 +29,9 @@ def reference(records, count, chunk, pool, max_key):
             except UnicodeDecodeError:
                 return None
         else:
-            k = (start + made_up) % pool_count
+            k = (start + taken) % pool_count  # the pool's keys in turn
             key = pool_text[k * key_size:(k + 1) * key_size]
+            taken += 1
             made_up += chunk is not None
         key_at.append(len(keys))
         key_len.append(len(key))
