@@ -13,7 +13,7 @@
  *   fastjson_kpl*.c     KPL aggregation's per-record part (fastjson_kpl.h), MD5 in fastjson_md5.c
  *   fastjson_entries.c  an EntryTable's per-entry kernels: shards, grouping, a body from indices
  *   fastjson_answer.c   a PutRecords answer's failed entries counted by a strict JSON scan
- *   fastjson_indices.c  per request over entry indices (fastjson_indices.h): sums, gathers, bitmaps
+ *   fastjson_indices.c  uint32 columns (fastjson_indices.h): sums, gathers, bitmaps; the table's columns
  *
  * The Python path (events.decode_chunk + shaping.Shaper.payload) stays the
  * reference: this code produces the same bytes for the records it accepts and
