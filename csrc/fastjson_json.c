@@ -3,6 +3,7 @@
  * integers, map keys checked (valid UTF-8, no duplicates), and the recursive
  * value writer. Doubles: fastjson_double.c. */
 #include "fastjson.h"
+#include "fastjson_scan.h"
 
 /* ---- UTF-8 -------------------------------------------------------------- */
 
@@ -37,7 +38,9 @@ int fj_utf8_valid(const uint8_t *s, size_t n)
 {
     size_t i = 0, bad;
     while (i < n) {
-        if (s[i] < 0x80) { i++; continue; }
+        i += fj_ascii_run(s + i, n - i);
+        if (i >= n)
+            break;
         size_t len = utf8_sequence(s + i, n - i, &bad);
         if (!len)
             return 0;
@@ -50,58 +53,84 @@ int fj_utf8_valid(const uint8_t *s, size_t n)
 
 static const uint8_t REPLACEMENT[3] = {0xef, 0xbf, 0xbd};
 
+/* A byte below 0x80 that a JSON string escapes */
+static int put_escape(struct ctx *c, uint8_t b)
+{
+    static const char hex[] = "0123456789abcdef";
+    char esc[6] = {'\\', 0};
+    size_t len = 2;
+    switch (b) {
+    case '"': esc[1] = '"'; break;
+    case '\\': esc[1] = '\\'; break;
+    case '\b': esc[1] = 'b'; break;
+    case '\t': esc[1] = 't'; break;
+    case '\n': esc[1] = 'n'; break;
+    case '\f': esc[1] = 'f'; break;
+    case '\r': esc[1] = 'r'; break;
+    default:
+        memcpy(esc + 1, "u00", 3);
+        esc[4] = hex[b >> 4];
+        esc[5] = hex[b & 15];
+        len = 6;
+    }
+    return fj_put(c, esc, len);
+}
+
+/* What follows a plain run at s (n > 0 bytes left): an escape (json), a
+ * UTF-8 sequence as it is, or U+FFFD for an invalid one; *took: its bytes. */
+static int put_odd(struct ctx *c, const uint8_t *s, size_t n, size_t *took)
+{
+    size_t bad = 0, len;
+    if (s[0] < 0x80) {
+        *took = 1;
+        return put_escape(c, s[0]);
+    }
+    len = utf8_sequence(s, n, &bad);
+    if (len) {
+        *took = len;
+        return fj_put(c, s, len);
+    }
+    if (c->base64)
+        return FJ_DECLINE;
+    TRY(fj_put(c, REPLACEMENT, 3));
+    c->replaced = 1;
+    *took = bad;
+    return FJ_OK;
+}
+
+/* the bytes from s on that go out as they are: in a JSON string (json), or plain ASCII */
+static inline size_t plain_run(const uint8_t *s, size_t n, int json)
+{
+    return json ? fj_json_plain_run(s, n) : fj_ascii_run(s, n);
+}
+
 /* Text with invalid UTF-8 replaced; as a JSON string when `json`. */
 int fj_put_text(struct ctx *c, const uint8_t *s, size_t n, int json)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t i = 0;
+    size_t quotes = json ? 2 : 0, i = plain_run(s, n, json), start = 0;
+    if (i == n) {  /* most text: one check of the room, one copy */
+        ROOM(c, n + quotes);
+        if (json)
+            *c->o++ = '"';
+        if (n)  /* s may be NULL when n is 0 */
+            memcpy(c->o, s, n);
+        c->o += n;
+        if (json)
+            *c->o++ = '"';
+        return FJ_OK;
+    }
     if (json)
         TRY(fj_put_char(c, '"'));
-    while (i < n) {
-        size_t start = i;
-        if (json)
-            while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
-                i++;
-        else
-            while (i < n && s[i] < 0x80)
-                i++;
+    for (;;) {
         if (i > start)
             TRY(fj_put(c, s + start, i - start));
         if (i >= n)
             break;
-        uint8_t b = s[i];
-        if (b < 0x80) { /* json only: an escape */
-            char esc[6] = {'\\', 0};
-            size_t len = 2;
-            switch (b) {
-            case '"': esc[1] = '"'; break;
-            case '\\': esc[1] = '\\'; break;
-            case '\b': esc[1] = 'b'; break;
-            case '\t': esc[1] = 't'; break;
-            case '\n': esc[1] = 'n'; break;
-            case '\f': esc[1] = 'f'; break;
-            case '\r': esc[1] = 'r'; break;
-            default:
-                memcpy(esc + 1, "u00", 3);
-                esc[4] = hex[b >> 4];
-                esc[5] = hex[b & 15];
-                len = 6;
-            }
-            TRY(fj_put(c, esc, len));
-            i++;
-            continue;
-        }
-        size_t bad = 0, len = utf8_sequence(s + i, n - i, &bad);
-        if (len) {
-            TRY(fj_put(c, s + i, len));
-            i += len;
-        } else {
-            if (c->base64)
-                return FJ_DECLINE;
-            TRY(fj_put(c, REPLACEMENT, 3));
-            c->replaced = 1;
-            i += bad;
-        }
+        size_t took;
+        TRY(put_odd(c, s + i, n - i, &took));
+        i += took;
+        start = i;
+        i += plain_run(s + i, n - i, json);
     }
     if (json)
         TRY(fj_put_char(c, '"'));
