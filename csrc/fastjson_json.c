@@ -107,18 +107,18 @@ static inline size_t plain_run(const uint8_t *s, size_t n, int json)
 /* Text with invalid UTF-8 replaced; as a JSON string when `json`. */
 int fj_put_text(struct ctx *c, const uint8_t *s, size_t n, int json)
 {
-    size_t quotes = json ? 2 : 0, i = plain_run(s, n, json), start = 0;
-    if (i == n) {  /* most text: one check of the room, one copy */
-        ROOM(c, n + quotes);
+    size_t i, start = 0;
+    if (json ? fj_json_all_plain(s, n) : fj_ascii_run(s, n) == n) {  /* most text: one room check, one copy */
+        ROOM(c, n + (json ? 2 : 0));
         if (json)
             *c->o++ = '"';
-        if (n)  /* s may be NULL when n is 0 */
-            memcpy(c->o, s, n);
+        fj_copy(c->o, s, n);
         c->o += n;
         if (json)
             *c->o++ = '"';
         return FJ_OK;
     }
+    i = plain_run(s, n, json);
     if (json)
         TRY(fj_put_char(c, '"'));
     for (;;) {

@@ -22,6 +22,13 @@ static inline uint64_t fj_load8(const uint8_t *p)
     return w;
 }
 
+static inline uint64_t fj_load4(const uint8_t *p)
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
 /* 0x80 in each byte of w that is 0 (the low 7 bits plus 0x7f reach 0x80
  * unless all 0; a byte's own high bit says the rest) */
 static inline uint64_t fj_zero_bytes(uint64_t w)
@@ -35,6 +42,56 @@ static inline uint64_t fj_escaped_bytes(uint64_t w)
 {
     uint64_t below_space = ~((w & ~FJ_HIGHS) + 0x60 * FJ_ONES) & ~w;
     return (below_space | fj_zero_bytes(w ^ ('"' * FJ_ONES)) | fj_zero_bytes(w ^ ('\\' * FJ_ONES))) & FJ_HIGHS;
+}
+
+/* 0x80 in each byte of w that a JSON string cannot carry as it is, or is not ASCII */
+static inline uint64_t fj_json_odd_bytes(uint64_t w)
+{
+    return (w & FJ_HIGHS) | fj_escaped_bytes(w);
+}
+
+/* Whether all n bytes are fj_json_plain_run's, without a byte loop: the last
+ * word overlaps the one before (n >= 8), two 4-byte halves overlap (n >= 4),
+ * or the first, middle and last byte are all there are, in a word of 'a's. */
+static inline int fj_json_all_plain(const uint8_t *s, size_t n)
+{
+    uint64_t w;
+    if (n >= 8) {
+        for (size_t i = 0; n - i > 8; i += 8)
+            if (fj_json_odd_bytes(fj_load8(s + i)))
+                return 0;
+        w = fj_load8(s + n - 8);
+    } else if (n >= 4) {
+        w = fj_load4(s) | fj_load4(s + n - 4) << 32;
+    } else {
+        w = 'a' * FJ_ONES;
+        if (n)
+            w = w << 24 | (uint64_t)s[0] | (uint64_t)s[n >> 1] << 8 | (uint64_t)s[n - 1] << 16;
+    }
+    return !fj_json_odd_bytes(w);
+}
+
+/* memcpy of a short run inline (most keys and values), the same overlapping
+ * pieces; longer runs go to the library's */
+static inline void fj_copy(uint8_t *o, const uint8_t *s, size_t n)
+{
+    if (n > 16) {
+        memcpy(o, s, n);
+    } else if (n >= 8) {
+        uint64_t a = fj_load8(s), b = fj_load8(s + n - 8);
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &b, 4);
+    } else if (n) {
+        o[0] = s[0];
+        o[n >> 1] = s[n >> 1];
+        o[n - 1] = s[n - 1];
+    }
 }
 
 /* plain ASCII: below 0x80 */
