@@ -37,6 +37,8 @@ static size_t utf8_sequence(const uint8_t *s, size_t n, size_t *bad)
 int fj_utf8_valid(const uint8_t *s, size_t n)
 {
     size_t i = 0, bad;
+    if (fj_all_ascii(s, n))  /* most keys */
+        return 1;
     while (i < n) {
         i += fj_ascii_run(s + i, n - i);
         if (i >= n)
@@ -164,6 +166,28 @@ int fj_take_key(struct ctx *c, const struct item *key, size_t base)
     return FJ_OK;
 }
 
+/* A map's key as JSON with the ',' before it (but the first) and the ':'
+ * after; a plain key (most) in one check of the room */
+static int put_key(struct ctx *c, const struct item *key, int first)
+{
+    size_t n = key->len;
+    if (!fj_json_all_plain(key->ptr, n)) {
+        if (!first)
+            TRY(fj_put_char(c, ','));
+        TRY(fj_put_text(c, key->ptr, n, 1));
+        return fj_put_char(c, ':');
+    }
+    ROOM(c, n + 4);
+    if (!first)
+        *c->o++ = ',';
+    *c->o++ = '"';
+    fj_copy(c->o, key->ptr, n);
+    c->o += n;
+    memcpy(c->o, "\":", 2);
+    c->o += 2;
+    return FJ_OK;
+}
+
 /* Writes one value of a record as JSON. */
 int fj_emit_value(struct ctx *c, int depth)
 {
@@ -196,10 +220,7 @@ int fj_emit_value(struct ctx *c, int depth)
             if (fj_read_item(c, &key) != 0)
                 return FJ_DECLINE;
             TRY(fj_take_key(c, &key, base));
-            if (k)
-                TRY(fj_put_char(c, ','));
-            TRY(fj_put_text(c, key.ptr, key.len, 1));
-            TRY(fj_put_char(c, ':'));
+            TRY(put_key(c, &key, k == 0));
             TRY(fj_emit_value(c, depth + 1));
         }
         c->top = base;

@@ -50,25 +50,37 @@ static inline uint64_t fj_json_odd_bytes(uint64_t w)
     return (w & FJ_HIGHS) | fj_escaped_bytes(w);
 }
 
-/* Whether all n bytes are fj_json_plain_run's, without a byte loop: the last
- * word overlaps the one before (n >= 8), two 4-byte halves overlap (n >= 4),
- * or the first, middle and last byte are all there are, in a word of 'a's. */
+/* The last word of s[0..n), read without a byte loop: the last 8 bytes
+ * (overlapping the word before when n is not a multiple of 8), two 4-byte
+ * halves that overlap (n >= 4), or the first, middle and last byte, which
+ * are all there are, in a word of 'a's (plain in every sense here). */
+static inline uint64_t fj_last_word(const uint8_t *s, size_t n)
+{
+    if (n >= 8)
+        return fj_load8(s + n - 8);
+    if (n >= 4)
+        return fj_load4(s) | fj_load4(s + n - 4) << 32;
+    if (n == 0)
+        return 'a' * FJ_ONES;
+    return ('a' * FJ_ONES) << 24 | (uint64_t)s[0] | (uint64_t)s[n >> 1] << 8 | (uint64_t)s[n - 1] << 16;
+}
+
+/* Whether all n bytes are fj_json_plain_run's: the words before the last, then the last */
 static inline int fj_json_all_plain(const uint8_t *s, size_t n)
 {
-    uint64_t w;
-    if (n >= 8) {
-        for (size_t i = 0; n - i > 8; i += 8)
-            if (fj_json_odd_bytes(fj_load8(s + i)))
-                return 0;
-        w = fj_load8(s + n - 8);
-    } else if (n >= 4) {
-        w = fj_load4(s) | fj_load4(s + n - 4) << 32;
-    } else {
-        w = 'a' * FJ_ONES;
-        if (n)
-            w = w << 24 | (uint64_t)s[0] | (uint64_t)s[n >> 1] << 8 | (uint64_t)s[n - 1] << 16;
-    }
-    return !fj_json_odd_bytes(w);
+    for (size_t i = 0; n > 8 && i < n - 8; i += 8)
+        if (fj_json_odd_bytes(fj_load8(s + i)))
+            return 0;
+    return !fj_json_odd_bytes(fj_last_word(s, n));
+}
+
+/* Whether all n bytes are ASCII */
+static inline int fj_all_ascii(const uint8_t *s, size_t n)
+{
+    uint64_t any = fj_last_word(s, n);
+    for (size_t i = 0; n > 8 && i < n - 8; i += 8)
+        any |= fj_load8(s + i);
+    return !(any & FJ_HIGHS);
 }
 
 /* memcpy of a short run inline (most keys and values), the same overlapping
