@@ -63,7 +63,8 @@ static inline uint64_t load_be64(const uint8_t *s)
     return v;
 }
 
-/* the top 48 bits of v (6 bytes) as 8 base64 characters at o */
+/* the top 48 bits of v (6 bytes) as 8 base64 characters at o (four 2-byte
+ * stores: measured faster than the pairs put together for one) */
 static inline void put_six(uint8_t *o, uint64_t v)
 {
     memcpy(o, &B64_PAIRS[v >> 52], 2);

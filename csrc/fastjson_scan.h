@@ -66,7 +66,8 @@ static inline uint64_t fj_last_word(const uint8_t *s, size_t n)
 }
 
 /* Whether all n bytes are fj_json_plain_run's: the words before the last, then the last */
-static inline int fj_json_all_plain(const uint8_t *s, size_t n)
+/* always inline: gcc outlined it, and the call measured ~4% of fj_convert */
+__attribute__((always_inline)) static inline int fj_json_all_plain(const uint8_t *s, size_t n)
 {
     for (size_t i = 0; n > 8 && i < n - 8; i += 8)
         if (fj_json_odd_bytes(fj_load8(s + i)))
@@ -75,7 +76,7 @@ static inline int fj_json_all_plain(const uint8_t *s, size_t n)
 }
 
 /* Whether all n bytes are ASCII */
-static inline int fj_all_ascii(const uint8_t *s, size_t n)
+__attribute__((always_inline)) static inline int fj_all_ascii(const uint8_t *s, size_t n)
 {
     uint64_t any = fj_last_word(s, n);
     for (size_t i = 0; n > 8 && i < n - 8; i += 8)
