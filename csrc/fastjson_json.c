@@ -112,12 +112,14 @@ int fj_put_text(struct ctx *c, const uint8_t *s, size_t n, int json)
     size_t i, start = 0;
     if (json ? fj_json_all_plain(s, n) : fj_ascii_run(s, n) == n) {  /* most text: one room check, one copy */
         ROOM(c, n + (json ? 2 : 0));
+        uint8_t *o = c->o;  /* a local: C lets a byte stored through c->o be c->o */
         if (json)
-            *c->o++ = '"';
-        fj_copy(c->o, s, n);
-        c->o += n;
+            *o++ = '"';
+        fj_copy(o, s, n);
+        o += n;
         if (json)
-            *c->o++ = '"';
+            *o++ = '"';
+        c->o = o;
         return FJ_OK;
     }
     i = plain_run(s, n, json);
@@ -155,7 +157,8 @@ static int put_u64(struct ctx *c, uint64_t v, int negative)
  * (keys[base..top) holds the map's keys so far). */
 int fj_take_key(struct ctx *c, const struct item *key, size_t base)
 {
-    if (key->type != T_STR || !fj_utf8_valid(key->ptr, key->len) || c->top >= FJ_KEY_STACK)
+    if (key->type != T_STR || !(fj_all_ascii(key->ptr, key->len) || fj_utf8_valid(key->ptr, key->len))
+        || c->top >= FJ_KEY_STACK)
         return FJ_DECLINE;
     for (size_t k = base; k < c->top; k++)
         if (c->keys[k].len == key->len && memcmp(c->keys[k].ptr, key->ptr, key->len) == 0)
@@ -178,13 +181,13 @@ static int put_key(struct ctx *c, const struct item *key, int first)
         return fj_put_char(c, ':');
     }
     ROOM(c, n + 4);
+    uint8_t *o = c->o;  /* a local, as fj_put_text's */
     if (!first)
-        *c->o++ = ',';
-    *c->o++ = '"';
-    fj_copy(c->o, key->ptr, n);
-    c->o += n;
-    memcpy(c->o, "\":", 2);
-    c->o += 2;
+        *o++ = ',';
+    *o++ = '"';
+    fj_copy(o, key->ptr, n);
+    memcpy(o + n, "\":", 2);
+    c->o = o + n + 2;
     return FJ_OK;
 }
 
