@@ -1,10 +1,12 @@
 /* fastjson_scan.h: how many bytes from s on need nothing done to them: plain
- * ASCII (UTF-8 checks), bytes a JSON string carries as they are (text, keys).
- * Eight bytes a step (issue 18): a word loaded with memcpy, its bytes tested
- * together by arithmetic that never carries from one byte into the next, so
- * every flagged byte is exact and the order of bytes in the word does not
- * matter; at the first flagged word (and for the last < 8 bytes) the byte
- * loop finds the byte. Static inline: each caller's loop gets its own copy. */
+ * ASCII (UTF-8 checks), bytes a JSON string carries as they are (text, keys);
+ * whether a whole string is so; short copies inline. Eight bytes a step
+ * (issue 18): a word loaded with memcpy, its bytes tested together by
+ * arithmetic that never carries from one byte into the next, so every flagged
+ * byte is exact and the order of bytes in the word does not matter (portable
+ * C, no SIMD). A run's end: the byte loop from the first flagged word (and
+ * for the last < 8 bytes); a whole string: words that overlap at the end.
+ * Static inline: each caller's loop gets its own copy. */
 #ifndef FASTJSON_SCAN_H
 #define FASTJSON_SCAN_H
 
@@ -123,8 +125,7 @@ static inline size_t fj_json_plain_run(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (n - i >= 8) {
-        uint64_t w = fj_load8(s + i);
-        if ((w & FJ_HIGHS) | fj_escaped_bytes(w))
+        if (fj_json_odd_bytes(fj_load8(s + i)))
             break;
         i += 8;
     }
