@@ -13,7 +13,7 @@
  *   fastjson_kpl*.c     KPL aggregation's per-record part (fastjson_kpl.h), MD5 in fastjson_md5.c
  *   fastjson_entries.c  an EntryTable's per-entry kernels: shards, grouping, a body from indices
  *   fastjson_answer.c   a PutRecords answer's failed entries counted by a strict JSON scan
- *   fastjson_indices.c  per request over entry indices (fastjson_indices.h): sums, gathers, bitmaps
+ *   fastjson_indices.c  uint32 columns (fastjson_indices.h): sums, gathers, bitmaps; the table's columns
  *
  * The Python path (events.decode_chunk + shaping.Shaper.payload) stays the
  * reference: this code produces the same bytes for the records it accepts and
@@ -147,20 +147,19 @@ struct fj_kpl_input {
 int fj_kpl_pack(const struct fj_kpl_input *in, uint8_t *out, size_t out_cap, size_t *out_used,
                 uint32_t *entries, size_t *n_entries, uint32_t *positions);
 
-/* fastjson_entries.c: pipeline/entry_kernels.py's kernels over an EntryTable's
- * columns (offsets *_at and lengths *_len into each buffer; hash_len NULL:
- * no entry has an explicit hash key, FJ_NO_HASH_KEY: this one has none).
- * fj_shard_indices: per entry, the index of the shard its hash falls in or
- * -1; bounds holds n_shards rows of 4 uint64 (start high, start low, end
- * high, end low). fj_group: the entries' stable order by lane (shards[i],
- * or `lanes` when negative) and each lane's first position (lanes + 2).
- * fj_body_at: the PutRecords body of the entries at `indices`; FJ_NEED_ROOM
- * sets *out_used to the room it needs. All: FJ_DECLINE on an offset, index
- * or shard outside what was given, or (fj_body_at) a key that is not UTF-8. */
+/* fastjson_entries.c: pipeline/entry_kernels.py's kernels over an EntryTable's columns (offsets
+ * *_at and lengths *_len into each buffer; hash_len NULL: no entry has an explicit hash key,
+ * FJ_NO_HASH_KEY: this one has none). fj_shard_indices: per entry, the index of the shard its hash
+ * falls in or -1; bounds: n_shards rows of 4 uint64 (start high, start low, end high, end low);
+ * memo: bytes the caller keeps (zeroed at first), 2^k sets of 96 bytes or none. fj_group: the
+ * entries' stable order by lane (shards[i], or `lanes` when negative) and each lane's first
+ * position (lanes + 2). fj_body_at: the PutRecords body of the entries at `indices`; FJ_NEED_ROOM
+ * sets *out_used to the room it needs. All: FJ_DECLINE on an offset, index or shard outside what
+ * was given, or (fj_body_at) a key that is not UTF-8. */
 int fj_shard_indices(const uint8_t *keys, size_t keys_size, const uint32_t *key_at, const uint32_t *key_len,
                      const uint8_t *hashes, size_t hashes_size, const uint32_t *hash_at,
                      const uint32_t *hash_len, size_t n, const uint64_t *bounds, size_t n_shards,
-                     int32_t *out);
+                     int32_t *out, uint8_t *memo, size_t memo_size);
 int fj_group(const int32_t *shards, size_t n, size_t lanes, uint32_t *order, uint32_t *first);
 int fj_body_at(const uint8_t *stream_field, size_t stream_field_len,
                const uint8_t *data, size_t data_size, const uint32_t *data_at, const uint32_t *data_len,

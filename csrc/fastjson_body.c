@@ -15,6 +15,7 @@
  * writer serve fastjson_entries.c's fj_body_at as well (UTF-8 keys, checked
  * there). */
 #include "fastjson.h"
+#include "fastjson_scan.h"
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char HEX[] = "0123456789abcdef";
@@ -51,21 +52,48 @@ __attribute__((constructor)) static void make_b64_pairs(void)
     }
 }
 
-/* n bytes as base64, padded; room for all of it is checked first. */
+/* 8 bytes as a big-endian number (the first byte on top) */
+static inline uint64_t load_be64(const uint8_t *s)
+{
+    uint64_t v;
+    memcpy(&v, s, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* the top 48 bits of v (6 bytes) as 8 base64 characters at o (four 2-byte
+ * stores: measured faster than the pairs put together for one) */
+static inline void put_six(uint8_t *o, uint64_t v)
+{
+    memcpy(o, &B64_PAIRS[v >> 52], 2);
+    memcpy(o + 2, &B64_PAIRS[(v >> 40) & 4095], 2);
+    memcpy(o + 4, &B64_PAIRS[(v >> 28) & 4095], 2);
+    memcpy(o + 6, &B64_PAIRS[(v >> 16) & 4095], 2);
+}
+
+/* n bytes as base64, padded; room for all of it is checked first. Twelve
+ * bytes a step (two 8-byte loads, 6 bytes used of each: fewer, longer steps
+ * measured slower), then a group of 3 at a time, then the padded rest. */
 static int put_base64(struct fj_body_out *w, const uint8_t *s, size_t n)
 {
-    size_t whole = n / 3, rest = n % 3;
-    size_t need = 4 * (whole + (rest != 0));
+    size_t rest = n % 3, need = 4 * (n / 3 + (rest != 0));
     if ((size_t)(w->end - w->o) < need)
         return FJ_NEED_ROOM;
     uint8_t *o = w->o;
-    for (size_t i = 0; i < whole; i++, s += 3, o += 4) {
-        uint32_t v = (uint32_t)s[0] << 16 | (uint32_t)s[1] << 8 | s[2];
+    size_t i = 0, whole = n - rest;  /* indices: s may be NULL when n is 0 */
+    for (; whole - i >= 14; i += 12, o += 16) {  /* the second load reads 8 from i + 6 */
+        put_six(o, load_be64(s + i));
+        put_six(o + 8, load_be64(s + i + 6));
+    }
+    for (; i < whole; i += 3, o += 4) {
+        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
         memcpy(o, &B64_PAIRS[v >> 12], 2);
         memcpy(o + 2, &B64_PAIRS[v & 4095], 2);
     }
     if (rest) {
-        uint32_t v = (uint32_t)s[0] << 16 | (rest == 2 ? (uint32_t)s[1] << 8 : 0);
+        uint32_t v = (uint32_t)s[i] << 16 | (rest == 2 ? (uint32_t)s[i + 1] << 8 : 0);
         o[0] = (uint8_t)B64[v >> 18];
         o[1] = (uint8_t)B64[(v >> 12) & 63];
         o[2] = rest == 2 ? (uint8_t)B64[(v >> 6) & 63] : '=';
@@ -82,13 +110,16 @@ static int put_json_string(struct fj_body_out *w, const uint8_t *s, size_t n)
     if ((size_t)(w->end - w->o) < 6 * n + 2)
         return FJ_NEED_ROOM;
     uint8_t *o = w->o;
+    size_t i = 0;
     *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *o++ = c;
-            continue;
-        }
+    while (i < n) {  /* s may be NULL when n is 0 */
+        size_t run = fj_json_unescaped_run(s + i, n - i);
+        fj_copy(o, s + i, run);
+        o += run;
+        i += run;
+        if (i >= n)
+            break;
+        uint8_t c = s[i++];
         *o++ = '\\';
         switch (c) {
         case '"': *o++ = '"'; break;

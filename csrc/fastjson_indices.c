@@ -1,9 +1,10 @@
-/* fastjson_indices.c: per-request operations over arrays of entry indices
- * (issue 18), the native versions of pipeline/entry_kernels.py's sum_at and
- * events_at and of delivery/ledger.py's bitmap (fastjson_indices.h): a column's values at
- * some indices summed or gathered, the span and hex bitmap of a set of
- * indices. No bytes from outside are read: every index is checked against
- * the column's length first (outside: FJ_DECLINE). */
+/* fastjson_indices.c: operations over uint32 columns (issue 18,
+ * fastjson_indices.h): per request, the native versions of
+ * pipeline/entry_kernels.py's sum_at and events_at and of delivery/ledger.py's
+ * bitmap: a column's values at some indices summed or gathered, the span and
+ * hex bitmap of a set of indices; per chunk, the fast path's record table as
+ * an EntryTable's columns. No bytes from outside are read: every index,
+ * offset and length is checked first (outside: FJ_DECLINE). */
 #include "fastjson.h"
 
 int fj_sum_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint64_t *sum)
@@ -48,5 +49,51 @@ int fj_index_bitmap(const uint32_t *idx, size_t n, uint32_t *lo_hi, uint8_t *out
         out[need - 1 - idx[i] / 4] |= (uint8_t)(1u << (idx[i] % 4));
     for (size_t k = 0; k < need; k++)
         out[k] = (uint8_t)hex[out[k]];
+    return FJ_OK;
+}
+
+/* Record rec's partition key appended to out->keys: its own from the chunk,
+ * or (missing, or no chunk) the pool's next; 0: one Python must look at. */
+static int put_key(const uint32_t *rec, const struct fj_table_keys *in, struct fj_table_out *out,
+                   size_t *taken)
+{
+    const uint8_t *key = NULL;
+    size_t len = 0;
+    if (in->chunk != NULL && rec[3] != 0) {
+        if (rec[2] > in->chunk_size || rec[3] > in->chunk_size - rec[2] || rec[3] > in->max_key
+            || !fj_utf8_valid(in->chunk + rec[2], rec[3]))
+            return 0;  /* too long to keep whole, or not UTF-8: Python cuts or replaces */
+        key = in->chunk + rec[2], len = rec[3];
+    } else if (in->pool_count == 0) {
+        return 0;
+    } else {
+        key = in->pool + (in->pool_start + (*taken)++) % in->pool_count * in->key_size, len = in->key_size;
+        out->made_up += in->chunk != NULL;  /* a record without its key: counted */
+    }
+    if (len > out->keys_cap - out->keys_used)
+        return 0;
+    memcpy(out->keys + out->keys_used, key, len);
+    out->keys_used += len;
+    return 1;
+}
+
+int fj_table_columns(const uint32_t *records, size_t n, const struct fj_table_keys *in, struct fj_table_out *out)
+{
+    size_t taken = 0;  /* keys taken from the pool */
+    out->keys_used = 0, out->max_data = 0, out->made_up = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t *rec = records + 5 * i;
+        size_t at = out->keys_used;
+        if (rec[4] != 0 || at > UINT32_MAX || !put_key(rec, in, out, &taken))
+            return FJ_DECLINE;  /* a record not converted cleanly, or a key: Python's */
+        out->key_at[i] = (uint32_t)at;
+        out->key_len[i] = (uint32_t)(out->keys_used - at);
+        out->data_at[i] = rec[0];
+        out->data_len[i] = rec[1];
+        if (rec[1] > UINT32_MAX - out->key_len[i])
+            return FJ_DECLINE;
+        out->sizes[i] = rec[1] + out->key_len[i];
+        out->max_data = rec[1] > out->max_data ? rec[1] : out->max_data;
+    }
     return FJ_OK;
 }

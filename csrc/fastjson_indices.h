@@ -5,7 +5,14 @@
  * fj_index_bitmap (n > 0, else FJ_DECLINE): lo_hi = the least and the
  * greatest index, *digits = greatest / 4 + 1; with that room in out (else
  * FJ_NEED_ROOM), the hex digits, most significant first, of the number
- * whose bit i is set for each index i. Included by fastjson.h. */
+ * whose bit i is set for each index i. fj_table_columns: fj_convert's n
+ * records (5 uint32 each) as an EntryTable's columns (out: data offsets and
+ * lengths, keys, key offsets and lengths, sizes = data + key, the longest
+ * data, how many keys were made up). A record's key is its span in `chunk`
+ * (at most max_key bytes, UTF-8), or when it has none, or chunk is NULL, the
+ * next of the pool's pool_count keys of key_size bytes (from pool_start).
+ * FJ_DECLINE: a record's status is not 0, a key is outside the chunk, too
+ * long or not UTF-8, keys_cap is short. Included by fastjson.h. */
 #ifndef FASTJSON_INDICES_H
 #define FASTJSON_INDICES_H
 
@@ -15,5 +22,16 @@
 int fj_sum_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint64_t *sum);
 int fj_gather_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint32_t *out);
 int fj_index_bitmap(const uint32_t *idx, size_t n, uint32_t *lo_hi, uint8_t *out, size_t cap, size_t *digits);
+struct fj_table_keys {
+    const uint8_t *chunk, *pool;
+    size_t chunk_size, max_key, pool_count, pool_start, key_size;
+};
+struct fj_table_out {
+    uint32_t *data_at, *data_len, *key_at, *key_len, *sizes;
+    uint8_t *keys;
+    size_t keys_cap, keys_used;
+    uint32_t max_data, made_up;
+};
+int fj_table_columns(const uint32_t *records, size_t n, const struct fj_table_keys *in, struct fj_table_out *out);
 
 #endif

@@ -3,6 +3,7 @@
  * integers, map keys checked (valid UTF-8, no duplicates), and the recursive
  * value writer. Doubles: fastjson_double.c. */
 #include "fastjson.h"
+#include "fastjson_scan.h"
 
 /* ---- UTF-8 -------------------------------------------------------------- */
 
@@ -36,8 +37,12 @@ static size_t utf8_sequence(const uint8_t *s, size_t n, size_t *bad)
 int fj_utf8_valid(const uint8_t *s, size_t n)
 {
     size_t i = 0, bad;
+    if (fj_all_ascii(s, n))  /* most keys */
+        return 1;
     while (i < n) {
-        if (s[i] < 0x80) { i++; continue; }
+        i += fj_ascii_run(s + i, n - i);
+        if (i >= n)
+            break;
         size_t len = utf8_sequence(s + i, n - i, &bad);
         if (!len)
             return 0;
@@ -50,58 +55,86 @@ int fj_utf8_valid(const uint8_t *s, size_t n)
 
 static const uint8_t REPLACEMENT[3] = {0xef, 0xbf, 0xbd};
 
+/* A byte below 0x80 that a JSON string escapes */
+static int put_escape(struct ctx *c, uint8_t b)
+{
+    static const char hex[] = "0123456789abcdef";
+    char esc[6] = {'\\', 0};
+    size_t len = 2;
+    switch (b) {
+    case '"': esc[1] = '"'; break;
+    case '\\': esc[1] = '\\'; break;
+    case '\b': esc[1] = 'b'; break;
+    case '\t': esc[1] = 't'; break;
+    case '\n': esc[1] = 'n'; break;
+    case '\f': esc[1] = 'f'; break;
+    case '\r': esc[1] = 'r'; break;
+    default:
+        memcpy(esc + 1, "u00", 3);
+        esc[4] = hex[b >> 4];
+        esc[5] = hex[b & 15];
+        len = 6;
+    }
+    return fj_put(c, esc, len);
+}
+
+/* What follows a plain run at s (n > 0 bytes left): an escape (json), a
+ * UTF-8 sequence as it is, or U+FFFD for an invalid one; *took: its bytes. */
+static int put_odd(struct ctx *c, const uint8_t *s, size_t n, size_t *took)
+{
+    size_t bad = 0, len;
+    if (s[0] < 0x80) {
+        *took = 1;
+        return put_escape(c, s[0]);
+    }
+    len = utf8_sequence(s, n, &bad);
+    if (len) {
+        *took = len;
+        return fj_put(c, s, len);
+    }
+    if (c->base64)
+        return FJ_DECLINE;
+    TRY(fj_put(c, REPLACEMENT, 3));
+    c->replaced = 1;
+    *took = bad;
+    return FJ_OK;
+}
+
+/* the bytes from s on that go out as they are: in a JSON string (json), or plain ASCII */
+static inline size_t plain_run(const uint8_t *s, size_t n, int json)
+{
+    return json ? fj_json_plain_run(s, n) : fj_ascii_run(s, n);
+}
+
 /* Text with invalid UTF-8 replaced; as a JSON string when `json`. */
 int fj_put_text(struct ctx *c, const uint8_t *s, size_t n, int json)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t i = 0;
+    size_t i, start = 0;
+    if (json ? fj_json_all_plain(s, n) : fj_ascii_run(s, n) == n) {  /* most text: one room check, one copy */
+        ROOM(c, n + (json ? 2 : 0));
+        uint8_t *o = c->o;  /* a local: C lets a byte stored through c->o be c->o */
+        if (json)
+            *o++ = '"';
+        fj_copy(o, s, n);
+        o += n;
+        if (json)
+            *o++ = '"';
+        c->o = o;
+        return FJ_OK;
+    }
+    i = plain_run(s, n, json);
     if (json)
         TRY(fj_put_char(c, '"'));
-    while (i < n) {
-        size_t start = i;
-        if (json)
-            while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
-                i++;
-        else
-            while (i < n && s[i] < 0x80)
-                i++;
+    for (;;) {
         if (i > start)
             TRY(fj_put(c, s + start, i - start));
         if (i >= n)
             break;
-        uint8_t b = s[i];
-        if (b < 0x80) { /* json only: an escape */
-            char esc[6] = {'\\', 0};
-            size_t len = 2;
-            switch (b) {
-            case '"': esc[1] = '"'; break;
-            case '\\': esc[1] = '\\'; break;
-            case '\b': esc[1] = 'b'; break;
-            case '\t': esc[1] = 't'; break;
-            case '\n': esc[1] = 'n'; break;
-            case '\f': esc[1] = 'f'; break;
-            case '\r': esc[1] = 'r'; break;
-            default:
-                memcpy(esc + 1, "u00", 3);
-                esc[4] = hex[b >> 4];
-                esc[5] = hex[b & 15];
-                len = 6;
-            }
-            TRY(fj_put(c, esc, len));
-            i++;
-            continue;
-        }
-        size_t bad = 0, len = utf8_sequence(s + i, n - i, &bad);
-        if (len) {
-            TRY(fj_put(c, s + i, len));
-            i += len;
-        } else {
-            if (c->base64)
-                return FJ_DECLINE;
-            TRY(fj_put(c, REPLACEMENT, 3));
-            c->replaced = 1;
-            i += bad;
-        }
+        size_t took;
+        TRY(put_odd(c, s + i, n - i, &took));
+        i += took;
+        start = i;
+        i += plain_run(s + i, n - i, json);
     }
     if (json)
         TRY(fj_put_char(c, '"'));
@@ -124,7 +157,8 @@ static int put_u64(struct ctx *c, uint64_t v, int negative)
  * (keys[base..top) holds the map's keys so far). */
 int fj_take_key(struct ctx *c, const struct item *key, size_t base)
 {
-    if (key->type != T_STR || !fj_utf8_valid(key->ptr, key->len) || c->top >= FJ_KEY_STACK)
+    if (key->type != T_STR || !(fj_all_ascii(key->ptr, key->len) || fj_utf8_valid(key->ptr, key->len))
+        || c->top >= FJ_KEY_STACK)
         return FJ_DECLINE;
     for (size_t k = base; k < c->top; k++)
         if (c->keys[k].len == key->len && memcmp(c->keys[k].ptr, key->ptr, key->len) == 0)
@@ -132,6 +166,28 @@ int fj_take_key(struct ctx *c, const struct item *key, size_t base)
     c->keys[c->top].ptr = key->ptr;
     c->keys[c->top].len = key->len;
     c->top++;
+    return FJ_OK;
+}
+
+/* A map's key as JSON with the ',' before it (but the first) and the ':'
+ * after; a plain key (most) in one check of the room */
+static int put_key(struct ctx *c, const struct item *key, int first)
+{
+    size_t n = key->len;
+    if (!fj_json_all_plain(key->ptr, n)) {
+        if (!first)
+            TRY(fj_put_char(c, ','));
+        TRY(fj_put_text(c, key->ptr, n, 1));
+        return fj_put_char(c, ':');
+    }
+    ROOM(c, n + 4);
+    uint8_t *o = c->o;  /* a local, as fj_put_text's */
+    if (!first)
+        *o++ = ',';
+    *o++ = '"';
+    fj_copy(o, key->ptr, n);
+    memcpy(o + n, "\":", 2);
+    c->o = o + n + 2;
     return FJ_OK;
 }
 
@@ -167,10 +223,7 @@ int fj_emit_value(struct ctx *c, int depth)
             if (fj_read_item(c, &key) != 0)
                 return FJ_DECLINE;
             TRY(fj_take_key(c, &key, base));
-            if (k)
-                TRY(fj_put_char(c, ','));
-            TRY(fj_put_text(c, key.ptr, key.len, 1));
-            TRY(fj_put_char(c, ':'));
+            TRY(put_key(c, &key, k == 0));
             TRY(fj_emit_value(c, depth + 1));
         }
         c->top = base;

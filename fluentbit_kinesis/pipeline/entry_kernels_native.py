@@ -5,6 +5,7 @@ function returns None to decline (the module not built, a column not of the
 contract's type or shorter than the table, a key that is not UTF-8, ...):
 entry_kernels.py then runs its Python reference, which the results equal
 (tests/pipeline/test_entry_kernels.py)."""
+import threading
 from array import array
 
 from . import scratch
@@ -20,6 +21,9 @@ AVAILABLE = (lib is not None and hasattr(lib, "fj_shard_indices")
 HASH_MAX = 2 ** 128 - 1
 LOW = 2 ** 64 - 1
 FJ_NEED_ROOM = -2
+
+MEMO_BYTES = 4096 * 96  # fj_shard_indices's key -> hash memo: 4,096 sets of two keys, per thread
+_memos = threading.local()  # a thread's own: flush threads run the kernel at once, the GIL released
 
 if AVAILABLE:
     _alloc = ffi.new_allocator(should_clear_after_alloc=False)
@@ -74,11 +78,14 @@ def shard_indices(table, bounds):
         return None
     count = table.count
     out = array("i", [0]) * count
+    memo = getattr(_memos, "memo", None)
+    if memo is None:
+        memo = _memos.memo = ffi.new("uint8_t[]", MEMO_BYTES)  # zeroed: every slot empty
     try:
         rc = lib.fj_shard_indices(_bytes(table.keys), len(table.keys), _u32(table.key_at, count),
                                   _u32(table.key_len, count), *_hash_columns(table), count,
                                   ffi.from_buffer("uint64_t[]", packed), len(bounds.starts),
-                                  ffi.from_buffer("int32_t[]", out, require_writable=True))
+                                  ffi.from_buffer("int32_t[]", out, require_writable=True), memo, MEMO_BYTES)
     except _Decline:
         return None
     return out if rc == 0 else None
@@ -175,3 +182,33 @@ def index_bitmap(indices):
     if lib.fj_index_bitmap(*args, out, digits[0], digits) != 0:
         return None
     return first, last, ffi.buffer(out, digits[0])[:].decode("ascii")
+
+
+def table_columns(records, count, chunk, pool, max_key):
+    """The fast path's record table (fj_convert's 5 uint32 per record, a
+    memoryview) as an EntryTable's columns: (data_at, data_len, keys, key_at,
+    key_len, sizes, longest data, keys made up). A record's key: its own span
+    in `chunk` (bytes-like, at most max_key bytes), or where it has none or
+    chunk is None, the next of `pool` (PartitionKeys.pool_for). None: a
+    record not converted cleanly, or a key too long or not UTF-8."""
+    if not AVAILABLE or len(records) < 5 * count:
+        return None
+    pool_text, pool_count, key_size, start = pool
+    columns = [array("I", [0]) * count for _ in range(5)]
+    keys_cap = (len(chunk) if chunk is not None else 0) + key_size * count
+    buffers = scratch.Buffers(ffi, _alloc)
+    with buffers as new:
+        keys = new("uint8_t[]", max(1, keys_cap))
+        source = ffi.NULL if chunk is None else ffi.from_buffer("uint8_t[]", chunk)
+        given = ffi.new("struct fj_table_keys *", (source, ffi.from_buffer("uint8_t[]", pool_text),
+                                                    0 if chunk is None else len(chunk), max_key, pool_count,
+                                                    start, key_size))
+        out = ffi.new("struct fj_table_out *", (*(ffi.from_buffer("uint32_t[]", c, require_writable=True)
+                                                   for c in columns), keys, keys_cap))
+        rc = lib.fj_table_columns(ffi.from_buffer("uint32_t[]", records), count, given, out)
+        buffers.wrote(keys, out.keys_used)
+        if rc != 0:
+            return None
+        data_at, data_len, key_at, key_len, sizes = columns
+        return (data_at, data_len, ffi.buffer(keys, out.keys_used)[:], key_at, key_len, sizes,
+                out.max_data, out.made_up)

@@ -72,18 +72,17 @@ class EntryTable:
         return table
 
     @classmethod
-    def from_columns(cls, data, data_at, data_len, keys):
-        """The table of plain records (event i is entry i) from the fast path's
-        columns: `data` bytes, offsets and lengths as uint32 sequences
-        (e.g. memoryview slices), partition keys as str; no Python step per entry."""
+    def from_columns(cls, data, data_at, data_len, keys, key_at, key_len, sizes):
+        """The table of plain records (event i is entry i) from columns made
+        in C (entry_kernels_native.table_columns): data and keys as bytes, the
+        rest array('I'); no Python step per entry."""
         table = cls()
-        table.count = len(keys)
-        table.data = data
-        table.data_at, table.data_len = array("I", data_at), array("I", data_len)
-        table._set_keys(keys)
+        table.count = len(data_at)
+        table.data, table.data_at, table.data_len = data, data_at, data_len
+        table.keys, table.key_at, table.key_len = keys, key_at, key_len
         table.hashes = table.hash_at = table.hash_len = None
         table.events = array("I", range(table.count))
-        table.sizes = array("I", map(add, table.data_len, table.key_len))
+        table.sizes = sizes
         return table
 
     def _set_keys(self, keys):

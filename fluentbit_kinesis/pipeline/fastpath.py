@@ -16,8 +16,10 @@ Python path gives.
 """
 from . import scratch
 from .compression import compress_all
+from .entry_kernels_native import table_columns
 from .entry_table import EntryTable
 from .events import DecodedChunk, iter_events
+from .keys import MAX_KEY_CHARS
 from .rejects import pack_original
 from .shaped_chunk import ShapedChunk
 
@@ -66,9 +68,9 @@ def chunk_payloads(data, key_path=None, log_key=None, append_newline=False, inva
 
 def convert(data, options, table_of=None):
     """chunk_payloads as three lists (payloads, keys, statuses), or None.
-    `table_of(written, fields, keys)`: called instead of slicing the payloads
-    when every record converted cleanly; what it returns unless None (then the
-    lists)."""
+    `table_of(written, fields, count, chunk)`: called first, with the output,
+    the record table and the chunk's bytes; what it returns unless None (then
+    the lists)."""
     if not AVAILABLE:
         return None
     size = len(data)
@@ -95,11 +97,11 @@ def convert(data, options, table_of=None):
         # read in place: as a list they would be five Python ints per record (1.4 MB a chunk)
         with memoryview(ffi.buffer(records, used[1] * _RECORD_FIELDS * 4)).cast("I") as fields:
             count = used[1]
-            keys = _keys(source, size, fields, options.key_depth, count)
-            if table_of is not None and not any(fields[4::5]):
-                made = table_of(written, fields, keys)
+            if table_of is not None:
+                made = table_of(written, fields, count, ffi.buffer(source, size))
                 if made is not None:
                     return made
+            keys = _keys(source, size, fields, options.key_depth, count)
             payloads = [written[at:at + length] for at, length in zip(fields[0::5], fields[1::5])]
             del written
             statuses = fields[4::5].tolist()
@@ -113,7 +115,7 @@ def _keys(source, size, fields, key_depth, count):
     chunk = ffi.buffer(source, size)  # slices are bytes, whatever `data` is
     raw_keys = [chunk[at:at + length] for at, length in zip(fields[2::5], fields[3::5])]
     # the same pod name again and again: decode each once; b"" (missing) -> None
-    text = {raw: raw.decode("utf-8", "replace")[:256] for raw in set(raw_keys) if raw}
+    text = {raw: raw.decode("utf-8", "replace")[:MAX_KEY_CHARS] for raw in set(raw_keys) if raw}
     return [text.get(raw) for raw in raw_keys]
 
 
@@ -140,16 +142,20 @@ class FastShaper:
             return None
         return shaped
 
-    def _table(self, written, fields, keys):
-        """A ShapedChunk whose entries are an EntryTable straight from the C
-        output (no object per record), when no record can be rejected; else None."""
-        shaper = self.shaper
-        lengths = fields[1::5]
-        if max(lengths, default=0) + shaper.keys.max_bytes > shaper.max_record_bytes:
+    def _table(self, written, fields, count, chunk):
+        """A ShapedChunk whose entries are an EntryTable made in C from the
+        converter's output (no object per record), when every record converted
+        cleanly and fits, and its key is whole UTF-8; else None."""
+        shaper, keys = self.shaper, self.shaper.keys
+        columns = table_columns(fields, count, chunk if keys.path is not None else None, keys.pool_for(count),
+                                MAX_KEY_CHARS)  # whole: no key to cut
+        if columns is None:
             return None
-        shaped = ShapedChunk(path="fast")
-        keys, shaped.random_keys = shaper.keys.for_all(keys, len(lengths))
-        shaped.entries = EntryTable.from_columns(bytes(written), fields[0::5], lengths, keys)
+        *columns, longest, made_up = columns
+        if longest + keys.max_bytes > shaper.max_record_bytes:
+            return None
+        shaped = ShapedChunk(path="fast", random_keys=made_up)
+        shaped.entries = EntryTable.from_columns(bytes(written), *columns)
         return shaped
 
     def _shape_payloads(self, payloads, keys, statuses):

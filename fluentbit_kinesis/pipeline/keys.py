@@ -2,8 +2,10 @@
 up at random when the record has none."""
 import itertools
 import os
+import threading
 
 RANDOM_KEY_POOL = 4096
+RANDOM_KEY_CHARS = 16  # 8 random bytes in hex
 MAX_KEY_CHARS = 256
 
 
@@ -17,8 +19,12 @@ class PartitionKeys:
     def __init__(self, settings):
         self.path = settings.partition_key  # None: no key is read from records
         self.fixed = settings.fixed_partition_key
-        self._random_keys = itertools.cycle([RandomKey(os.urandom(8).hex()) for _ in range(RANDOM_KEY_POOL)])
+        pool = [RandomKey(os.urandom(8).hex()) for _ in range(RANDOM_KEY_POOL)]
+        self._random_keys = itertools.cycle(pool)
         self.random = self._random_keys.__next__
+        self._pool_text = "".join(pool).encode("ascii")  # RANDOM_KEY_CHARS bytes a key
+        self._pool_next = 0  # the pool's key the next column starts at
+        self._pool_lock = threading.Lock()
         # the most bytes a partition key can take: 256 characters of up to 4 bytes
         self.max_bytes = max(4 * MAX_KEY_CHARS, len((self.fixed or "").encode()))
 
@@ -52,3 +58,15 @@ class PartitionKeys:
         if self.fixed:
             return [self.fixed] * count, 0
         return list(itertools.islice(self._random_keys, count)), 0  # the same keys, taken in C
+
+    def pool_for(self, count):
+        """The keys of up to `count` records without one of their own, for C
+        (entry_kernels_native.table_columns): (pool bytes, keys in it, bytes a
+        key, the first to take): the fixed key, or made-up keys taken in turn."""
+        if self.fixed:
+            key = self.fixed.encode("utf-8", "surrogateescape")
+            return key, 1, len(key), 0
+        with self._pool_lock:
+            start = self._pool_next
+            self._pool_next = (start + count) % RANDOM_KEY_POOL
+        return self._pool_text, RANDOM_KEY_POOL, RANDOM_KEY_CHARS, start

@@ -90,7 +90,7 @@ FASTJSON_API += """
     int fj_shard_indices(const uint8_t *keys, size_t keys_size, const uint32_t *key_at, const uint32_t *key_len,
                          const uint8_t *hashes, size_t hashes_size, const uint32_t *hash_at,
                          const uint32_t *hash_len, size_t n, const uint64_t *bounds, size_t n_shards,
-                         int32_t *out);
+                         int32_t *out, uint8_t *memo, size_t memo_size);
     int fj_group(const int32_t *shards, size_t n, size_t lanes, uint32_t *order, uint32_t *first);
     int fj_body_at(const uint8_t *stream_field, size_t stream_field_len,
                    const uint8_t *data, size_t data_size, const uint32_t *data_at, const uint32_t *data_len,
@@ -102,6 +102,18 @@ FASTJSON_API += """
     int fj_sum_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint64_t *sum);
     int fj_gather_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint32_t *out);
     int fj_index_bitmap(const uint32_t *idx, size_t n, uint32_t *lo_hi, uint8_t *out, size_t cap, size_t *digits);
+    struct fj_table_keys {
+        const uint8_t *chunk, *pool;
+        size_t chunk_size, max_key, pool_count, pool_start, key_size;
+    };
+    struct fj_table_out {
+        uint32_t *data_at, *data_len, *key_at, *key_len, *sizes;
+        uint8_t *keys;
+        size_t keys_cap, keys_used;
+        uint32_t max_data, made_up;
+    };
+    int fj_table_columns(const uint32_t *records, size_t n, const struct fj_table_keys *in,
+                         struct fj_table_out *out);
 """
 
 FASTJSON_API += """

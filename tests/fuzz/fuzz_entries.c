@@ -141,8 +141,10 @@ static void check_shards(const struct table *t, const uint8_t *keys, const uint8
                          const uint32_t *hash_len, const uint64_t *bounds, const u128 *starts,
                          const u128 *ends, size_t n_shards, int32_t *out)
 {
+    /* a small memo kept across inputs: stale keys, evictions and hits on every run */
+    static uint8_t memo[4 * 96];
     int rc = fj_shard_indices(keys, t->keys_size, t->key_at, t->key_len, hashes, t->hashes_size, t->hash_at,
-                              hash_len, t->n, bounds, n_shards, out);
+                              hash_len, t->n, bounds, n_shards, out, memo, sizeof memo);
     assert(rc == FJ_OK);
     for (size_t i = 0; i < t->n; i++) {
         u128 h = 0;

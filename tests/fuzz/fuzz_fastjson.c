@@ -4,7 +4,9 @@
  * chunk, as in tests/support/differential.py (partition key path, log_key, flags), so
  * the corpus is shared. Besides memory errors it checks what fj_convert promises:
  * FJ_OK, FJ_DECLINE or FJ_NEED_ROOM; records and partition keys inside the
- * buffers; the same records when the output buffer is just big enough. */
+ * buffers; the same records when the output buffer is just big enough. Then
+ * fj_table_columns over what it made (csrc/fastjson_indices.c): each key its
+ * span in the chunk or the pool's next, the other columns the records'. */
 #include "../../csrc/fastjson.h"
 
 #include <assert.h>
@@ -44,6 +46,31 @@ static int convert(const uint8_t *data, size_t size, uint8_t options, size_t out
     return rc;
 }
 
+static void check_table(const uint8_t *data, size_t size, const uint32_t *records, size_t count, uint8_t options)
+{
+    static const uint8_t POOL[] = "0123456789abcdef" "fedcba9876543210" "00112233aabbccdd";
+    size_t cap = size + 16 * count, used = 0, taken = 0;
+    uint32_t *col = malloc(5 * count * sizeof *col + 1);
+    uint8_t *keys = malloc(cap + 1);
+    struct fj_table_keys in = { (options & 3) == 1 ? data : NULL, POOL, size, 8, 3, options % 3, 16 };
+    struct fj_table_out out = { col, col + count, col + 2 * count, col + 3 * count, col + 4 * count, keys, cap };
+    if (fj_table_columns(records, count, &in, &out) == FJ_OK) {
+        for (size_t i = 0; i < count; i++) {
+            const uint32_t *rec = records + 5 * i;
+            int own = in.chunk != NULL && rec[3] != 0;
+            const uint8_t *key = own ? data + rec[2] : POOL + (in.pool_start + taken++) % 3 * 16;
+            size_t len = own ? rec[3] : 16;
+            assert(rec[4] == 0 && out.key_at[i] == used && out.key_len[i] == len && (!own || len <= 8));
+            assert(memcmp(keys + used, key, len) == 0 && fj_utf8_valid(key, len));
+            assert(out.data_at[i] == rec[0] && out.data_len[i] == rec[1] && out.sizes[i] == rec[1] + len);
+            used += len;
+        }
+        assert(out.keys_used == used && out.made_up == (in.chunk != NULL ? taken : 0));
+    }
+    free(col);
+    free(keys);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *input, size_t n)
 {
     if (n == 0)
@@ -69,6 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t n)
             free(again_out);
             free(again_records);
         }
+        check_table(data, n - 1, records, count, options);
     }
     free(out);
     free(records);

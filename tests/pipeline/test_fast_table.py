@@ -45,6 +45,8 @@ def test_table_holds_what_the_tuple_path_gives(key):
             assert len(key_t) == 16 and int(key_t, 16) >= 0
         else:
             assert key_t == key_l and key_t.startswith("pod-")
+    made_up = [k for (_d, k, _h, _e), (_d2, key_l, _e2) in zip(table, listed.entries) if type(key_l) is RandomKey]
+    assert len(set(made_up)) == len(made_up)  # the pool's keys in turn: spread over the shards
     sizes = [len(d) + len(k.encode()) for d, k, _h, _e in table]
     assert list(tabled.entries.sizes) == sizes
 

@@ -47,7 +47,9 @@ def test_an_index_outside_the_column_declines():
 
 
 def test_events_at_gives_each_entrys_events():
-    plain = EntryTable.from_columns(b"abc", array("I", [0, 1, 2]), array("I", [1, 1, 1]), ["k", "k", "k"])
+    ones = array("I", [1, 1, 1])
+    plain = EntryTable.from_columns(b"abc", array("I", [0, 1, 2]), ones, b"kkk", array("I", [0, 1, 2]), ones,
+                                    array("I", [2, 2, 2]))
     assert entry_kernels.events_at(plain, array("I", [2, 0])) == array("I", [2, 0])
     packed = EntryTable.from_entries([(b"a", "k", None, [4, 5]), (b"b", "k", None, 7)])
     assert entry_kernels.events_at(packed, array("I", [1, 0])) == [7, [4, 5]]
