@@ -23,7 +23,7 @@ from botocore.httpsession import get_cert_path
 
 import orjson
 
-from ..pipeline.entry_kernels import body_at
+from ..pipeline.entry_kernels import request_body
 from . import answer_scan
 from .sigv4 import Signer
 from ..telemetry.redact import redact
@@ -182,7 +182,8 @@ class KinesisClient:
         fails as a whole. Without explicit hash keys (no KPL aggregate, whose
         ShardId the acknowledgements check) an answer is first only scanned:
         all acknowledged, the usual case, builds no object per entry."""
-        response = self._post("PutRecords", body_at(self.stream_field, table, indices))
+        with request_body(self.stream_field, table, indices) as body:
+            response = self._post("PutRecords", body)
         if response.status == 200 and table.hashes is None \
                 and answer_scan.failed_entries(response.data, len(indices)) == 0:
             return PutAnswer(0)
@@ -194,7 +195,7 @@ class KinesisClient:
         try:
             if self.direct:
                 return self.pool.post(body, headers)
-            return self.pool.urlopen("POST", self.endpoint_url, body=body, headers=headers,
+            return self.pool.urlopen("POST", self.endpoint_url, body=bytes(body), headers=headers,
                                      timeout=self.timeout, retries=False, redirect=False,
                                      preload_content=True)
         except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:

@@ -7,6 +7,7 @@ entry_kernels.py then runs its Python reference, which the results equal
 (tests/pipeline/test_entry_kernels.py)."""
 import threading
 from array import array
+from contextlib import contextmanager
 
 from . import scratch
 
@@ -104,8 +105,18 @@ def group(shards, lanes):
 
 def body_at(stream_field, table, indices):
     """entry_kernels.body_at_reference's bytes, or None."""
+    with body_view(stream_field, table, indices) as found:
+        return None if found is None else found[:]
+
+
+@contextmanager
+def body_view(stream_field, table, indices):
+    """The same bytes as a buffer over the C code's output, valid inside the
+    block only (a request's body is hashed and sent from it, not copied out),
+    or None."""
     if not AVAILABLE or not isinstance(stream_field, bytes):
-        return None
+        yield None
+        return
     try:
         if type(indices) is not array or indices.typecode != "I":
             indices = array("I", indices)
@@ -115,19 +126,20 @@ def body_at(stream_field, table, indices):
                 _bytes(table.keys), len(table.keys), _u32(table.key_at, count), _u32(table.key_len, count),
                 *_hash_columns(table), count, ffi.from_buffer("uint32_t[]", indices), len(indices))
     except (_Decline, TypeError, OverflowError):  # indices that are not uint32: the reference's
-        return None
+        yield None
+        return
     used = ffi.new("size_t *")
     if lib.fj_body_at(*args, ffi.NULL, 0, used) != FJ_NEED_ROOM:  # asks the room it needs
-        return None
-    cap = used[0]
+        yield None
+        return
     buffers = scratch.Buffers(ffi, _alloc)
     with buffers as new:
-        out = new("uint8_t[]", cap)
-        rc = lib.fj_body_at(*args, out, cap, used)
-        if rc != 0:
-            return None
+        out = new("uint8_t[]", used[0])
+        if lib.fj_body_at(*args, out, used[0], used) != 0:
+            yield None
+            return
         buffers.wrote(out, used[0])
-        return ffi.buffer(out, used[0])[:]
+        yield ffi.buffer(out, used[0])
 
 
 def _indices(indices):

@@ -199,3 +199,28 @@ def test_proxies_still_go_through_urllib3(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert not isinstance(client_for("http://kinesis.example").pool, Transport)
     assert isinstance(client_for("http://127.0.0.1:9").pool, Transport)  # NO_PROXY: no proxy applies
+
+
+@pytest.mark.parametrize("size", [0, transport_module.JOINED_BODY, transport_module.JOINED_BODY + 1, 3 << 20])
+def test_a_body_of_any_size_arrives_whole_after_its_head(serve, size):
+    server = serve(keep_alive(lambda body: answer_with(b'{"size":%d}' % len(body))))
+    transport = Transport(server.url() + "/", 5.0)
+    body = (bytes(range(256)) * (size // 256 + 1))[:size]
+    for kind in (bytes, memoryview, bytearray):
+        assert transport.post(kind(body), HEADERS).data == b'{"size":%d}' % size
+    assert [got for _head, got in server.requests] == [body] * 3
+    assert f"Content-Length: {size}".encode() in server.requests[0][0].split(b"\r\n")
+
+
+def test_put_records_sends_the_body_the_reference_makes(serve):
+    """The body is hashed and sent from the C code's buffer: what arrives is the
+    reference's bytes, whole, for a request over JOINED_BODY."""
+    from fluentbit_kinesis.pipeline.entry_kernels import body_at_reference
+    table = EntryTable.from_entries([(bytes([i % 251]) * (900 + i), f"k{i}", None, i) for i in range(300)])
+    records = b",".join([b'{"SequenceNumber":"1","ShardId":"shardId-000000000000"}'] * 300)
+    server = serve(keep_alive(lambda body: answer_with(b'{"FailedRecordCount":0,"Records":[' + records + b"]}")))
+    client = KinesisClient(Settings(region="us-east-1", stream="s", endpoint=server.url(),
+                                    access_key_id="AKID", secret_access_key="secret"))
+    assert client.put_records(table, range(299, -1, -1)).failed == 0
+    expected = body_at_reference(client.stream_field, table, range(299, -1, -1))
+    assert len(expected) > transport_module.JOINED_BODY and server.requests[0][1] == expected

@@ -141,6 +141,14 @@ def test_tls_with_a_certificate_trusted_through_aws_ca_bundle(serve, certificate
     assert f"Host: 127.0.0.1:{server.port}".encode() in server.requests[0][0].split(b"\r\n")
 
 
+def test_tls_carries_a_large_body_whole(serve, certificate):
+    body = bytes(range(256)) * 8192  # 2 MiB: head and body in sends of their own
+    server = serve(keep_alive(lambda got: answer_with(b'{"size":%d}' % len(got))), server_context(*certificate))
+    transport = Transport(server.url("https"), 5.0, cafile=str(certificate[0]))
+    assert transport.post(memoryview(body), {"X-Amz-Target": "t"}).data == b'{"size":%d}' % len(body)
+    assert server.requests[0][1] == body
+
+
 def test_tls_connections_closed_by_the_server_while_idle_fail_no_request(serve, certificate):
     def close_when_idle(connection, server):
         connection.request()
