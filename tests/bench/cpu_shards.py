@@ -53,7 +53,7 @@ PHASES = (  # (module, class or None, function, label): a flush's phases, outerm
     ("delivery.sender", "Delivery", "lanes", "  lanes: shards, grouping"),
     ("delivery.batching", "Lanes", "take", "  lanes: take (pacing)"),
     ("delivery.client", "KinesisClient", "put_records", "  put_records"),
-    ("delivery.client", None, "body_at", "   body"),
+    ("pipeline.entry_kernels_native", None, "body_view", "   body"),
     ("delivery.client", "KinesisClient", "_signed_headers", "   signing"),
     ("delivery.client", "KinesisClient", "_post", "   signing + HTTP"),
     ("delivery.acknowledgements", "Acknowledgements", "__call__", "  acknowledgements"),
