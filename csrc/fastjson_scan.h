@@ -52,6 +52,43 @@ static inline uint64_t fj_json_odd_bytes(uint64_t w)
     return (w & FJ_HIGHS) | fj_escaped_bytes(w);
 }
 
+/* Sixteen bytes a step where the CPU has 16-byte vectors (SSE2 on every
+ * x86_64, NEON on aarch64), through the compilers' vector extensions: the
+ * same bytes are flagged as by the words above, so the runs found are the
+ * same; a flagged block is looked at again by words, then bytes. */
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__SSE2__) || defined(__ARM_NEON))
+#define FJ_VECTORS 1
+typedef uint8_t fj_v16 __attribute__((vector_size(16)));
+typedef int8_t fj_sv16 __attribute__((vector_size(16)));
+
+static inline fj_v16 fj_load16(const uint8_t *p)
+{
+    fj_v16 v;
+    memcpy(&v, p, 16);
+    return v;
+}
+
+static inline int fj_any16(fj_v16 m)
+{
+    uint64_t a, b;
+    memcpy(&a, &m, 8);
+    memcpy(&b, (const uint8_t *)&m + 8, 8);
+    return (a | b) != 0;
+}
+
+/* escaped bytes: below 0x20, '"', '\\' */
+static inline fj_v16 fj_escaped16(fj_v16 v)
+{
+    return (fj_v16)((v < 0x20) | (v == '"') | (v == '\\'));
+}
+
+/* fj_json_odd_bytes' bytes: as signed, below 0x20 is also every byte from 0x80 */
+static inline fj_v16 fj_json_odd16(fj_v16 v)
+{
+    return (fj_v16)(((fj_sv16)v < 0x20) | (v == '"') | (v == '\\'));
+}
+#endif
+
 /* The last word of s[0..n), read without a byte loop: the last 8 bytes
  * (overlapping the word before when n is not a multiple of 8), two 4-byte
  * halves that overlap (n >= 4), or the first, middle and last byte, which
@@ -71,7 +108,13 @@ static inline uint64_t fj_last_word(const uint8_t *s, size_t n)
  * then the last (always inline: gcc outlined it, the call ~4% of fj_convert) */
 __attribute__((always_inline)) static inline int fj_json_all_plain(const uint8_t *s, size_t n)
 {
-    for (size_t i = 0; n > 8 && i < n - 8; i += 8)
+    size_t i = 0;
+#ifdef FJ_VECTORS
+    for (; n > 16 && i < n - 16; i += 16)
+        if (fj_any16(fj_json_odd16(fj_load16(s + i))))
+            return 0;
+#endif
+    for (; n > 8 && i < n - 8; i += 8)
         if (fj_json_odd_bytes(fj_load8(s + i)))
             return 0;
     return !fj_json_odd_bytes(fj_last_word(s, n));
@@ -81,7 +124,16 @@ __attribute__((always_inline)) static inline int fj_json_all_plain(const uint8_t
 __attribute__((always_inline)) static inline int fj_all_ascii(const uint8_t *s, size_t n)
 {
     uint64_t any = fj_last_word(s, n);
-    for (size_t i = 0; n > 8 && i < n - 8; i += 8)
+    size_t i = 0;
+#ifdef FJ_VECTORS
+    if (n > 16) {
+        fj_v16 all = fj_load16(s);
+        for (i = 16; i < n - 16; i += 16)
+            all |= fj_load16(s + i);
+        any |= fj_any16(all & 0x80) ? FJ_HIGHS : 0;
+    }
+#endif
+    for (; n > 8 && i < n - 8; i += 8)
         any |= fj_load8(s + i);
     return !(any & FJ_HIGHS);
 }
@@ -113,6 +165,10 @@ static inline void fj_copy(uint8_t *o, const uint8_t *s, size_t n)
 static inline size_t fj_ascii_run(const uint8_t *s, size_t n)
 {
     size_t i = 0;
+#ifdef FJ_VECTORS
+    while (n - i >= 16 && !fj_any16(fj_load16(s + i) & 0x80))
+        i += 16;
+#endif
     while (n - i >= 8 && !(fj_load8(s + i) & FJ_HIGHS))
         i += 8;
     while (i < n && s[i] < 0x80)
@@ -124,6 +180,10 @@ static inline size_t fj_ascii_run(const uint8_t *s, size_t n)
 static inline size_t fj_json_plain_run(const uint8_t *s, size_t n)
 {
     size_t i = 0;
+#ifdef FJ_VECTORS
+    while (n - i >= 16 && !fj_any16(fj_json_odd16(fj_load16(s + i))))
+        i += 16;
+#endif
     while (n - i >= 8) {
         if (fj_json_odd_bytes(fj_load8(s + i)))
             break;
@@ -138,6 +198,10 @@ static inline size_t fj_json_plain_run(const uint8_t *s, size_t n)
 static inline size_t fj_json_unescaped_run(const uint8_t *s, size_t n)
 {
     size_t i = 0;
+#ifdef FJ_VECTORS
+    while (n - i >= 16 && !fj_any16(fj_escaped16(fj_load16(s + i))))
+        i += 16;
+#endif
     while (n - i >= 8 && !fj_escaped_bytes(fj_load8(s + i)))
         i += 8;
     while (i < n && s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')

@@ -1,5 +1,6 @@
 """The native code's word-at-a-time loops (csrc/fastjson_scan.h: strings
-scanned and copied 8 bytes a step, the last word overlapping; base64 in
+scanned 16 bytes a step where the CPU has vectors, then 8, the last word
+overlapping; base64 in
 fastjson_body.c twelve bytes a step) against the Python references, at
 every place a word boundary can fall: a byte that needs work at every
 position of a run, every byte value at every offset mod 8, invalid UTF-8
@@ -30,13 +31,13 @@ def chunk_of(values, key="log"):
 
 def test_a_special_byte_at_every_position_of_a_run():
     texts = [b"a" * at + special + b"b" * (length - at)
-             for special in SPECIALS for length in range(24, 34) for at in range(0, 24)]
+             for special in SPECIALS for length in range(24, 52) for at in range(0, length)]
     check(chunk_of(texts), modes=RAW_TEXT)
 
 
-def test_every_byte_value_at_every_offset_mod_8():
+def test_every_byte_value_at_every_offset_mod_8_and_16():
     texts = [b"x" * offset + bytes([value]) + b"y" * tail
-             for value in range(256) for offset in range(16) for tail in (0, 1, 7, 8, 9)]
+             for value in range(256) for offset in range(34) for tail in (0, 1, 7, 8, 9, 15, 16, 17)]
     for start in range(0, len(texts), 4000):
         check(chunk_of(texts[start:start + 4000]), modes=RAW_TEXT)
 
@@ -45,14 +46,14 @@ def test_invalid_utf8_across_word_boundaries():
     sequences = [b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98",
                  b"\xe0\x80\x80", b"\xed\xbf\xbf", b"\xf4\x90\x80\x80", b"\x80\x80", b"\xfe\xff"]
     texts = [b"p" * before + seq + b"q" * after
-             for seq in sequences for before in range(0, 18) for after in (0, 1, 3, 8, 13)]
+             for seq in sequences for before in range(0, 36) for after in (0, 1, 3, 8, 13, 16, 29)]
     check(chunk_of(texts), modes=RAW_TEXT)
 
 
-def test_every_length_from_0_to_40():
+def test_every_length_from_0_to_56():
     rng = random.Random(8)
     texts = []
-    for length in range(41):
+    for length in range(57):
         texts.append(b"a" * length)
         texts.append(bytes(rng.randrange(0x20, 0x7f) for _ in range(length)))
         if length:
@@ -64,16 +65,16 @@ def test_every_length_from_0_to_40():
 
 def test_keys_of_every_length_and_special_position():
     """Map keys go by another writer (the ',' and ':' with them) and a UTF-8 check of their own."""
-    keys = [("k" * length) for length in range(41)]
+    keys = [("k" * length) for length in range(57)]
     keys += ["k" * at + special + "k" * (length - at) for special in ('"', "\\", "\n", "\x7f", "é", "€", "😀")
-             for length in (7, 8, 9, 16, 23) for at in range(length + 1)]
+             for length in (7, 8, 9, 16, 17, 23, 31, 32, 33, 47) for at in range(length + 1)]
     records = [{key: "v", "z" + key: {key: [key]}} for key in keys]
     check(b"".join(msgpack.packb([0, record]) for record in records), modes=MODES)
 
 
 def test_invalid_utf8_keys_still_go_to_python():
-    for at in range(0, 18):
-        key = b"k" * at + b"\xff" + b"k" * 3
+    for at, after in ((at, after) for at in range(0, 40) for after in (3, 40 - at)):
+        key = b"k" * at + b"\xff" + b"k" * after
         assert fastpath.chunk_payloads(msgpack.packb([0, {key: 1}], use_bin_type=False)) is None
 
 
