@@ -29,6 +29,31 @@ int fj_gather_at(const uint32_t *column, size_t column_n, const uint32_t *idx, s
     return FJ_OK;
 }
 
+int fj_take_lanes(const uint32_t *order, const uint32_t *sizes, size_t order_n, uint32_t *bounds, size_t lanes,
+                  const uint32_t *ns, const uint32_t *counts, size_t n, uint32_t *group, uint64_t *taken)
+{
+    for (size_t k = 0; k < n; k++) {  /* all checked before anything moves */
+        if (ns[k] >= lanes)
+            return FJ_DECLINE;
+        uint32_t at = bounds[2 * ns[k]], end = bounds[2 * ns[k] + 1];
+        if (at > end || end > order_n || counts[k] > end - at)
+            return FJ_DECLINE;
+    }
+    for (size_t k = 0; k < n; k++) {  /* a lane twice: the second part after the first */
+        uint32_t at = bounds[2 * ns[k]], count = counts[k];
+        if (count > bounds[2 * ns[k] + 1] - at)
+            return FJ_DECLINE;  /* only a lane asked twice for more than it has gets here, part-way */
+        uint64_t sum = 0;
+        memcpy(group, order + at, count * sizeof *group);
+        for (uint32_t i = 0; i < count; i++)
+            sum += sizes[at + i];
+        group += count;
+        taken[k] = sum;
+        bounds[2 * ns[k]] = at + count;
+    }
+    return FJ_OK;
+}
+
 int fj_index_bitmap(const uint32_t *idx, size_t n, uint32_t *lo_hi, uint8_t *out, size_t cap, size_t *digits)
 {
     static const char hex[] = "0123456789abcdef";

@@ -12,7 +12,13 @@
  * (at most max_key bytes, UTF-8), or when it has none, or chunk is NULL, the
  * next of the pool's pool_count keys of key_size bytes (from pool_start).
  * FJ_DECLINE: a record's status is not 0, a key is outside the chunk, too
- * long or not UTF-8, keys_cap is short. Included by fastjson.h. */
+ * long or not UTF-8, keys_cap is short. fj_take_lanes (delivery/batching.py's
+ * Lanes.take): lane ns[k] gives counts[k] entries from its head, for each k
+ * in turn: order[bounds[2 ns[k]]..] appended to group, their sizes (sizes[]
+ * is in order's order) summed into taken[k], bounds[2 ns[k]] moved past them;
+ * FJ_DECLINE, nothing changed, when a lane is outside bounds (2 lanes items)
+ * or asked for more than it has, or a bound is outside order (ns distinct: a
+ * lane twice may be declined part-way). Included by fastjson.h. */
 #ifndef FASTJSON_INDICES_H
 #define FASTJSON_INDICES_H
 
@@ -33,5 +39,7 @@ struct fj_table_out {
     uint32_t max_data, made_up;
 };
 int fj_table_columns(const uint32_t *records, size_t n, const struct fj_table_keys *in, struct fj_table_out *out);
+int fj_take_lanes(const uint32_t *order, const uint32_t *sizes, size_t order_n, uint32_t *bounds, size_t lanes,
+                  const uint32_t *ns, const uint32_t *counts, size_t n, uint32_t *group, uint64_t *taken);
 
 #endif

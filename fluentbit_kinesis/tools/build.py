@@ -101,6 +101,8 @@ FASTJSON_API += """
     int64_t fj_failed_entries(const uint8_t *data, size_t size, size_t count);
     int fj_sum_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint64_t *sum);
     int fj_gather_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint32_t *out);
+    int fj_take_lanes(const uint32_t *order, const uint32_t *sizes, size_t order_n, uint32_t *bounds, size_t lanes,
+                      const uint32_t *ns, const uint32_t *counts, size_t n, uint32_t *group, uint64_t *taken);
     int fj_index_bitmap(const uint32_t *idx, size_t n, uint32_t *lo_hi, uint8_t *out, size_t cap, size_t *digits);
     struct fj_table_keys {
         const uint8_t *chunk, *pool;
