@@ -4,6 +4,7 @@
  *
  *   fastjson_simd.c      the level: AVX2 checked at run time, once
  *   fastjson_md5_many.c  MD5 of many messages at once, one a lane (fastjson_md5_lanes.h)
+ *   fastjson_base64_avx2.c  base64 24 bytes a step, for fastjson_body.c
  */
 #ifndef FASTJSON_SIMD_H
 #define FASTJSON_SIMD_H
@@ -28,5 +29,9 @@ FJ_INTERNAL void fj_md5_many(const uint8_t *const *msgs, const size_t *lens, siz
  * lies outside the buffer */
 int fj_md5_many_at(int level, const uint8_t *data, size_t data_size, const uint64_t *at, const uint64_t *lens,
                    size_t n, uint8_t *digests);
+
+/* base64 of s's whole 24-byte steps while 28 bytes are left to read, at o:
+ * returns the bytes done (a multiple of 24). x86_64 with AVX2 only (0 elsewhere) */
+FJ_INTERNAL size_t fj_base64_avx2(const uint8_t *s, size_t n, uint8_t *o);
 
 #endif

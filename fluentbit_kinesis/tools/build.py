@@ -34,7 +34,7 @@ BODY_FILES = ("fastjson_body.c",)
 # KPL aggregation's per-record part (issue 18), in the same module: fastjson_kpl.h's files
 KPL_FILES = ("fastjson_kpl.c", "fastjson_kpl_write.c", "fastjson_kpl_check.c", "fastjson_md5.c")
 # the kernels with SIMD versions and the level that runs (fastjson_simd.h), in the same module
-SIMD_FILES = ("fastjson_simd.c", "fastjson_md5_many.c")
+SIMD_FILES = ("fastjson_simd.c", "fastjson_md5_many.c", "fastjson_base64_avx2.c")
 # an EntryTable's per-entry kernels and the PutRecords answer's scan (issue 18), in the same module
 ENTRY_FILES = ("fastjson_entries.c", "fastjson_answer.c", "fastjson_indices.c")
 # pacing's per-request work over every shard's state (issue 18), in the same module: fastjson_pace.h's

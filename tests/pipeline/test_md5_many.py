@@ -13,15 +13,10 @@ import pytest
 
 from fluentbit_kinesis.pipeline import kpl_native
 from tests.pipeline import test_aggregation_native as kpl
+from tests.support import simd
+from tests.support.simd import SCALAR
 
 pytestmark = pytest.mark.skipif(not kpl_native.AVAILABLE, reason="fluentbit_kinesis._fastjson not built (make)")
-
-SCALAR, PORTABLE, AVX2 = 1, 2, 3
-
-
-def levels():
-    from fluentbit_kinesis._fastjson import lib
-    return [level for level in (SCALAR, PORTABLE, AVX2) if level <= lib.fj_simd_best()]
 
 
 def md5_many(level, messages):
@@ -44,7 +39,7 @@ def expected(messages):
     return [hashlib.md5(m).digest() for m in messages]
 
 
-@pytest.fixture(params=levels(), ids=lambda level: {1: "scalar", 2: "portable", 3: "avx2"}[level])
+@pytest.fixture(params=simd.levels(), ids=simd.NAMES.get)
 def level(request):
     return request.param
 
@@ -96,10 +91,8 @@ def test_a_level_the_cpu_lacks_or_a_message_outside_the_buffer():
 
 @pytest.fixture
 def forced(level):
-    from fluentbit_kinesis._fastjson import lib
-    assert lib.fj_simd_limit(level) == level
-    yield level
-    lib.fj_simd_limit(0)
+    with simd.forced(level):
+        yield level
 
 
 @pytest.mark.parametrize("seed", range(3))
