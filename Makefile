@@ -16,7 +16,8 @@ HOSTS  := bin/flb-test-host bin/flb-test-host-1.9 bin/flb-test-host-bare
 CSRC_C     := $(wildcard csrc/*.c)
 CSRC_H     := $(wildcard csrc/*.h)
 FASTJSON_C := $(wildcard csrc/fastjson*.c)
-KPL_C      := csrc/fastjson_kpl.c csrc/fastjson_kpl_write.c csrc/fastjson_kpl_check.c csrc/fastjson_md5.c
+KPL_C      := csrc/fastjson_kpl.c csrc/fastjson_kpl_write.c csrc/fastjson_kpl_check.c csrc/fastjson_md5.c \
+              csrc/fastjson_md5_many.c csrc/fastjson_simd.c
 
 all: bin/kinesis.so $(HOSTS)
 
@@ -84,7 +85,8 @@ clean:
 .PHONY: all test demo bench clean kinesalite csrc-check
 
 # Coverage-guided fuzzing, half the time each (after a tenth each on the PutRecords body,
-# tests/fuzz/fuzz_body.c, KPL aggregation, tests/fuzz/fuzz_kpl.c, the PutRecords answer's scan,
+# tests/fuzz/fuzz_body.c, its base64 at each SIMD level, KPL aggregation with the MD5 of many
+# messages, tests/fuzz/fuzz_kpl.c, the PutRecords answer's scan,
 # tests/fuzz/fuzz_answer.c, and the EntryTable kernels, tests/fuzz/fuzz_entries.c): csrc/fastjson*.c under libFuzzer
 # with ASan+UBSan, then decode+shape under atheris with the differential
 # oracle (tests/support/differential.py). Needs clang (installed with apt-get when
@@ -105,7 +107,8 @@ fuzz: all
 	$(PY) tests/fuzz/build_fastjson_cov.py $(FUZZ_DIR)/fastjson-cov
 	@mkdir -p $(FUZZ_DIR)/body
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $(FUZZ_DIR)/fuzz_body tests/fuzz/fuzz_body.c csrc/fastjson_body.c
+		-o $(FUZZ_DIR)/fuzz_body tests/fuzz/fuzz_body.c csrc/fastjson_body.c csrc/fastjson_simd.c \
+		csrc/fastjson_base64_avx2.c
 	$(FUZZ_DIR)/fuzz_body -max_len=8192 -timeout=20 -rss_limit_mb=1024 -artifact_prefix=$(FUZZ_DIR)/body- \
 		-print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 10 )) $(FUZZ_DIR)/body > $(FUZZ_DIR)/body.log 2>&1; \
 		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/body.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/body.log; exit $$rc

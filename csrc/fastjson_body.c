@@ -16,6 +16,7 @@
  * there). */
 #include "fastjson.h"
 #include "fastjson_scan.h"
+#include "fastjson_simd.h"
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char HEX[] = "0123456789abcdef";
@@ -75,7 +76,8 @@ static inline void put_six(uint8_t *o, uint64_t v)
 
 /* n bytes as base64, padded; room for all of it is checked first. Twelve
  * bytes a step (two 8-byte loads, 6 bytes used of each: fewer, longer steps
- * measured slower), then a group of 3 at a time, then the padded rest. */
+ * measured slower), then a group of 3 at a time, then the padded rest; with
+ * AVX2, 24 bytes a step first (fastjson_base64_avx2.c). */
 static int put_base64(struct fj_body_out *w, const uint8_t *s, size_t n)
 {
     size_t rest = n % 3, need = 4 * (n / 3 + (rest != 0));
@@ -83,6 +85,10 @@ static int put_base64(struct fj_body_out *w, const uint8_t *s, size_t n)
         return FJ_NEED_ROOM;
     uint8_t *o = w->o;
     size_t i = 0, whole = n - rest;  /* indices: s may be NULL when n is 0 */
+    if (n >= 28 && fj_simd_level() >= FJ_SIMD_AVX2) {
+        i = fj_base64_avx2(s, n, o);
+        o += i / 3 * 4;
+    }
     for (; whole - i >= 14; i += 12, o += 16) {  /* the second load reads 8 from i + 6 */
         put_six(o, load_be64(s + i));
         put_six(o + 8, load_be64(s + i + 6));

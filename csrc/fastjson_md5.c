@@ -1,11 +1,13 @@
 /* fastjson_md5.c: MD5 (RFC 1321), the digest that ends a KPL aggregate
  * (fastjson_kpl.c). Written here from the RFC's description rather than
  * linked from OpenSSL: libcrypto's headers (libssl-dev) are not among the
- * packages the README's setup installs. One call over a whole buffer. */
+ * packages the README's setup installs. One call over a whole buffer; many
+ * buffers at once in fastjson_md5_many.c. */
 #include "fastjson_kpl.h"
+#include "fastjson_md5.h"
 
 /* T[i] = floor(2^32 * |sin(i + 1)|), i in radians (RFC 1321, 3.4) */
-static const uint32_t T[64] = {
+FJ_INTERNAL const uint32_t fj_md5_t[64] = {
     0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee,
     0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
     0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be,
@@ -24,35 +26,12 @@ static const uint32_t T[64] = {
     0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
 };
 
-#define ROTL(x, s) (((x) << (s)) | ((x) >> (32 - (s))))
-/* F and G as the RFC's (x & y) | (~x & z) and (x & z) | (y & ~z), in fewer operations */
-#define F(x, y, z) ((((y) ^ (z)) & (x)) ^ (z))
-#define G(x, y, z) ((((x) ^ (y)) & (z)) ^ (y))
-#define H(x, y, z) ((x) ^ (y) ^ (z))
-#define I(x, y, z) ((y) ^ ((x) | ~(z)))
-/* one operation: a = b + ((a + f(b, c, d) + X[k] + T[i]) <<< s), the sum
- * that does not wait for b first */
-#define STEP(f, a, b, c, d, k, s, i) \
-    do { (a) += X[(k)] + T[(i)]; (a) += f((b), (c), (d)); (a) = ROTL((a), (s)) + (b); } while (0)
-
-/* four operations of each round, with its function, words and shifts (3.4) */
-#define ROUND1(i) do { STEP(F, a, b, c, d, (i), 7, (i)); STEP(F, d, a, b, c, (i) + 1, 12, (i) + 1); \
-                       STEP(F, c, d, a, b, (i) + 2, 17, (i) + 2); STEP(F, b, c, d, a, (i) + 3, 22, (i) + 3); } while (0)
-#define ROUND2(i) do { STEP(G, a, b, c, d, (5 * (i) + 1) & 15, 5, (i)); STEP(G, d, a, b, c, (5 * (i) + 6) & 15, 9, (i) + 1); \
-                       STEP(G, c, d, a, b, (5 * (i) + 11) & 15, 14, (i) + 2); \
-                       STEP(G, b, c, d, a, (5 * (i) + 16) & 15, 20, (i) + 3); } while (0)
-#define ROUND3(i) do { STEP(H, a, b, c, d, (3 * (i) + 5) & 15, 4, (i)); STEP(H, d, a, b, c, (3 * (i) + 8) & 15, 11, (i) + 1); \
-                       STEP(H, c, d, a, b, (3 * (i) + 11) & 15, 16, (i) + 2); \
-                       STEP(H, b, c, d, a, (3 * (i) + 14) & 15, 23, (i) + 3); } while (0)
-#define ROUND4(i) do { STEP(I, a, b, c, d, (7 * (i)) & 15, 6, (i)); STEP(I, d, a, b, c, (7 * (i) + 7) & 15, 10, (i) + 1); \
-                       STEP(I, c, d, a, b, (7 * (i) + 14) & 15, 15, (i) + 2); \
-                       STEP(I, b, c, d, a, (7 * (i) + 21) & 15, 21, (i) + 3); } while (0)
-
 /* one 64-byte block into the state, its 64 operations written out (a loop
  * over them kept the compiler from folding each one's word and shift) */
 static void md5_block(uint32_t state[4], const uint8_t *p)
 {
     uint32_t X[16];
+#define T fj_md5_t
     for (int j = 0; j < 16; j++, p += 4)  /* words are little-endian */
         X[j] = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
@@ -61,26 +40,41 @@ static void md5_block(uint32_t state[4], const uint8_t *p)
     ROUND3(32); ROUND3(36); ROUND3(40); ROUND3(44); /* X[(5 + 3i) mod 16] */
     ROUND4(48); ROUND4(52); ROUND4(56); ROUND4(60); /* X[7i mod 16] */
     state[0] += a; state[1] += b; state[2] += c; state[3] += d;
+#undef T
 }
 
-FJ_INTERNAL void fj_md5(const uint8_t *data, size_t n, uint8_t digest[16])
+/* the padded end of an n-byte message: its bytes after the last whole block,
+ * a 1 bit, zeros to 56 mod 64, the length in bits (little-endian); 1 or 2 blocks */
+FJ_INTERNAL size_t fj_md5_tail(const uint8_t *data, size_t n, uint8_t last[128])
 {
-    uint32_t state[4] = { 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476 };
-    size_t whole = n & ~(size_t)63;
-    for (size_t at = 0; at < whole; at += 64)
-        md5_block(state, data + at);
-    /* the tail, a 1 bit, zeros to 56 mod 64, the length in bits (little-endian) */
-    uint8_t last[128] = { 0 };
-    size_t rest = n - whole, size = rest < 56 ? 64 : 128;
+    size_t whole = n & ~(size_t)63, rest = n - whole, size = rest < 56 ? 64 : 128;
+    memset(last, 0, 128);
     if (rest)
         memcpy(last, data + whole, rest);
     last[rest] = 0x80;
     uint64_t bits = (uint64_t)n << 3;
     for (int j = 0; j < 8; j++)
         last[size - 8 + j] = (uint8_t)(bits >> (8 * j));
-    md5_block(state, last);
-    if (size == 128)
-        md5_block(state, last + 64);
+    return size / 64;
+}
+
+/* the blocks of an n-byte message from `block` on (its padding included) into
+ * the state, then the digest: fj_md5_many finishes a lane left alone here */
+FJ_INTERNAL void fj_md5_from(uint32_t state[4], const uint8_t *data, size_t n, size_t block, uint8_t digest[16])
+{
+    size_t whole = n / 64;
+    for (; block < whole; block++)
+        md5_block(state, data + 64 * block);
+    uint8_t last[128];
+    size_t total = whole + fj_md5_tail(data, n, last);
+    for (; block < total; block++)
+        md5_block(state, last + 64 * (block - whole));
     for (int j = 0; j < 16; j++)
         digest[j] = (uint8_t)(state[j / 4] >> (8 * (j % 4)));
+}
+
+FJ_INTERNAL void fj_md5(const uint8_t *data, size_t n, uint8_t digest[16])
+{
+    uint32_t state[4] = { FJ_MD5_A, FJ_MD5_B, FJ_MD5_C, FJ_MD5_D };
+    fj_md5_from(state, data, n, 0, digest);
 }

@@ -26,18 +26,22 @@ SHIM_FILES = ("abi.c", "flbapi.c", "log.c", "python.c", "call.c", "engine.c")
 # the native fast path's, sharing fastjson.h: from a checkout or an sdist, built at install time
 FASTJSON_HEADER = "fastjson.h"
 PACE_HEADER = "fastjson_pace.h"
+SIMD_HEADER = "fastjson_simd.h"
 FASTJSON_FILES = ("fastjson.c", "fastjson_msgpack.c", "fastjson_json.c", "fastjson_double.c",
                   "fastjson_format.c", "fastjson_format_walk.c", "fastjson_format_values.c")
 # the PutRecords body in one pass (issue 18), in the same module
 BODY_FILES = ("fastjson_body.c",)
 # KPL aggregation's per-record part (issue 18), in the same module: fastjson_kpl.h's files
 KPL_FILES = ("fastjson_kpl.c", "fastjson_kpl_write.c", "fastjson_kpl_check.c", "fastjson_md5.c")
+# the kernels with SIMD versions and the level that runs (fastjson_simd.h), in the same module
+SIMD_FILES = ("fastjson_simd.c", "fastjson_md5_many.c", "fastjson_base64_avx2.c")
 # an EntryTable's per-entry kernels and the PutRecords answer's scan (issue 18), in the same module
 ENTRY_FILES = ("fastjson_entries.c", "fastjson_answer.c", "fastjson_indices.c")
 # pacing's per-request work over every shard's state (issue 18), in the same module: fastjson_pace.h's
 PACE_FILES = ("fastjson_pace.c", "fastjson_pace_plan.c")
 FASTJSON_SOURCES = tuple(CHECKOUT_CSRC / name
-                         for name in FASTJSON_FILES + BODY_FILES + KPL_FILES + ENTRY_FILES + PACE_FILES)
+                         for name in FASTJSON_FILES + BODY_FILES + KPL_FILES + SIMD_FILES + ENTRY_FILES
+                                         + PACE_FILES)
 # floats as Python computes them: no a * b + c fused into one rounding (aarch64 gcc does by default)
 FLOAT_FLAGS = ("-ffp-contract=off",)
 
@@ -139,6 +143,13 @@ FASTJSON_API += """
                          const int64_t *values, uint32_t *created, size_t created_cap, size_t *info);
 """
 
+FASTJSON_API += """
+    int fj_simd_limit(int limit);
+    int fj_simd_best(void);
+    int fj_md5_many_at(int level, const uint8_t *data, size_t data_size, const uint64_t *at, const uint64_t *lens,
+                       size_t n, uint8_t *digests);
+"""
+
 EMBEDDING_API = """
     int fbk_py_init(void *handle, int id);
     int fbk_py_flush(int id, const void *data, size_t size, const char *tag);
@@ -219,7 +230,8 @@ def fastjson_ffi(extra_compile_args=("-O2", "-Wall"), extra_link_args=(), root=N
         return os.path.relpath(path, root) if root else str(path)
     ffi = cffi.FFI()
     ffi.cdef(FASTJSON_API)
-    ffi.set_source("fluentbit_kinesis._fastjson", f'#include "{FASTJSON_HEADER}"\n#include "{PACE_HEADER}"',
+    headers = "".join(f'#include "{header}"\n' for header in (FASTJSON_HEADER, PACE_HEADER, SIMD_HEADER))
+    ffi.set_source("fluentbit_kinesis._fastjson", headers,
                    sources=[name(path) for path in FASTJSON_SOURCES],
                    include_dirs=[name(CHECKOUT_CSRC)],
                    extra_compile_args=list(extra_compile_args) + list(FLOAT_FLAGS),

@@ -4,10 +4,12 @@ log lines (default settings: the whole record as JSON, no partition key
 path), and fj_body_at over the converted payloads as an EntryTable's columns
 with 16-hex-digit random partition keys, 500 entries a request.
 
-    .venv/bin/python -m tests.bench.native_kernels [--tree DIR] [--size 250] [--repeat 30]
+    .venv/bin/python -m tests.bench.native_kernels [--tree DIR] [--size 250] [--repeat 30] [--level 1]
 
 `--tree`: import _fastjson from another checkout (built), so two builds can
-be compared in interleaved runs. Prints the best of `repeat` passes for each.
+be compared in interleaved runs. `--level`: the SIMD kernels at most at that
+level (1 scalar, 2 portable, 3 AVX2; csrc/fastjson_simd.h). Prints the best
+of `repeat` passes for each.
 """
 import argparse
 import os
@@ -23,10 +25,13 @@ def main():
     parser.add_argument("--size", type=int, default=250)
     parser.add_argument("--count", type=int, default=8000)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--level", type=int, default=0)
     args = parser.parse_args()
     if args.tree:
         sys.path.insert(0, os.path.abspath(args.tree))
     from fluentbit_kinesis._fastjson import ffi, lib
+    if args.level:
+        lib.fj_simd_limit(args.level)
     from tests.bench.cpu import container_logs
     from tests.support.harness import make_chunk
     chunk = make_chunk(container_logs(args.count, args.size))

@@ -9,8 +9,11 @@
  * entry; each shard's records in input order; each aggregate within the
  * limit, its protobuf read back (keys, hash key, every record's data as
  * given); FJ_DECLINE for lengths that do not add up; MD5 on RFC 1321's
- * test suite. */
+ * test suite. The header's last byte also picks the SIMD level the pack's
+ * MD5 runs at (fastjson_md5_many.c, checked above against the scalar code),
+ * and the records' data, as messages, hashed many at once at every level. */
 #include "../../csrc/fastjson_kpl.h"
+#include "../../csrc/fastjson_simd.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -194,6 +197,26 @@ static void read_case(struct case_ *c, const uint8_t *input, size_t n)
     c->in.hash_bytes = c->hashes; c->in.hash_bytes_size = sizes[2]; c->in.hash_lens = c->hash_lens;
 }
 
+/* the records' data as messages: fj_md5_many at every level, as fj_md5 one by one */
+static void check_md5_many(const struct case_ *c)
+{
+    const uint8_t *msgs[MAX_RECORDS];
+    size_t lens[MAX_RECORDS], at = 0;
+    static uint8_t got[MAX_RECORDS][16], want[16];
+    for (size_t i = 0; i < c->in.n; at += c->data_lens[i++]) {
+        msgs[i] = c->data + at;
+        lens[i] = c->data_lens[i];
+    }
+    for (int level = FJ_SIMD_SCALAR; level <= fj_simd_best(); level++) {
+        fj_simd_limit(level);
+        fj_md5_many(msgs, lens, c->in.n, got);
+        for (size_t i = 0; i < c->in.n; i++) {
+            fj_md5(msgs[i], lens[i], want);
+            assert(memcmp(got[i], want, 16) == 0);
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *input, size_t n)
 {
     static int suite_done;
@@ -201,6 +224,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t n)
         md5_suite();
     struct case_ *c = malloc(sizeof *c);
     read_case(c, input, n);
+    check_md5_many(c);
+    fj_simd_limit(n >= 5 ? 1 + (input[4] >> 2) % 3 : 0);
     size_t count = c->in.n ? c->in.n : 1, used = 0, n_rows = 0;
     uint32_t *rows = malloc(count * FJ_KPL_ENTRY * sizeof(uint32_t)), *positions = malloc(count * sizeof(uint32_t));
     uint8_t none[1];
