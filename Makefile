@@ -16,7 +16,8 @@ HOSTS  := bin/flb-test-host bin/flb-test-host-1.9 bin/flb-test-host-bare
 CSRC_C     := $(wildcard csrc/*.c)
 CSRC_H     := $(wildcard csrc/*.h)
 FASTJSON_C := $(wildcard csrc/fastjson*.c)
-KPL_C      := csrc/fastjson_kpl.c csrc/fastjson_kpl_write.c csrc/fastjson_kpl_check.c csrc/fastjson_md5.c
+KPL_C      := csrc/fastjson_kpl.c csrc/fastjson_kpl_write.c csrc/fastjson_kpl_check.c csrc/fastjson_md5.c \
+              csrc/fastjson_kpl_table.c
 
 all: bin/kinesis.so $(HOSTS)
 

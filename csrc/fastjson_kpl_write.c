@@ -21,7 +21,7 @@ static uint8_t *put_varint(uint8_t *o, uint64_t n)
     return o;
 }
 
-static uint8_t *write_aggregate(const struct kpl *k, const struct kpl_entry *e, uint8_t *o)
+uint8_t *fj_kpl_write_aggregate(const struct kpl *k, const struct kpl_entry *e, uint8_t *o)
 {
     const struct fj_kpl_input *in = k->in;
     memcpy(o, MAGIC, 4);
@@ -74,7 +74,7 @@ int fj_kpl_write(const struct kpl *k, uint8_t *out, size_t out_cap, size_t *out_
         const struct kpl_entry *e = &k->plan[i];
         uint8_t *start = o;
         if (e->bytes) {
-            o = write_aggregate(k, e, o);
+            o = fj_kpl_write_aggregate(k, e, o);
             if ((uint64_t)(o - start) != e->bytes)
                 return FJ_DECLINE;  /* the plan's sums and the bytes disagree: never seen */
         }
