@@ -5,7 +5,9 @@ The records' bytes stay where the shaper's table has them: C reads them at
 the table's offsets, numbers the partition keys (fj_kpl_key_ids), then plans
 and writes as fj_kpl_pack does, every entry's bytes into one buffer that
 becomes the new table's data as it is (aggregates written there, records
-alone copied). Python does what is per key (each distinct key decoded and
+alone copied; the buffer is this thread's again once no table holds it,
+scratch.reusable, so its pages are not faulted in chunk after chunk).
+Python does what is per key (each distinct key decoded and
 routed once, kpl_native's key table) and per entry (its events: the record's
 event index, or an aggregate's AggregateEvents). The entries are those of
 `Aggregator._pack_python` over the same records (tests/pipeline/test_kpl_table.py).
@@ -16,7 +18,7 @@ column (the fast path fills it; None: every record has its own key).
 """
 from array import array
 
-from . import kpl_native
+from . import kpl_native, scratch
 from .entry_table import EntryTable
 from .kpl import AggregateEvents
 
@@ -129,11 +131,11 @@ class _Answer:
         self.count = count
 
     def room(self, data_cap, keys_cap, hashes_cap):
-        self.data, self.keys, self.hashes = (_alloc("uint8_t[]", max(1, cap))
-                                             for cap in (data_cap, keys_cap, hashes_cap))
+        self.data = scratch.reusable(_alloc, "kpl_table", data_cap)  # a chunk's size: kept, for its pages
+        self.keys, self.hashes = (_alloc("uint8_t[]", max(1, cap)) for cap in (keys_cap, hashes_cap))
         self.c = ffi.new("struct fj_kpl_table_out *", {
             "data": self.data, "keys": self.keys, "hashes": self.hashes,
-            "data_cap": data_cap, "keys_cap": keys_cap, "hashes_cap": hashes_cap,
+            "data_cap": len(self.data), "keys_cap": keys_cap, "hashes_cap": hashes_cap,
             "rows": self.rows, "events": self.events})
         for name, column in zip(("data_at", "data_len", "key_at", "key_len", "hash_at", "hash_len", "sizes"),
                                 self.columns):

@@ -175,3 +175,21 @@ def test_without_a_shard_map_the_table_goes_as_it_is():
     agg.shards.maybe_refresh = lambda: False
     table = table_of([(b"x", RandomKey("r" * 16), 0), (b"y", "k", 1)])
     assert agg.pack(table) is table
+
+
+def test_the_answers_buffer_is_reused_only_once_no_table_holds_it():
+    agg, keyless = aggregator((None, 20 * 1024), listed_shards(4))
+    shaped = [(bytes([i % 251]) * 300, f"pod-{i % 7}", i) for i in range(200)]
+    first = agg.pack(table_of(shaped))
+    kept = list(first)
+    second = agg.pack(table_of([(b"other" * 60, "pod-1", i) for i in range(200)]))
+    assert list(first) == kept and address(second) != address(first)  # the first's bytes not written over
+    was = address(second)
+    del first, second
+    third = agg.pack(table_of(shaped))
+    assert list(third) == kept and address(third) == was  # nothing held it: the same buffer again
+
+
+def address(table):
+    ffi = kpl_table.ffi
+    return int(ffi.cast("uintptr_t", ffi.from_buffer(table.data)))
