@@ -17,7 +17,7 @@ CSRC_C     := $(wildcard csrc/*.c)
 CSRC_H     := $(wildcard csrc/*.h)
 FASTJSON_C := $(wildcard csrc/fastjson*.c)
 KPL_C      := csrc/fastjson_kpl.c csrc/fastjson_kpl_write.c csrc/fastjson_kpl_check.c csrc/fastjson_md5.c \
-              csrc/fastjson_md5_many.c csrc/fastjson_simd.c
+              csrc/fastjson_md5_many.c csrc/fastjson_simd.c csrc/fastjson_kpl_table.c
 
 all: bin/kinesis.so $(HOSTS)
 

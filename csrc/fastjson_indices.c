@@ -108,9 +108,11 @@ int fj_table_columns(const uint32_t *records, size_t n, const struct fj_table_ke
     out->keys_used = 0, out->max_data = 0, out->made_up = 0;
     for (size_t i = 0; i < n; i++) {
         const uint32_t *rec = records + 5 * i;
-        size_t at = out->keys_used;
+        size_t at = out->keys_used, pooled = taken;
         if (rec[4] != 0 || at > UINT32_MAX || !put_key(rec, in, out, &taken))
             return FJ_DECLINE;  /* a record not converted cleanly, or a key: Python's */
+        if (out->keyless != NULL)
+            out->keyless[i] = taken != pooled;
         out->key_at[i] = (uint32_t)at;
         out->key_len[i] = (uint32_t)(out->keys_used - at);
         out->data_at[i] = rec[0];

@@ -10,7 +10,8 @@
  * lengths, keys, key offsets and lengths, sizes = data + key, the longest
  * data, how many keys were made up). A record's key is its span in `chunk`
  * (at most max_key bytes, UTF-8), or when it has none, or chunk is NULL, the
- * next of the pool's pool_count keys of key_size bytes (from pool_start).
+ * next of the pool's pool_count keys of key_size bytes (from pool_start);
+ * out->keyless, when not NULL, flags the records given a key of the pool.
  * FJ_DECLINE: a record's status is not 0, a key is outside the chunk, too
  * long or not UTF-8, keys_cap is short. fj_take_lanes (delivery/batching.py's
  * Lanes.take): lane ns[k] gives counts[k] entries from its head, for each k
@@ -37,6 +38,7 @@ struct fj_table_out {
     uint8_t *keys;
     size_t keys_cap, keys_used;
     uint32_t max_data, made_up;
+    uint8_t *keyless;  /* NULL, or per record: 1 when its key came from the pool */
 };
 int fj_table_columns(const uint32_t *records, size_t n, const struct fj_table_keys *in, struct fj_table_out *out);
 int fj_take_lanes(const uint32_t *order, const uint32_t *sizes, size_t order_n, uint32_t *bounds, size_t lanes,

@@ -184,20 +184,30 @@ static void *scratch(struct kpl *k, const struct fj_kpl_input *in)
     return block;
 }
 
+/* The scratch, the checks and the plan: k is ready to write (free *block
+ * after, whatever the answer). data_at: the records' offsets in data (a
+ * table's column), or NULL: they are one after the other. */
+int fj_kpl_plan(struct kpl *k, const uint32_t *data_at, void **block)
+{
+    const struct fj_kpl_input *in = k->in;
+    *block = NULL;
+    /* ids must stay below KPL_NONE; n_shards bounded so the scratch's size cannot wrap */
+    if (in->n >= KPL_NONE || in->n_keys >= KPL_NONE || in->n_shards >= KPL_NONE)
+        return FJ_DECLINE;
+    *block = scratch(k, in);
+    if (*block == NULL)
+        return FJ_DECLINE;
+    TRY(fj_kpl_check(in, data_at, k->rec_at, k->key_at, k->hash_at));
+    return plan(k);
+}
+
 int fj_kpl_pack(const struct fj_kpl_input *in, uint8_t *out, size_t out_cap, size_t *out_used,
                 uint32_t *entries, size_t *n_entries, uint32_t *positions)
 {
     struct kpl k = { .in = in, .positions = positions };
+    void *block;
     *out_used = *n_entries = 0;
-    /* ids must stay below KPL_NONE; n_shards bounded so the scratch's size cannot wrap */
-    if (in->n >= KPL_NONE || in->n_keys >= KPL_NONE || in->n_shards >= KPL_NONE)
-        return FJ_DECLINE;
-    void *block = scratch(&k, in);
-    if (block == NULL)
-        return FJ_DECLINE;
-    int rc = fj_kpl_check(in, k.rec_at, k.key_at, k.hash_at);
-    if (rc == FJ_OK)
-        rc = plan(&k);
+    int rc = fj_kpl_plan(&k, NULL, &block);
     if (rc == FJ_OK)
         rc = fj_kpl_write(&k, out, out_cap, out_used, entries);
     if (rc == FJ_OK)

@@ -4,6 +4,8 @@
  *   fastjson_kpl.c        the plan: which record goes where, each aggregate's size
  *   fastjson_kpl_write.c  the bytes: each aggregate written, the entries for Python
  *   fastjson_kpl_check.c  every length and index Python gave, checked first
+ *   fastjson_kpl_table.c  the same plan over an EntryTable's columns, answered as columns
+ *                         (fastjson_kpl_table.h), and its records' key ids
  *   fastjson_md5.c        MD5 (RFC 1321), the aggregate's trailer (fj_md5: fastjson.h,
  *                         fastjson_entries.c hashes partition keys with it too)
  */
@@ -63,8 +65,21 @@ static inline uint64_t kpl_record_inner(uint64_t local, uint64_t n)
     return 1 + kpl_varint_size(local) + 2 + 1 + kpl_varint_size(n) + n;
 }
 
-FJ_INTERNAL int fj_kpl_check(const struct fj_kpl_input *in, size_t *rec_at, size_t *key_at, size_t *hash_at);
+FJ_INTERNAL int fj_kpl_check(const struct fj_kpl_input *in, const uint32_t *data_at, size_t *rec_at,
+                             size_t *key_at, size_t *hash_at);
+FJ_INTERNAL int fj_kpl_plan(struct kpl *k, const uint32_t *data_at, void **block);
 FJ_INTERNAL int fj_kpl_write(const struct kpl *k, uint8_t *out, size_t out_cap, size_t *out_used,
                              uint32_t *entries);
+#define KPL_MD5_BATCH 64  /* aggregates hashed together (fj_md5_many), enough to keep the lanes busy */
+/* aggregates written whose MD5 trailers are not yet */
+struct kpl_digests {
+    const uint8_t *bodies[KPL_MD5_BATCH];
+    size_t lens[KPL_MD5_BATCH], n;
+};
+/* one aggregate's bytes at o (room for e->bytes): the end of what it wrote; its
+ * MD5 trailer is written once `later` is full, or by fj_kpl_digests_done */
+FJ_INTERNAL uint8_t *fj_kpl_write_aggregate(const struct kpl *k, const struct kpl_entry *e, uint8_t *o,
+                                            struct kpl_digests *later);
+FJ_INTERNAL void fj_kpl_digests_done(struct kpl_digests *later);
 
 #endif

@@ -1,6 +1,7 @@
 /* fastjson_kpl_check.c: what Python gave fj_kpl_pack, checked before the
  * plan reads any of it: each length list adds up to its buffer exactly
- * (and gives each item's offset), every record's key id names a key, every
+ * (and gives each item's offset; records given at offsets, a table's
+ * column: each one inside the buffer), every record's key id names a key, every
  * key's shard is one of n_shards or -1 (a gap), and records without a key
  * of their own have keyless keys to take. Anything else is
  * FJ_DECLINE: the Python reference does that chunk. */
@@ -19,6 +20,17 @@ static int offsets(const uint32_t *lens, size_t count, size_t size, size_t *at)
     return used == size ? FJ_OK : FJ_DECLINE;
 }
 
+/* given offsets (a table's column): each record inside the buffer, anywhere */
+static int placed(const uint32_t *given, const uint32_t *lens, size_t count, size_t size, size_t *at)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (given[i] > size || lens[i] > size - given[i])
+            return FJ_DECLINE;
+        at[i] = given[i];
+    }
+    return FJ_OK;
+}
+
 /* whether some record has no key of its own */
 static int any_keyless(const struct fj_kpl_input *in)
 {
@@ -33,9 +45,13 @@ static int any_keyless(const struct fj_kpl_input *in)
     return 0;
 }
 
-int fj_kpl_check(const struct fj_kpl_input *in, size_t *rec_at, size_t *key_at, size_t *hash_at)
+int fj_kpl_check(const struct fj_kpl_input *in, const uint32_t *data_at, size_t *rec_at, size_t *key_at,
+                 size_t *hash_at)
 {
-    TRY(offsets(in->data_lens, in->n, in->data_size, rec_at));
+    if (data_at != NULL)
+        TRY(placed(data_at, in->data_lens, in->n, in->data_size, rec_at));
+    else
+        TRY(offsets(in->data_lens, in->n, in->data_size, rec_at));
     TRY(offsets(in->key_lens, in->n_keys, in->key_bytes_size, key_at));
     TRY(offsets(in->hash_lens, in->n_keys, in->hash_bytes_size, hash_at));
     for (size_t key = 0; key < in->n_keys; key++)

@@ -10,8 +10,6 @@
 #include "fastjson_kpl.h"
 #include "fastjson_simd.h"
 
-#define KPL_MD5_BATCH 64  /* aggregates hashed together, enough to keep 8 lanes busy */
-
 static const uint8_t MAGIC[4] = { 0xf3, 0x89, 0x9a, 0xc2 };
 
 static uint8_t *put_varint(uint8_t *o, uint64_t n)
@@ -24,11 +22,12 @@ static uint8_t *put_varint(uint8_t *o, uint64_t n)
     return o;
 }
 
-static uint8_t *write_aggregate(const struct kpl *k, const struct kpl_entry *e, uint8_t *o)
+uint8_t *fj_kpl_write_aggregate(const struct kpl *k, const struct kpl_entry *e, uint8_t *o,
+                                struct kpl_digests *later)
 {
     const struct fj_kpl_input *in = k->in;
     memcpy(o, MAGIC, 4);
-    o += 4;
+    uint8_t *body = o += 4;
     for (uint32_t i = 0; i < e->n_keys; i++) {
         uint32_t key = k->key_order[e->keys_first + i], len = in->key_lens[key];
         *o++ = 0x0a;
@@ -58,16 +57,21 @@ static uint8_t *write_aggregate(const struct kpl *k, const struct kpl_entry *e, 
             memcpy(o, in->data + k->rec_at[rec], n);
         o += n;
     }
-    return o;  /* the MD5 comes after, over the pack's aggregates at once */
+    later->bodies[later->n] = body;
+    later->lens[later->n++] = (size_t)(o - body);
+    if (later->n == KPL_MD5_BATCH)
+        fj_kpl_digests_done(later);
+    return o + 16;
 }
 
-/* the MD5 trailers of a batch of aggregates, hashed together */
-static void put_digests(const uint8_t *const *bodies, const size_t *lens, size_t n)
+/* MD5 is serial within an aggregate: hashing a batch at once keeps the vector lanes busy */
+void fj_kpl_digests_done(struct kpl_digests *later)
 {
     uint8_t digests[KPL_MD5_BATCH][16];
-    fj_md5_many(bodies, lens, n, digests);
-    for (size_t i = 0; i < n; i++)
-        memcpy((uint8_t *)bodies[i] + lens[i], digests[i], 16);  /* into out, ours to write */
+    fj_md5_many(later->bodies, later->lens, later->n, digests);
+    for (size_t i = 0; i < later->n; i++)
+        memcpy((uint8_t *)later->bodies[i] + later->lens[i], digests[i], 16);  /* into out, ours to write */
+    later->n = 0;
 }
 
 int fj_kpl_write(const struct kpl *k, uint8_t *out, size_t out_cap, size_t *out_used, uint32_t *entries)
@@ -81,26 +85,20 @@ int fj_kpl_write(const struct kpl *k, uint8_t *out, size_t out_cap, size_t *out_
     if (need > out_cap)
         return FJ_NEED_ROOM;
     uint8_t *o = out;
-    const uint8_t *bodies[KPL_MD5_BATCH];
-    size_t lens[KPL_MD5_BATCH], batch = 0;
+    struct kpl_digests later = { .n = 0 };
     for (size_t i = 0; i < k->n_plan; i++, entries += FJ_KPL_ENTRY) {
         const struct kpl_entry *e = &k->plan[i];
         uint8_t *start = o;
         if (e->bytes) {
-            o = write_aggregate(k, e, o);
-            bodies[batch] = start + 4, lens[batch++] = (size_t)(o - start - 4);
-            o += 16;
+            o = fj_kpl_write_aggregate(k, e, o, &later);
             if ((uint64_t)(o - start) != e->bytes)
                 return FJ_DECLINE;  /* the plan's sums and the bytes disagree: never seen */
-            if (batch == KPL_MD5_BATCH)
-                put_digests(bodies, lens, batch), batch = 0;
         }
         uint32_t row[FJ_KPL_ENTRY] = { e->bytes != 0, e->first, e->count, e->key,
                                        (uint32_t)(start - out), (uint32_t)(o - start) };
         memcpy(entries, row, sizeof row);
     }
-    if (batch)
-        put_digests(bodies, lens, batch);
+    fj_kpl_digests_done(&later);
     return FJ_OK;
 }
 

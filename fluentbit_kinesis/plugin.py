@@ -75,7 +75,8 @@ class OutputInstance:
     def _stages(self, settings):
         """The shaper, and what turns its records into Kinesis entries."""
         if settings.aggregation:
-            return Shaper(settings), Aggregator(settings, self.shard_map, self.log, self.metrics.add_unaggregated)
+            return Shaper(settings, tables=True), Aggregator(settings, self.shard_map, self.log,
+                                                             self.metrics.add_unaggregated)
         if settings.simple_aggregation:  # compresses whole packs, not each record
             return Shaper(dataclasses.replace(settings, compression="none")), SimpleAggregator(settings, self.log)
         return Shaper(settings, tables=True), None

@@ -1,9 +1,10 @@
 """Shaped records -> Kinesis entries: one per record (plain), KPL aggregates
 (shard aware), or newline-delimited packs (simple_aggregation).
 
-Input: shaped entries (data, partition key, event index). Output: delivery
-entries (data, partition key, explicit hash key or None, events), where events
-is the event index, or for a pack the list of the indices it carries.
+Input: shaped entries (data, partition key, event index), or the fast path's
+EntryTable of them. Output: delivery entries (data, partition key, explicit
+hash key or None, events), where events is the event index, or for a pack the
+list of the indices it carries; from a table, an EntryTable of them.
 
 KPL aggregates (the format: kpl.py): every sub-record carries the aggregate's own ExplicitHashKey (a table of one
 entry, explicit_hash_key_index 0 on every Record). A KCL consumer checks a
@@ -15,13 +16,15 @@ still grouped by the shard their own key hashes to, so a key's records stay
 on one shard while the map is current.
 
 The per-record part of `Aggregator.pack` runs in C when it can
-(kpl_native.py, csrc/fastjson_kpl*.c); `_pack_python` is the reference and
-gives the same entries (tests/pipeline/test_aggregation_native.py).
+(kpl_native.py, csrc/fastjson_kpl*.c; over a table, kpl_table.py);
+`_pack_python` is the reference and gives the same entries
+(tests/pipeline/test_aggregation_native.py, test_kpl_table.py).
 """
 import os
 
-from . import kpl_native
+from . import kpl_native, kpl_table
 from .compression import compressor
+from .entry_table import EntryTable
 from .keys import RandomKey
 from .kpl import AGGREGATE_KEY, HASH_KEY_INDEX, MAGIC, OVERHEAD, AggregateEvents, encode, varint_size  # noqa: F401
 
@@ -112,7 +115,13 @@ class Aggregator:
             self.unusable = False
             self.log.info("aggregation: in use again, the shard map is read")
         keyless = [(shard, self._keyless_key(shard)) for shard in self.shards.shards()]
-        packed = kpl_native.pack(shaped, keyless, self.shards.route, self._turn, self.limit, self.skip)
+        packed = None
+        if isinstance(shaped, EntryTable):  # the fast path's: answered as a table, no object per record
+            packed = kpl_table.pack(shaped, keyless, self.shards.route, self._turn, self.limit, self.skip)
+            if packed is None:
+                shaped = shaped.shaped()
+        if packed is None:
+            packed = kpl_native.pack(shaped, keyless, self.shards.route, self._turn, self.limit, self.skip)
         if packed is None:  # declined, or not built
             return self._pack_python(shaped, keyless)
         out, keyless_records = packed
@@ -180,7 +189,7 @@ class Aggregator:
                           "records are sent unaggregated until the shard map is read "
                           "(counted in records_unaggregated)")
         self.count_unaggregated(len(shaped))
-        return plain(shaped)
+        return shaped if isinstance(shaped, EntryTable) else plain(shaped)
 
 
 class SimpleAggregator:

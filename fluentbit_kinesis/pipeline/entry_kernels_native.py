@@ -214,14 +214,15 @@ def index_bitmap(indices):
     return first, last, ffi.buffer(out, digits[0])[:].decode("ascii")
 
 
-def table_columns(records, count, chunk, pool, max_key):
+def table_columns(records, count, chunk, pool, max_key, keyless=None):
     """The fast path's record table (fj_convert's 5 uint32 per record, a
     memoryview) as an EntryTable's columns: (data_at, data_len, keys, key_at,
     key_len, sizes, longest data, keys made up). A record's key: its own span
     in `chunk` (bytes-like, at most max_key bytes), or where it has none or
-    chunk is None, the next of `pool` (PartitionKeys.pool_for). None: a
-    record not converted cleanly, or a key too long or not UTF-8."""
-    if not AVAILABLE or len(records) < 5 * count:
+    chunk is None, the next of `pool` (PartitionKeys.pool_for); `keyless`
+    (a bytearray of count, or None) flags those. None: a record not
+    converted cleanly, or a key too long or not UTF-8."""
+    if not AVAILABLE or len(records) < 5 * count or (keyless is not None and len(keyless) < count):
         return None
     pool_text, pool_count, key_size, start = pool
     columns = [array("I", [0]) * count for _ in range(5)]
@@ -235,6 +236,8 @@ def table_columns(records, count, chunk, pool, max_key):
                                                     start, key_size))
         out = ffi.new("struct fj_table_out *", (*(ffi.from_buffer("uint32_t[]", c, require_writable=True)
                                                    for c in columns), keys, keys_cap))
+        flags = ffi.NULL if keyless is None else ffi.from_buffer("uint8_t[]", keyless, require_writable=True)
+        out.keyless = flags  # the struct does not keep `flags` alive: the name does, through the call
         rc = lib.fj_table_columns(ffi.from_buffer("uint32_t[]", records), count, given, out)
         buffers.wrote(keys, out.keys_used)
         if rc != 0:

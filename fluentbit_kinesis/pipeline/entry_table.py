@@ -11,6 +11,8 @@ The columns (the contract the native kernels read):
                             (no entry has one); hash_len[i] == NO_HASH_KEY: entry i has none
   events                    per entry: its event index (int) or the events it carries (a list)
   sizes                     data_len + key_len: what Kinesis counts against its limits
+  keyless                   None, or per entry 1 when its key was made up (no key of its own):
+                            aggregation gives it a key of its choice (keys.RandomKey)
 
 Built from tuples with C-level operations only (map, join, accumulate): no
 Python frame runs per entry.
@@ -18,6 +20,8 @@ Python frame runs per entry.
 from array import array
 from itertools import accumulate, repeat
 from operator import add, itemgetter
+
+from .keys import RandomKey
 
 NO_HASH_KEY = 0xFFFFFFFF
 # a column of tuples: map(itemgetter) per field, 6x faster than zip(*entries) (a transpose of 8,000 arguments)
@@ -38,7 +42,7 @@ def _all_in(events, done):
 
 class EntryTable:
     __slots__ = ("count", "data", "data_at", "data_len", "keys", "key_at", "key_len",
-                 "hashes", "hash_at", "hash_len", "events", "sizes")
+                 "hashes", "hash_at", "hash_len", "events", "sizes", "keyless")
 
     @classmethod
     def from_entries(cls, entries):
@@ -69,6 +73,7 @@ class EntryTable:
             table.hash_at = _offsets(map(len, texts))
         table.events = events
         table.sizes = array("I", map(add, table.data_len, table.key_len))
+        table.keyless = None
         return table
 
     @classmethod
@@ -83,6 +88,7 @@ class EntryTable:
         table.hashes = table.hash_at = table.hash_len = None
         table.events = array("I", range(table.count))
         table.sizes = sizes
+        table.keyless = None
         return table
 
     def _set_keys(self, keys):
@@ -102,7 +108,18 @@ class EntryTable:
     def without_events(self, done):
         """A table of the entries whose events are not all in `done` (a chunk
         handed back: what an earlier try delivered goes no more)."""
-        return EntryTable.from_entries([entry for entry in self if not _all_in(entry[3], done)])
+        kept = [i for i in range(self.count) if not _all_in(self.events[i], done)]
+        table = EntryTable.from_entries(list(map(self.entry, kept)))
+        if self.keyless is not None:
+            table.keyless = bytes(map(self.keyless.__getitem__, kept))
+        return table
+
+    def shaped(self):
+        """The entries as shaped records (data, key, event index), a made-up
+        key a RandomKey: the tuple way's input (aggregation's slow path)."""
+        flags = self.keyless or bytes(self.count)
+        return [(self.data_of(i), RandomKey(self.key_of(i)) if flags[i] else self.key_of(i), self.events[i])
+                for i in range(self.count)]
 
     def __len__(self):
         return self.count

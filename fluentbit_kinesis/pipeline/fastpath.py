@@ -147,8 +147,9 @@ class FastShaper:
         converter's output (no object per record), when every record converted
         cleanly and fits, and its key is whole UTF-8; else None."""
         shaper, keys = self.shaper, self.shaper.keys
+        flags = bytearray(count) if shaper.flag_keyless else None
         columns = table_columns(fields, count, chunk if keys.path is not None else None, keys.pool_for(count),
-                                MAX_KEY_CHARS)  # whole: no key to cut
+                                MAX_KEY_CHARS, flags)  # whole: no key to cut
         if columns is None:
             return None
         *columns, longest, made_up = columns
@@ -156,6 +157,8 @@ class FastShaper:
             return None
         shaped = ShapedChunk(path="fast", random_keys=made_up)
         shaped.entries = EntryTable.from_columns(bytes(written), *columns)
+        if flags is not None and 1 in flags:
+            shaped.entries.keyless = flags
         return shaped
 
     def _shape_payloads(self, payloads, keys, statuses):

@@ -27,6 +27,7 @@ chunk sizes waver (4.4 MB of them resident, not 2.2). Past KEPT_BYTES, the
 least written go first.
 """
 import mmap
+import sys
 import threading
 
 MAPPED_FROM = 128 * 1024  # glibc's own mmap threshold before it moves: what malloc would map
@@ -95,3 +96,20 @@ def _give_back(mapping, written):
             _kept.remove(least)
             _written.pop(id(least), None)
             least.close()  # unmapped: back to the system at once
+
+
+_reused = threading.local()  # per thread: name -> the buffer `reusable` gave last
+
+
+def reusable(allocate, name, size):
+    """A uint8_t buffer of at least `size` bytes that outlives the call (it
+    becomes an EntryTable's data): this thread's last one of that name when
+    nothing refers to it any more (its table is gone), else a new one. A
+    reused buffer's pages are memory already; a fresh one of a chunk's size
+    faults a page at a time, and glibc may unmap it again when freed."""
+    kept = _reused.__dict__.get(name)
+    # references: the thread's dict, `kept`, getrefcount's argument; a table's view of it adds one
+    if kept is not None and len(kept) >= size and sys.getrefcount(kept) == 3:
+        return kept
+    kept = _reused.__dict__[name] = allocate("uint8_t[]", 1 << max(12, (size - 1).bit_length()))
+    return kept

@@ -99,6 +99,8 @@ class Shaper:
         self.newline = settings.append_newline
         self.compress = compressor(settings.compression)
         self.tables = tables  # entries go to delivery as they are: the fast path may give an EntryTable
+        # ... whose made-up keys are flagged (EntryTable.keyless), for aggregation to replace
+        self.flag_keyless = tables and getattr(settings, "aggregation", False) and not self.keys.fixed
         self.max_record_bytes = settings.max_record_bytes
         self.text = TextPolicy(settings.invalid_utf8)
         self.invalid_reason = ("record has invalid UTF-8 (invalid_utf8 dead_letter)"

@@ -32,7 +32,9 @@ FASTJSON_FILES = ("fastjson.c", "fastjson_msgpack.c", "fastjson_json.c", "fastjs
 # the PutRecords body in one pass (issue 18), in the same module
 BODY_FILES = ("fastjson_body.c",)
 # KPL aggregation's per-record part (issue 18), in the same module: fastjson_kpl.h's files
-KPL_FILES = ("fastjson_kpl.c", "fastjson_kpl_write.c", "fastjson_kpl_check.c", "fastjson_md5.c")
+KPL_FILES = ("fastjson_kpl.c", "fastjson_kpl_write.c", "fastjson_kpl_check.c", "fastjson_md5.c",
+             "fastjson_kpl_table.c")
+KPL_TABLE_HEADER = "fastjson_kpl_table.h"
 # the kernels with SIMD versions and the level that runs (fastjson_simd.h), in the same module
 SIMD_FILES = ("fastjson_simd.c", "fastjson_md5_many.c", "fastjson_base64_avx2.c")
 # an EntryTable's per-entry kernels and the PutRecords answer's scan (issue 18), in the same module
@@ -88,6 +90,19 @@ FASTJSON_API += """
     };
     int fj_kpl_pack(const struct fj_kpl_input *in, uint8_t *out, size_t out_cap, size_t *out_used,
                     uint32_t *entries, size_t *n_entries, uint32_t *positions);
+    #define FJ_KPL_ROW 4
+    struct fj_kpl_table_out {
+        uint8_t *data, *keys, *hashes;
+        size_t data_cap, keys_cap, hashes_cap;
+        size_t data_used, keys_used, hashes_used;
+        uint32_t *data_at, *data_len, *key_at, *key_len, *hash_at, *hash_len, *sizes;
+        uint32_t *rows, *events;
+        size_t n_entries, n_aggregates;
+    };
+    int fj_kpl_key_ids(const uint8_t *keys, size_t keys_size, const uint32_t *key_at, const uint32_t *key_len,
+                       const uint8_t *keyless, size_t n, uint32_t *ids, uint32_t *firsts, size_t *n_ids);
+    int fj_kpl_pack_table(const struct fj_kpl_input *in, const uint32_t *data_at, const uint32_t *in_events,
+                          struct fj_kpl_table_out *out);
 """
 
 FASTJSON_API += """
@@ -117,6 +132,7 @@ FASTJSON_API += """
         uint8_t *keys;
         size_t keys_cap, keys_used;
         uint32_t max_data, made_up;
+        uint8_t *keyless;
     };
     int fj_table_columns(const uint32_t *records, size_t n, const struct fj_table_keys *in,
                          struct fj_table_out *out);
@@ -230,8 +246,8 @@ def fastjson_ffi(extra_compile_args=("-O2", "-Wall"), extra_link_args=(), root=N
         return os.path.relpath(path, root) if root else str(path)
     ffi = cffi.FFI()
     ffi.cdef(FASTJSON_API)
-    headers = "".join(f'#include "{header}"\n' for header in (FASTJSON_HEADER, PACE_HEADER, SIMD_HEADER))
-    ffi.set_source("fluentbit_kinesis._fastjson", headers,
+    headers = (FASTJSON_HEADER, PACE_HEADER, SIMD_HEADER, KPL_TABLE_HEADER)
+    ffi.set_source("fluentbit_kinesis._fastjson", "".join(f'#include "{header}"\n' for header in headers),
                    sources=[name(path) for path in FASTJSON_SOURCES],
                    include_dirs=[name(CHECKOUT_CSRC)],
                    extra_compile_args=list(extra_compile_args) + list(FLOAT_FLAGS),

@@ -9,10 +9,12 @@
  * entry; each shard's records in input order; each aggregate within the
  * limit, its protobuf read back (keys, hash key, every record's data as
  * given); FJ_DECLINE for lengths that do not add up; MD5 on RFC 1321's
- * test suite. The header's last byte also picks the SIMD level the pack's
- * MD5 runs at (fastjson_md5_many.c, checked above against the scalar code),
- * and the records' data, as messages, hashed many at once at every level. */
+ * test suite; the same case over a table (fuzz_kpl_table.h). The header's last
+ * byte also picks the SIMD level the pack's MD5 runs at (fastjson_md5_many.c,
+ * checked above against the scalar code), and the records' data, as messages,
+ * hashed many at once at every level. */
 #include "../../csrc/fastjson_kpl.h"
+#include "../../csrc/fastjson_kpl_table.h"
 #include "../../csrc/fastjson_simd.h"
 
 #include <assert.h>
@@ -108,6 +110,8 @@ static void check_answer(const struct fj_kpl_input *in, const uint8_t *out, size
     }
     assert(covered == in->n);
 }
+
+#include "fuzz_kpl_table.h"
 
 static uint8_t *copy(const uint8_t *src, size_t n)
 {
@@ -235,6 +239,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t n)
     uint8_t *out = malloc(need ? need : 1);
     assert(fj_kpl_pack(&c->in, out, need, &used, rows, &n_rows, positions) == FJ_OK && used == need);
     check_answer(&c->in, out, used, rows, n_rows, positions);
+    check_table(&c->in, out, rows, n_rows, positions);
     if (need)
         assert(fj_kpl_pack(&c->in, out, need - 1, &used, rows, &n_rows, positions) == FJ_NEED_ROOM);
     if (c->in.n) {  /* one data byte more than the buffer holds */
