@@ -101,15 +101,25 @@ def _give_back(mapping, written):
 _reused = threading.local()  # per thread: name -> the buffer `reusable` gave last
 
 
+def _held(holder, name):
+    """(holder[name] or None, its reference count as read here)."""
+    kept = holder.get(name)
+    return kept, sys.getrefcount(kept)
+
+
+# the count _held reads for an object only `holder` keeps, measured rather than assumed:
+# how getrefcount counts a function's own references differs between Python versions
+_UNSHARED = _held({"probe": object()}, "probe")[1]
+
+
 def reusable(allocate, name, size):
     """A uint8_t buffer of at least `size` bytes that outlives the call (it
     becomes an EntryTable's data): this thread's last one of that name when
     nothing refers to it any more (its table is gone), else a new one. A
     reused buffer's pages are memory already; a fresh one of a chunk's size
     faults a page at a time, and glibc may unmap it again when freed."""
-    kept = _reused.__dict__.get(name)
-    # references: the thread's dict, `kept`, getrefcount's argument; a table's view of it adds one
-    if kept is not None and len(kept) >= size and sys.getrefcount(kept) == 3:
+    kept, references = _held(_reused.__dict__, name)
+    if kept is not None and len(kept) >= size and references == _UNSHARED:  # a table's view of it adds one
         return kept
     kept = _reused.__dict__[name] = allocate("uint8_t[]", 1 << max(12, (size - 1).bit_length()))
     return kept
