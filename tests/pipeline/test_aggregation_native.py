@@ -114,9 +114,9 @@ def random_chunk(rng, count, mix):
     return shaped
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_random_chunks(seed):
-    rng = random.Random(seed)
+def random_streams(rng):
+    """(aggregator, its keyless keys, records a chunk, mix) for each mix, over a
+    random shard map (gaps, keys that hash to a shard's end), at a random turn."""
     for mix in MIXES:
         count = rng.choice((1, 2, 40, 700))
         shards = rng.choice(SHARD_COUNTS + (3, 16))
@@ -127,6 +127,13 @@ def test_random_chunks(seed):
             continue
         agg, keyless = aggregator(mix, listed)
         agg._turn = rng.randrange(1000)
+        yield agg, keyless, count, mix
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_chunks(seed):
+    rng = random.Random(seed)
+    for agg, keyless, count, mix in random_streams(rng):
         for _ in range(2):  # the turn carries on to the next chunk
             same_entries(agg, keyless, random_chunk(rng, count, mix))
 

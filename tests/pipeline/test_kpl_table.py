@@ -16,14 +16,13 @@ import pytest
 from fluentbit_kinesis import config
 from fluentbit_kinesis.delivery.chunk_progress import ChunkProgress
 from fluentbit_kinesis.delivery.ledger import Ledger
-from fluentbit_kinesis.delivery.shards import hash_of_key
 from fluentbit_kinesis.pipeline import kpl_native, kpl_table
 from fluentbit_kinesis.pipeline.aggregation import AggregateEvents
 from fluentbit_kinesis.pipeline.entry_table import EntryTable
 from fluentbit_kinesis.pipeline.keys import RandomKey
 from fluentbit_kinesis.pipeline.shaping import Shaper
-from tests.pipeline.test_aggregation_native import (FILES, KEY_POOL, MIXES, SHARD_COUNTS, aggregator, listed_shards,
-                                                    random_chunk)
+from tests.pipeline.test_aggregation_native import (FILES, MIXES, SHARD_COUNTS, aggregator, listed_shards,
+                                                    random_chunk, random_streams)
 from tests.support import differential
 from tests.support.harness import make_chunk
 
@@ -61,16 +60,7 @@ def same_as_reference(agg, keyless, table, shaped):
 @pytest.mark.parametrize("seed", range(12))
 def test_random_tables(seed):
     rng = random.Random(seed)
-    for mix in MIXES:
-        count = rng.choice((1, 2, 40, 700))
-        shards = rng.choice(SHARD_COUNTS + (3, 16))
-        gaps = set(rng.sample(range(shards), k=shards // 3)) if rng.random() < 0.3 else set()
-        ends = [hash_of_key(key) for key in rng.sample(KEY_POOL, 3)] if rng.random() < 0.5 else []
-        listed = listed_shards(shards, gaps, ends)
-        if not listed:
-            continue
-        agg, keyless = aggregator(mix, listed)
-        agg._turn = rng.randrange(1000)
+    for agg, keyless, count, mix in random_streams(rng):
         for _ in range(2):  # the turn carries on to the next chunk
             shaped = random_chunk(rng, count, mix)
             table = table_of(shaped)
