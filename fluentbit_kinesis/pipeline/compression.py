@@ -8,9 +8,12 @@ any zlib/gzip decoder reads it. Without `isal`, Python's zlib is used.
 
 compress_all compresses a chunk's payloads; zstd then makes the same frames
 as one compress() per record in few C calls (BENCHMARKS.md, "zstd in batches").
+zstd's `table` does so over the fast path's EntryTable (zstd_frames.py).
 """
 import functools
 import zlib
+
+from . import zstd_frames
 
 ISAL_LEVEL = 2  # ISA-L levels run 0-3; 2 compresses about as well as zlib's default here
 ZSTD_BATCH = 1024  # records per zstd C call: the output buffer it adds stays small
@@ -58,6 +61,7 @@ def _zstd_compressor():
         return out
 
     compress.many = compress_many
+    compress.table = zstd_frames.frames  # the same frames, over a table's columns
     return compress
 
 

@@ -130,7 +130,9 @@ class FastShaper:
     def shape_chunk(self, data):
         """A ShapedChunk, or None when the C code declines the chunk or the
         Python decoder would see other events (the Python path then does it all)."""
-        table_of = self._table if self.shaper.tables and self.shaper.compress is None else None
+        compress = self.shaper.compress
+        tables = self.shaper.tables and (compress is None or hasattr(compress, "table"))
+        table_of = self._table if tables else None
         columns = convert(data, self.options, table_of)
         if columns is None:
             return None
@@ -152,11 +154,18 @@ class FastShaper:
                                 MAX_KEY_CHARS, flags)  # whole: no key to cut
         if columns is None:
             return None
-        *columns, longest, made_up = columns
+        data_at, data_len, key_bytes, key_at, key_len, sizes, longest, made_up = columns
+        if shaper.compress is None:
+            data = bytes(written)
+        else:  # one frame per record, in C
+            framed = shaper.compress.table(written, data_at, data_len, sizes)
+            if framed is None:
+                return None
+            data, longest = framed
         if longest + keys.max_bytes > shaper.max_record_bytes:
             return None
         shaped = ShapedChunk(path="fast", random_keys=made_up)
-        shaped.entries = EntryTable.from_columns(bytes(written), *columns)
+        shaped.entries = EntryTable.from_columns(data, data_at, data_len, key_bytes, key_at, key_len, sizes)
         if flags is not None and 1 in flags:
             shaped.entries.keyless = flags
         return shaped

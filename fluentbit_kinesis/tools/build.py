@@ -41,9 +41,12 @@ SIMD_FILES = ("fastjson_simd.c", "fastjson_md5_many.c", "fastjson_base64_avx2.c"
 ENTRY_FILES = ("fastjson_entries.c", "fastjson_answer.c", "fastjson_indices.c")
 # pacing's per-request work over every shard's state (issue 18), in the same module: fastjson_pace.h's
 PACE_FILES = ("fastjson_pace.c", "fastjson_pace_plan.c")
+# `compression zstd` a frame per record over the fast path's table (issue 18): fastjson_frames.h's
+FRAME_FILES = ("fastjson_frames.c",)
+FRAMES_HEADER = "fastjson_frames.h"
 FASTJSON_SOURCES = tuple(CHECKOUT_CSRC / name
                          for name in FASTJSON_FILES + BODY_FILES + KPL_FILES + SIMD_FILES + ENTRY_FILES
-                                         + PACE_FILES)
+                                         + PACE_FILES + FRAME_FILES)
 # floats as Python computes them: no a * b + c fused into one rounding (aarch64 gcc does by default)
 FLOAT_FLAGS = ("-ffp-contract=off",)
 
@@ -160,6 +163,10 @@ FASTJSON_API += """
 """
 
 FASTJSON_API += """
+    struct fj_framer { void *compress; void *is_error; void *ctx; int level; };
+    size_t fj_frames_cap(const uint32_t *len, size_t n);
+    int fj_frames(const struct fj_framer *framer, const uint8_t *data, size_t data_size, uint32_t *at,
+                  uint32_t *len, uint32_t *sizes, size_t n, uint8_t *out, size_t cap, size_t *used, uint32_t *longest);
     int fj_simd_limit(int limit);
     int fj_simd_best(void);
     int fj_md5_many_at(int level, const uint8_t *data, size_t data_size, const uint64_t *at, const uint64_t *lens,
@@ -246,7 +253,7 @@ def fastjson_ffi(extra_compile_args=("-O2", "-Wall"), extra_link_args=(), root=N
         return os.path.relpath(path, root) if root else str(path)
     ffi = cffi.FFI()
     ffi.cdef(FASTJSON_API)
-    headers = (FASTJSON_HEADER, PACE_HEADER, SIMD_HEADER, KPL_TABLE_HEADER)
+    headers = (FASTJSON_HEADER, PACE_HEADER, SIMD_HEADER, KPL_TABLE_HEADER, FRAMES_HEADER)
     ffi.set_source("fluentbit_kinesis._fastjson", "".join(f'#include "{header}"\n' for header in headers),
                    sources=[name(path) for path in FASTJSON_SOURCES],
                    include_dirs=[name(CHECKOUT_CSRC)],
