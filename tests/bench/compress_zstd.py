@@ -2,7 +2,8 @@
 record (the reference, as before issue 18's batching) against
 compression.compress_all (batches per C call), on the same payloads,
 interleaved; then Shaper.shape_chunk with none / zstd per record / zstd in
-batches; then other zstd levels, for the record (their bytes differ).
+batches / zstd over the fast path's table (zstd_frames, as the plugin shapes:
+tables=True); then other zstd levels, for the record (their bytes differ).
 
     .venv/bin/python -m tests.bench.compress_zstd [--rounds 11] [--records 8000]
 
@@ -45,13 +46,15 @@ def main():
     per_record = Shaper(config.Settings(compression="zstd"))
     del per_record.compress.many  # one call per record, as before
     batched = Shaper(config.Settings(compression="zstd"))
+    tabled = Shaper(config.Settings(compression="zstd"), tables=True)
     us = 1e6 / len(payloads)
     print(f"# {len(payloads)} payloads of {sum(map(len, payloads)) / len(payloads):.0f} B, best of {args.rounds}")
     best = _best({"compress per record": lambda: list(map(zstd, payloads)),
                   "compress_all": lambda: compress_all(zstd, payloads),
                   "shape_chunk none": lambda: plain.shape_chunk(data),
                   "shape_chunk zstd per record": lambda: per_record.shape_chunk(data),
-                  "shape_chunk zstd batched": lambda: batched.shape_chunk(data)}, args.rounds)
+                  "shape_chunk zstd batched": lambda: batched.shape_chunk(data),
+                  "shape_chunk zstd table": lambda: tabled.shape_chunk(data)}, args.rounds)
     for name, seconds in best.items():
         print(f"{name:30s} {seconds * us:6.2f} µs/record")
     raw = sum(map(len, payloads))
