@@ -22,7 +22,6 @@ from .delivery.rounds import flush_until_delivered
 from .delivery.sender import Delivery, collect_failed_requests, exit_if_failing_too_long
 from .delivery.shards import ShardMap
 from .delivery.spool import Spool
-from .pipeline.aggregation import Aggregator, SimpleAggregator
 from .pipeline.entry_table import EntryTable
 from .pipeline.rejects import DeadLetter
 from .pipeline.shaping import Shaper
@@ -74,6 +73,9 @@ class OutputInstance:
 
     def _stages(self, settings):
         """The shaper, and what turns its records into Kinesis entries."""
+        if settings.aggregation or settings.simple_aggregation:
+            # imported only when configured: KPL packing's code is memory the default path never uses
+            from .pipeline.aggregation import Aggregator, SimpleAggregator
         if settings.aggregation:
             return Shaper(settings, tables=True), Aggregator(settings, self.shard_map, self.log,
                                                              self.metrics.add_unaggregated)
