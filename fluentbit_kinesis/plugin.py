@@ -72,9 +72,8 @@ class OutputInstance:
             logger, "records not delivered within a flush; Fluent Bit will retry their chunks", interval=10.0)
 
     def _stages(self, settings):
-        """The shaper, and what turns its records into Kinesis entries."""
+        """The shaper, and what turns its records into Kinesis entries (KPL's code imported only then)."""
         if settings.aggregation or settings.simple_aggregation:
-            # imported only when configured: KPL packing's code is memory the default path never uses
             from .pipeline.aggregation import Aggregator, SimpleAggregator
         if settings.aggregation:
             return Shaper(settings, tables=True), Aggregator(settings, self.shard_map, self.log,

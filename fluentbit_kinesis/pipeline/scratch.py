@@ -79,11 +79,11 @@ class Buffers:
         self.mapped.remove(entry)
         _cdata, mapping, written = entry
         written = max(written, length)
-        release = self.ffi.release
+        release, give_back = self.ffi.release, _returned.append  # bound now: no global looked up later
 
         def returned(cdata):  # may run on any thread, in the middle of anything: no lock taken here
             release(cdata)
-            _returned.append((mapping, written))
+            give_back((mapping, written))
         return memoryview(self.ffi.buffer(self.ffi.gc(cdata, returned), length))
 
     def __exit__(self, *_exc):

@@ -1,5 +1,7 @@
 """The C code's large buffers: mappings of their own, kept for the next
 chunk up to KEPT_BYTES; small ones from the allocator given."""
+from collections import deque
+
 import pytest
 
 from fluentbit_kinesis.pipeline import scratch
@@ -12,6 +14,7 @@ MIB = 1024 * 1024
 @pytest.fixture(autouse=True)
 def nothing_kept(monkeypatch):
     monkeypatch.setattr(scratch, "_kept", [])
+    monkeypatch.setattr(scratch, "_returned", deque())  # nor what earlier tests' tables give back
 
 
 def allocator():
