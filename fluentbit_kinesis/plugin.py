@@ -22,7 +22,6 @@ from .delivery.rounds import flush_until_delivered
 from .delivery.sender import Delivery, collect_failed_requests, exit_if_failing_too_long
 from .delivery.shards import ShardMap
 from .delivery.spool import Spool
-from .pipeline.aggregation import Aggregator, SimpleAggregator
 from .pipeline.entry_table import EntryTable
 from .pipeline.rejects import DeadLetter
 from .pipeline.shaping import Shaper
@@ -73,7 +72,9 @@ class OutputInstance:
             logger, "records not delivered within a flush; Fluent Bit will retry their chunks", interval=10.0)
 
     def _stages(self, settings):
-        """The shaper, and what turns its records into Kinesis entries."""
+        """The shaper, and what turns its records into Kinesis entries (KPL's code imported only then)."""
+        if settings.aggregation or settings.simple_aggregation:
+            from .pipeline.aggregation import Aggregator, SimpleAggregator
         if settings.aggregation:
             return Shaper(settings, tables=True), Aggregator(settings, self.shard_map, self.log,
                                                              self.metrics.add_unaggregated)

@@ -5,7 +5,7 @@ whole for a KCL consumer, pipeline/aggregation.py, but the shard map is
 stale)."""
 import threading
 
-from ..pipeline.aggregation import AggregateEvents
+from ..pipeline.kpl import AggregateEvents
 
 
 class Acknowledgements:

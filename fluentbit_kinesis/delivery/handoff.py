@@ -152,10 +152,10 @@ class HandOff:
             self.cond.notify_all()
 
     def _keep(self, chunk):
-        """Writes an undelivered chunk to the spool before it is acknowledged;
-        when that fails, waits for its delivery instead."""
+        """Spools an undelivered chunk before it is acknowledged; if that fails, waits for its delivery."""
+        data = chunk.data  # None: delivered meanwhile (the delivering thread let go of it)
         try:
-            name = self.spool.keep(chunk.data, chunk.tag)
+            name = self.spool.keep(data, chunk.tag) if data is not None else None
         except OSError as exc:
             self._warn("disk", f"cannot keep chunks in the hand-off spool {self.spool.directory}: "
                        f"{exc.strerror or exc}; the engine waits for their delivery instead")
@@ -163,7 +163,7 @@ class HandOff:
         with self.cond:
             chunk.spooled = name
             delivered = chunk.done.is_set()
-        if delivered:
+        if delivered and name is not None:
             self.spool.drop(name)
         return FLB_OK
 
@@ -256,6 +256,7 @@ class HandOff:
                 if chunk in self.queue:
                     self.queue.remove(chunk)
                     self.queued_bytes -= chunk.size
+                chunk.data = None  # megabytes: not kept while this thread waits for the next chunk
                 chunk.done.set()
                 spooled = chunk.spooled
                 self.free.append(threading.current_thread())

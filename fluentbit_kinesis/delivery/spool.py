@@ -86,7 +86,9 @@ class Spool:
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             return None, None
-        with os.fdopen(fd, "rb") as f:
+        # unbuffered: the chunk is read once into its bytes (a buffered reader would
+        # join what it had read ahead with the rest: a second copy of megabytes)
+        with os.fdopen(fd, "rb", buffering=0) as f:
             head = f.read(len(MAGIC) + _HEADER.size)
             parsed = _parse_current(head, f) if head.startswith(MAGIC) else _parse(head + f.read())
         if parsed is None:

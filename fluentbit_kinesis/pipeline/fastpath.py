@@ -68,9 +68,9 @@ def chunk_payloads(data, key_path=None, log_key=None, append_newline=False, inva
 
 def convert(data, options, table_of=None):
     """chunk_payloads as three lists (payloads, keys, statuses), or None.
-    `table_of(written, fields, count, chunk)`: called first, with the output,
-    the record table and the chunk's bytes; what it returns unless None (then
-    the lists)."""
+    `table_of(written, fields, count, chunk, keep)`: called first, with the output,
+    the record table, the chunk's bytes and keep() -> the output as a buffer that
+    outlives this call (no copy); what it returns unless None (then the lists)."""
     if not AVAILABLE:
         return None
     size = len(data)
@@ -98,7 +98,8 @@ def convert(data, options, table_of=None):
         with memoryview(ffi.buffer(records, used[1] * _RECORD_FIELDS * 4)).cast("I") as fields:
             count = used[1]
             if table_of is not None:
-                made = table_of(written, fields, count, ffi.buffer(source, size))
+                made = table_of(written, fields, count, ffi.buffer(source, size),
+                                lambda: buffers.keep(out, used[0]))
                 if made is not None:
                     return made
             keys = _keys(source, size, fields, options.key_depth, count)
@@ -144,7 +145,7 @@ class FastShaper:
             return None
         return shaped
 
-    def _table(self, written, fields, count, chunk):
+    def _table(self, written, fields, count, chunk, keep):
         """A ShapedChunk whose entries are an EntryTable made in C from the
         converter's output (no object per record), when every record converted
         cleanly and fits, and its key is whole UTF-8; else None."""
@@ -155,15 +156,17 @@ class FastShaper:
         if columns is None:
             return None
         data_at, data_len, key_bytes, key_at, key_len, sizes, longest, made_up = columns
-        if shaper.compress is None:
-            data = bytes(written)
-        else:  # one frame per record, in C
+        if shaper.compress is not None:  # one frame per record, in C
             framed = shaper.compress.table(written, data_at, data_len, sizes)
             if framed is None:
                 return None
             data, longest = framed
         if longest + keys.max_bytes > shaper.max_record_bytes:
             return None
+        if shaper.compress is None:
+            # the C output itself, not a copy: taken only now that the table is sure (until then
+            # `written` may still be read as the lists' payloads)
+            data = keep()
         shaped = ShapedChunk(path="fast", random_keys=made_up)
         shaped.entries = EntryTable.from_columns(data, data_at, data_len, key_bytes, key_at, key_len, sizes)
         if flags is not None and 1 in flags:

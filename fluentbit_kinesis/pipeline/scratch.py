@@ -29,6 +29,7 @@ least written go first.
 import mmap
 import sys
 import threading
+from collections import deque
 
 MAPPED_FROM = 128 * 1024  # glibc's own mmap threshold before it moves: what malloc would map
 KEPT_BYTES = 64 * 1024 * 1024  # two chunks' buffers of 2 MB: 6x and 7x the chunk each
@@ -36,6 +37,7 @@ KEPT_BYTES = 64 * 1024 * 1024  # two chunks' buffers of 2 MB: 6x and 7x the chun
 _kept = []  # mappings free for the next buffers
 _written = {}  # id of a kept mapping -> the most bytes written to it
 _lock = threading.Lock()
+_returned = deque()  # (mapping, bytes written) of buffers `keep` gave out, no longer referred to
 
 
 class Buffers:
@@ -66,6 +68,24 @@ class Buffers:
             if entry[0] is cdata:
                 entry[2] = max(entry[2], length)
 
+    def keep(self, cdata, length):
+        """The first `length` bytes of `cdata` (from new), written, as a buffer
+        that outlives the block: the fast path's output becomes its EntryTable's
+        data as it is, rather than a copy of megabytes in the thread's arena. Its
+        mapping goes back to the kept ones once nothing refers to the buffer."""
+        entry = next((entry for entry in self.mapped if entry[0] is cdata), None)
+        if entry is None:  # small: from malloc, copied
+            return self.ffi.buffer(cdata, length)[:]
+        self.mapped.remove(entry)
+        _cdata, mapping, written = entry
+        written = max(written, length)
+        release, give_back = self.ffi.release, _returned.append  # bound now: no global looked up later
+
+        def returned(cdata):  # may run on any thread, in the middle of anything: no lock taken here
+            release(cdata)
+            give_back((mapping, written))
+        return memoryview(self.ffi.buffer(self.ffi.gc(cdata, returned), length))
+
     def __exit__(self, *_exc):
         for cdata, mapping, written in self.mapped:
             self.ffi.release(cdata)
@@ -77,6 +97,7 @@ def _take(size):
     """(the kept mapping of at least `size` bytes with the most written, else the smallest,
     bytes written to it), or None."""
     with _lock:
+        _take_returned()
         fits = [m for m in _kept if len(m) >= size]
         if not fits:
             return None
@@ -89,13 +110,25 @@ def _give_back(mapping, written):
     """Kept, unless KEPT_BYTES are kept already: then the mappings with the least
     written of those and this one are unmapped, until the rest fit."""
     with _lock:
-        _kept.append(mapping)
-        _written[id(mapping)] = written
-        while sum(map(len, _kept)) > KEPT_BYTES:
-            least = min(reversed(_kept), key=lambda m: _written.get(id(m), 0))  # ties: the newest
-            _kept.remove(least)
-            _written.pop(id(least), None)
-            least.close()  # unmapped: back to the system at once
+        _take_returned()
+        _keep(mapping, written)
+
+
+def _take_returned():
+    """Under the lock: the mappings of buffers `keep` gave out that are free again, kept."""
+    while _returned:
+        _keep(*_returned.popleft())
+
+
+def _keep(mapping, written):
+    """Under the lock (_give_back)."""
+    _kept.append(mapping)
+    _written[id(mapping)] = written
+    while sum(map(len, _kept)) > KEPT_BYTES:
+        least = min(reversed(_kept), key=lambda m: _written.get(id(m), 0))  # ties: the newest
+        _kept.remove(least)
+        _written.pop(id(least), None)
+        least.close()  # unmapped: back to the system at once
 
 
 _reused = threading.local()  # per thread: name -> the buffer `reusable` gave last

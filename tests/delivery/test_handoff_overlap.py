@@ -93,3 +93,22 @@ def test_threads_start_only_when_a_chunk_waits_for_one(tmp_path):
     assert delivered == [b"chunk %d" % i for i in range(20)]
     assert len(handoff.threads) == 1
     assert handoff.close() == 0
+
+
+def test_a_delivered_chunk_is_let_go_of_while_its_thread_waits_for_the_next(tmp_path):
+    """Its copy (megabytes) is not held until the next chunk comes."""
+    import tracemalloc
+    handoff = HandOff(lambda data, tag, ticket: FLB_OK, None, Logger(lambda level, text: None, "t", 3),
+                      threading.Event(), 64 * MIB, Spool(str(tmp_path / "spool")), ShardOrder(), lambda: False)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        assert handoff.take(bytes(8 * MIB), "t") == FLB_OK
+        deadline = time.monotonic() + 30
+        while handoff.queue and time.monotonic() < deadline:
+            time.sleep(0.01)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert handoff.close() == 0
+    assert held < MIB

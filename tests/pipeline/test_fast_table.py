@@ -86,3 +86,21 @@ def test_differential_corpus_checks_tables_too():
         settings_byte = rng.randrange(256) & ~64  # without compression: tables are made
         assert compare(settings_for(settings_byte), make_chunk(records(30, seed))) in (True, False)
     assert differential.format_counts["tables"] - before >= 10
+
+
+def test_a_large_chunks_table_holds_the_c_output_itself_not_a_copy(monkeypatch):
+    """Its data is the fast path's mapping (no copy of megabytes in the thread's
+    malloc arena), kept from the next chunks until the table is let go of."""
+    from fluentbit_kinesis.pipeline import scratch
+    chunk = make_chunk(records(2000))
+    listed = Shaper(Settings(region="us-east-1", stream="s")).shape_chunk(chunk).entries
+    monkeypatch.setattr(scratch, "_kept", [])
+    table = Shaper(Settings(region="us-east-1", stream="s"), tables=True).shape_chunk(chunk).entries
+    assert not isinstance(table.data, bytes)
+    held = [m for m in scratch._kept if bytes(m[:len(table.data)]) == bytes(table.data)]
+    assert held == []  # its mapping is not lent to the next chunk while the table lives
+    assert [d for d, *_ in table] == [d for d, *_ in listed]
+    data = bytes(table.data)
+    table = None
+    scratch._take_returned()
+    assert any(bytes(m[:len(data)]) == data for m in scratch._kept)  # back once let go of

@@ -1,5 +1,7 @@
 """The C code's large buffers: mappings of their own, kept for the next
 chunk up to KEPT_BYTES; small ones from the allocator given."""
+from collections import deque
+
 import pytest
 
 from fluentbit_kinesis.pipeline import scratch
@@ -12,6 +14,7 @@ MIB = 1024 * 1024
 @pytest.fixture(autouse=True)
 def nothing_kept(monkeypatch):
     monkeypatch.setattr(scratch, "_kept", [])
+    monkeypatch.setattr(scratch, "_returned", deque())  # nor what earlier tests' tables give back
 
 
 def allocator():
@@ -76,3 +79,25 @@ def test_the_mapping_written_most_goes_first_and_past_kept_bytes_the_least_writt
     with scratch.Buffers(ffi, allocator()) as new:
         new("uint8_t[]", MIB)  # back over the limit: the least written is unmapped
     assert scratch._kept == [out_mapping] and not out_mapping.closed
+
+
+def test_a_kept_buffer_outlives_its_block_and_its_mapping_comes_back_once_let_go_of():
+    buffers = scratch.Buffers(ffi, allocator())
+    with buffers as new:
+        out = new("uint8_t[]", MIB)
+        out[0:3] = b"abc"
+        view = buffers.keep(out, 3)
+    assert scratch._kept == []  # lent out
+    assert bytes(view) == b"abc"
+    del view
+    with scratch.Buffers(ffi, allocator()) as new:
+        again = new("uint8_t[]", MIB // 2)  # the same mapping again, as it was written
+        assert bytes(again[0:3]) == b"abc" and len(again) == MIB
+
+
+def test_a_small_kept_buffer_is_a_copy():
+    buffers = scratch.Buffers(ffi, allocator())
+    with buffers as new:
+        out = new("uint8_t[]", 16)
+        out[0:2] = b"hi"
+        assert buffers.keep(out, 2) == b"hi"
