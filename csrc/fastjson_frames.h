@@ -1,5 +1,5 @@
 /* fastjson_frames.h: fastjson_frames.c, `compression zstd` over the fast
- * path's EntryTable (issue 18), for pipeline/compression.py. One frame per
+ * path's EntryTable (issue 18), for pipeline/zstd_frames.py. One frame per
  * record, as compress() makes it, with no Python step per record: fj_frames
  * calls the codec's own one-shot function (libzstd's ZSTD_compressCCtx, its
  * address taken from python-zstandard's cffi module, so the library and the
