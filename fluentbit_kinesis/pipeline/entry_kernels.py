@@ -11,6 +11,7 @@ from bisect import bisect_right
 from contextlib import contextmanager
 
 from . import entry_kernels_native as native
+from .entry_table import EntryTable
 from .request_body import python_body
 
 NATIVE = native.AVAILABLE  # the native kernels are there (else the references run)
@@ -23,15 +24,44 @@ class ShardBounds:
     def __init__(self, starts, ends):
         self.starts, self.ends = list(starts), list(ends)
         self.packed = None  # their native form, made on first use (entry_kernels_native.packed_bounds)
+        self.pools = {}  # pool bytes -> the shard of each of its keys (pool_shards)
 
     def __len__(self):
         return len(self.starts)
 
 
 def shard_indices(table, bounds):
-    """shard_indices_reference's array, natively when it can."""
+    """shard_indices_reference's array: read off the pool's shards when every
+    key is the pool's next (no hash per entry), else natively when it can."""
+    if table.pool is not None and table.hashes is None:
+        return pooled_shard_indices(table.pool, table.count, bounds)
     found = native.shard_indices(table, bounds)
     return found if found is not None else shard_indices_reference(table, bounds)
+
+
+MAX_POOLS = 8  # pools whose shards a map keeps (one per output instance writing the stream)
+
+
+def pooled_shard_indices(pool, count, bounds):
+    """The shards of `count` entries keyed by the pool's keys in turn
+    (PartitionKeys.pool_for: pool bytes, keys in it, bytes a key, the first):
+    the pool's shards, each key's found once per shard map, rotated to the
+    first and repeated, in C-level array operations."""
+    text, keys, size, first = pool
+    shards = bounds.pools.get(text)
+    if shards is None:
+        if len(bounds.pools) >= MAX_POOLS:
+            bounds.pools.clear()
+        shards = bounds.pools[text] = shard_indices(_pool_table(text, keys, size), bounds)
+    turn = shards[first:] + shards[:first]
+    return (turn * (count // keys + 1))[:count]
+
+
+def _pool_table(text, keys, size):
+    """An EntryTable of the pool's keys (no data), to find their shards."""
+    empty = array("I", [0]) * keys
+    return EntryTable.from_columns(b"", empty, empty, text, array("I", range(0, keys * size, size)),
+                                   array("I", [size]) * keys, empty)
 
 
 def shard_indices_reference(table, bounds):

@@ -13,6 +13,9 @@ The columns (the contract the native kernels read):
   sizes                     data_len + key_len: what Kinesis counts against its limits
   keyless                   None, or per entry 1 when its key was made up (no key of its own):
                             aggregation gives it a key of its choice (keys.RandomKey)
+  pool                      None, or (pool bytes, keys in it, bytes a key, first) when every
+                            entry's key is the pool's next (PartitionKeys.pool_for): entry i's
+                            is key (first + i) % keys in it, so its shard is known per pool
 
 Built from tuples with C-level operations only (map, join, accumulate): no
 Python frame runs per entry.
@@ -42,7 +45,7 @@ def _all_in(events, done):
 
 class EntryTable:
     __slots__ = ("count", "data", "data_at", "data_len", "keys", "key_at", "key_len",
-                 "hashes", "hash_at", "hash_len", "events", "sizes", "keyless")
+                 "hashes", "hash_at", "hash_len", "events", "sizes", "keyless", "pool")
 
     @classmethod
     def from_entries(cls, entries):
@@ -73,7 +76,7 @@ class EntryTable:
             table.hash_at = _offsets(map(len, texts))
         table.events = events
         table.sizes = array("I", map(add, table.data_len, table.key_len))
-        table.keyless = None
+        table.keyless = table.pool = None
         return table
 
     @classmethod
@@ -88,7 +91,7 @@ class EntryTable:
         table.hashes = table.hash_at = table.hash_len = None
         table.events = array("I", range(table.count))
         table.sizes = sizes
-        table.keyless = None
+        table.keyless = table.pool = None
         return table
 
     def _set_keys(self, keys):

@@ -151,7 +151,8 @@ class FastShaper:
         cleanly and fits, and its key is whole UTF-8; else None."""
         shaper, keys = self.shaper, self.shaper.keys
         flags = bytearray(count) if shaper.flag_keyless else None
-        columns = table_columns(fields, count, chunk if keys.path is not None else None, keys.pool_for(count),
+        pool = keys.pool_for(count)
+        columns = table_columns(fields, count, chunk if keys.path is not None else None, pool,
                                 MAX_KEY_CHARS, flags)  # whole: no key to cut
         if columns is None:
             return None
@@ -171,6 +172,8 @@ class FastShaper:
         shaped.entries = EntryTable.from_columns(data, data_at, data_len, key_bytes, key_at, key_len, sizes)
         if flags is not None and 1 in flags:
             shaped.entries.keyless = flags
+        if keys.path is None or made_up == count:  # every key the pool's next: their shards are known per pool
+            shaped.entries.pool = pool
         return shaped
 
     def _shape_payloads(self, payloads, keys, statuses):

@@ -159,7 +159,7 @@ class _Answer:
         out.events = _entry_events(ffi.unpack(self.rows, ROW * n), ffi.unpack(self.events, self.count),
                                    key_table)
         out.sizes = sizes
-        out.keyless = None
+        out.keyless = out.pool = None
         return out
 
 
