@@ -14,6 +14,7 @@
  * as doubles). No recursion: nested values are skipped with a stack of the
  * containers open. Every read is checked against the end. */
 #include "fastjson.h"
+#include "fastjson_answer.h"
 
 #define ANSWER_MAX_DEPTH 64
 #define NUMBER_MAX 300  /* under 10**300: finite as a double */
@@ -262,7 +263,8 @@ static int64_t records(struct scan *s, size_t count)
     do {
         if (next(s) != '{' || n == count)  /* not an object, or one too many */
             return -1;
-        int one = record(s);
+        size_t usual = fj_usual_record(s->p, s->end);  /* the usual one, in one pass: acknowledged */
+        int one = usual ? (s->p += usual, 0) : record(s);
         if (one < 0)
             return -1;
         failed += one;

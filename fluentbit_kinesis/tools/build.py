@@ -38,7 +38,7 @@ KPL_TABLE_HEADER = "fastjson_kpl_table.h"
 # the kernels with SIMD versions and the level that runs (fastjson_simd.h), in the same module
 SIMD_FILES = ("fastjson_simd.c", "fastjson_md5_many.c", "fastjson_base64_avx2.c")
 # an EntryTable's per-entry kernels and the PutRecords answer's scan (issue 18), in the same module
-ENTRY_FILES = ("fastjson_entries.c", "fastjson_answer.c", "fastjson_indices.c")
+ENTRY_FILES = ("fastjson_entries.c", "fastjson_answer.c", "fastjson_answer_usual.c", "fastjson_indices.c")
 # pacing's per-request work over every shard's state (issue 18), in the same module: fastjson_pace.h's
 PACE_FILES = ("fastjson_pace.c", "fastjson_pace_plan.c")
 # `compression zstd` a frame per record over the fast path's table (issue 18): fastjson_frames.h's

@@ -188,3 +188,25 @@ def test_unicode_escapes_around_the_surrogates():
         data = b'{"Records":[{"a":"x' + escape + b'"}]}'
         assert (answer_scan.native_failed_entries(data, 1) == 0) is read, escape
         agree(data, 1)
+
+
+def usual(sequence="49546986683135544286507457936321625675700192471156785154", shard="shardId-000000000001"):
+    return b'{"SequenceNumber":"%s","ShardId":"%s"}' % (sequence.encode(), shard.encode())
+
+
+@needs_native
+def test_the_usual_record_and_every_byte_changed_in_it():
+    """Kinesis's compact acknowledgement is matched in one pass (csrc/fastjson_answer_usual.c);
+    any byte of it changed, dropped or doubled leaves a record the general scan reads, and
+    the count is still orjson's, or the scan declines."""
+    odd = [usual(""), usual("1", ""), usual("a b~\x7f!", "é"), usual("1\\n", "s"), usual("\x1f", "s")]
+    for one in odd:
+        agree(b'{"Records":[%s,%s]}' % (usual(), one), 2)
+    middle = usual("4954698668313554428650745793632162567570019247115678515", "shardId-000000000007")
+    for at in range(len(middle)):
+        for changed in (middle[:at] + middle[at + 1:], middle[:at] + middle[at:at + 1] * 2 + middle[at + 1:],
+                        *(middle[:at] + bytes([b]) + middle[at + 1:] for b in b'"\\ \x1f\x80\xc3a0}{,:[]')):
+            for records in ((usual(), changed, usual()), (changed,), (usual(), changed)):
+                data = b'{"FailedRecordCount":0,"Records":[' + b",".join(records) + b'],"EncryptionType":"KMS"}'
+                agree(data, len(records))
+                agree(data, len(records) + 1)
