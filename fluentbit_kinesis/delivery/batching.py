@@ -11,8 +11,11 @@ lanes are slices of one order array, taken with array slices and sums.
 """
 import random
 from array import array
+from collections.abc import Sequence
 from bisect import bisect_right
-from itertools import accumulate, islice
+from collections import deque
+from itertools import accumulate, chain, compress, filterfalse, islice, repeat
+from operator import eq, lt, mod
 
 from ..pipeline.entry_kernels import gather_at, group as group_by_lane
 from ..pipeline.entry_kernels_native import take_lanes
@@ -75,16 +78,6 @@ def request_plan(lanes, pace_of, max_count, max_bytes):
     return plan
 
 
-class _Lane:
-    """One shard's entries still to send: the put-back ones first (`front`,
-    their sizes), then order[at:end] of the flush; lane number n."""
-    __slots__ = ("at", "end", "front", "front_sizes", "n")
-
-    def __init__(self, at, end, n):
-        self.at, self.end, self.n = at, end, n
-        self.front, self.front_sizes = array("I"), array("I")
-
-
 class LaneColumns:
     """The lanes as pacing's kernel reads them in one call (pace_native.py),
     while none has entries put back: lane n's shard names[n], its sizes
@@ -94,14 +87,39 @@ class LaneColumns:
 
     def __init__(self, names, sizes, first, order):
         self.names, self.sizes, self.order = names, sizes, array("I", order)
-        self.bounds = array("I", (first[n + k] for n in range(len(names)) for k in (0, 1)))
+        lanes = len(names)  # lane n: first[n] to first[n + 1]
+        self.bounds = array("I", chain.from_iterable(zip(first[:lanes], first[1:lanes + 1])))
         self.slots, self.known, self.pinned = None, None, None  # pinned: sizes and bounds as pace_native holds them
+
+
+class _Views(Sequence):
+    """Lanes._ready(): (shard, sizes) of every lane, made only when looked at
+    (pacing's kernel reads the LaneColumns instead, a limiter without one these)."""
+
+    def __init__(self, lanes):
+        self.lanes, self.made = lanes, None
+
+    def _made(self):
+        if self.made is None:
+            self.made = self.lanes._ready()
+        return self.made
+
+    def __len__(self):
+        return len(self._made())
+
+    def __getitem__(self, k):
+        return self._made()[k]
 
 
 class Lanes:
     """shard -> its entries still to send, in order, and the entries that
     wait out a backoff after a failure, aside: the rest of their shard goes on
-    meanwhile (every entry gets its try, as in one round of requests)."""
+    meanwhile (every entry gets its try, as in one round of requests).
+
+    A lane is a number n: its shard columns.names[n], its entries
+    order[at:end] with at, end = columns.bounds[2 n], [2 n + 1] (which the
+    kernels move), after those put back in front of them (put_backs[n]:
+    entries, their sizes). No object per lane: a flush may have hundreds."""
 
     def __init__(self, table, shards=None, ids=()):
         """`shards`: per entry of `table`, the index in `ids` of its shard, -1
@@ -116,14 +134,15 @@ class Lanes:
             lane_names = self.names
         self.sizes = gather_at(table.sizes, self.order)  # in lane order
         self._sizes = memoryview(self.sizes)
-        # lanes in the order their shards first appear among the entries
-        found = sorted((self.order[first[n]], n) for n in range(len(first) - 1) if first[n] < first[n + 1])
-        self.lanes = {lane_names[n]: _Lane(first[n], first[n + 1], n) for _, n in found}  # only shards with entries left
-        self.columns = LaneColumns(lane_names, self.sizes, first, [n for _, n in found])
-        self.fronts = 0  # lanes with entries put back
-        # shard -> (shard, the sizes of its lane), in the lanes' order: what pacing reads,
-        # made again only for the lanes a request changed
-        self.views = {shard: (shard, self._sizes_of(lane)) for shard, lane in self.lanes.items()}
+        # the lanes with entries, in the order their shards first appear among the entries
+        # (C-level operations, as below)
+        filled = compress(range(len(first) - 1), map(lt, first, islice(first, 1, None)))
+        heads = sorted(map(self.order.__getitem__, map(first.__getitem__, filled)))  # each lane's first entry
+        lane_of = (lambda i: 0) if shards is None else shards.__getitem__  # -1: the lane after the shards'
+        found = list(map(mod, map(lane_of, heads), repeat(len(lane_names))))
+        self.columns = LaneColumns(lane_names, self.sizes, first, found)
+        self.lanes = dict(zip(map(lane_names.__getitem__, found), found))  # shard -> n, while it has entries
+        self.put_backs = {}  # n -> (entries, their sizes) to go before order[at:end]
         self.waiting = []          # (monotonic time of the next try, entries) after a failure
         self.left = table.count    # entries not acknowledged yet (lanes and waiting)
         self.shards = set(self.lanes)  # every shard of this flush
@@ -131,15 +150,21 @@ class Lanes:
     def __len__(self):
         return self.left
 
+    @property
+    def fronts(self):
+        """How many lanes have entries put back."""
+        return len(self.put_backs)
+
     def shard_of(self, i):
         """Entry i's shard id."""
         return UNKNOWN if self.entry_shards is None else self.names[self.entry_shards[i]]
 
-    def _sizes_of(self, lane):
-        """The sizes of a lane's entries, in order (a view when none was put back)."""
-        if lane.front:
-            return lane.front_sizes + self.sizes[lane.at:lane.end]
-        return self._sizes[lane.at:lane.end]
+    def _sizes_of(self, n):
+        """The sizes of lane n's entries, in order (a view when none was put back)."""
+        bounds = self.columns.bounds
+        if n in self.put_backs:
+            return self.put_backs[n][1] + self.sizes[bounds[2 * n]:bounds[2 * n + 1]]
+        return self._sizes[bounds[2 * n]:bounds[2 * n + 1]]
 
     def take(self, limiter, now, max_count, max_bytes, blocked=frozenset()):
         """One request: (its entries, shard -> [entries, bytes, 0]) of what the
@@ -151,78 +176,68 @@ class Lanes:
         group, counts = array("I"), {}
         if blocked is None:
             return group, counts
-        ready = self._ready(blocked)
-        order, sizes, columns = self.order, self._sizes, self.columns
-        plan = limiter.plan(ready, max_count, max_bytes, None if blocked or self.fronts else columns) if ready else {}
-        if plan and not self.fronts and self._take_heads(plan, group, counts):
+        if blocked or self.put_backs:
+            ready = self._ready(blocked)
+            plan = limiter.plan(ready, max_count, max_bytes) if ready else {}
+        else:  # the lanes as columns, which pacing's kernel reads
+            plan = limiter.plan(_Views(self), max_count, max_bytes, self.columns) if self.lanes else {}
+        if plan and not self.put_backs and self._take_heads(plan, group, counts):
             self.left -= len(group)
             return group, counts
         for shard, count in plan.items():
-            lane = self.lanes[shard]
-            if lane.front:
-                counts[shard] = [count, self._pop(lane, count, group), 0]
-                self.fronts -= not lane.front
-            else:  # _pop, inline: the usual case, once per lane and request
-                at = lane.at
-                lane.at = end = at + count
-                group.extend(order[at:end])
-                counts[shard] = [count, sum(sizes[at:end]), 0]
-            columns.bounds[2 * lane.n] = lane.at
-            if lane.front:
-                self.views[shard] = (shard, self._sizes_of(lane))
-            elif lane.at == lane.end:
-                del self.lanes[shard], self.views[shard]
-                columns.order.remove(lane.n)
-            else:  # _sizes_of, inline
-                self.views[shard] = (shard, sizes[lane.at:lane.end])
+            n = self.lanes[shard]
+            counts[shard] = [count, self._pop(n, count, group), 0]
+            if n not in self.put_backs and self.columns.bounds[2 * n] == self.columns.bounds[2 * n + 1]:
+                del self.lanes[shard]
+                self.columns.order.remove(n)
         self.left -= len(group)
         return group, counts
 
     def _take_heads(self, plan, group, counts):
         """take's usual case (no entries put back): every planned lane's part
-        and its bytes in one C call, the lanes' Python state then set to match
-        (with many shards a request takes from hundreds of lanes). False:
-        declined, nothing taken."""
-        lanes, views, sizes, columns = self.lanes, self.views, self._sizes, self.columns
-        picked = list(map(lanes.__getitem__, plan))
-        taken = take_lanes(self.order, self.sizes, columns.bounds, array("I", [lane.n for lane in picked]),
-                           array("I", plan.values()))
+        and its bytes in one C call, C-level operations around it (with many
+        shards a request takes from hundreds of lanes). False: declined,
+        nothing taken."""
+        lanes, columns = self.lanes, self.columns
+        bounds = columns.bounds
+        ns = array("I", map(lanes.__getitem__, plan))
+        taken = take_lanes(self.order, self.sizes, bounds, ns, array("I", plan.values()))
         if taken is None:
             return False
         entries, taken_bytes = taken
         group.extend(entries)
-        bounds, done = columns.bounds, set()
-        for (shard, count), lane, part_bytes in zip(plan.items(), picked, taken_bytes):
-            counts[shard] = [count, part_bytes, 0]
-            lane.at = bounds[2 * lane.n]
-            if lane.at == lane.end:
-                del lanes[shard], views[shard]
-                done.add(lane.n)
-            else:
-                views[shard] = (shard, sizes[lane.at:lane.end])
+        counts.update(zip(plan, map(list, zip(plan.values(), taken_bytes, repeat(0)))))
+        # the lanes it emptied: at (bounds[2 n]) reached end (bounds[2 n + 1])
+        at, end = bounds[0::2], bounds[1::2]
+        done = set(compress(ns, map(eq, map(at.__getitem__, ns), map(end.__getitem__, ns))))
         if done:
-            columns.order = array("I", [n for n in columns.order if n not in done])
+            deque(map(lanes.pop, map(columns.names.__getitem__, done)), maxlen=0)
+            columns.order = array("I", filterfalse(done.__contains__, columns.order))
         return True
 
-    def _ready(self, blocked):
-        """(shard, sizes) of every lane but the `blocked` shards'."""
-        if not blocked:
-            return list(self.views.values())
-        return [view for shard, view in self.views.items() if shard not in blocked]
+    def _ready(self, blocked=frozenset()):
+        """(shard, sizes) of every lane but the `blocked` shards', in the lanes' order."""
+        return [(shard, self._sizes_of(n)) for shard, n in self.lanes.items() if shard not in blocked]
 
-    def _pop(self, lane, count, group):
-        """Moves `count` entries from the head of `lane` to `group`; their bytes."""
+    def _pop(self, n, count, group):
+        """Moves `count` entries from the head of lane n to `group`; their bytes."""
         taken = 0
-        if lane.front:
-            k = min(count, len(lane.front))
-            group.extend(lane.front[:k])
-            taken = sum(lane.front_sizes[:k])
-            del lane.front[:k], lane.front_sizes[:k]
+        front = self.put_backs.get(n)
+        if front is not None:
+            entries, sizes = front
+            k = min(count, len(entries))
+            group.extend(entries[:k])
+            taken = sum(sizes[:k])
+            del entries[:k], sizes[:k]
+            if not entries:
+                del self.put_backs[n]
             count -= k
         if count:
-            group.extend(self.order[lane.at:lane.at + count])
-            taken += sum(self._sizes[lane.at:lane.at + count])
-            lane.at += count
+            bounds = self.columns.bounds
+            at = bounds[2 * n]
+            group.extend(self.order[at:at + count])
+            taken += sum(self._sizes[at:at + count])
+            bounds[2 * n] = at + count
         return taken
 
     def pending_shards(self):
@@ -237,17 +252,16 @@ class Lanes:
         by_shard = {}
         for i in entries:
             by_shard.setdefault(self.shard_of(i), []).append(i)
+        columns = self.columns
         for shard, back in by_shard.items():
-            lane = self.lanes.get(shard)
-            if lane is None:  # its lane was done: again, after the others
-                n = self.columns.names.index(shard)
-                lane = self.lanes[shard] = _Lane(0, 0, n)
-                self.columns.bounds[2 * n:2 * n + 2] = array("I", [0, 0])
-                self.columns.order.append(n)
-            self.fronts += not lane.front
-            lane.front[0:0] = array("I", back)
-            lane.front_sizes[0:0] = array("I", map(self.table.sizes.__getitem__, back))
-            self.views[shard] = (shard, self._sizes_of(lane))
+            n = self.lanes.get(shard)
+            if n is None:  # its lane was done: again, after the others
+                n = self.lanes[shard] = columns.names.index(shard)
+                columns.bounds[2 * n:2 * n + 2] = array("I", [0, 0])
+                columns.order.append(n)
+            front, sizes = self.put_backs.setdefault(n, (array("I"), array("I")))
+            front[0:0] = array("I", back)
+            sizes[0:0] = array("I", map(self.table.sizes.__getitem__, back))
         self.left += len(entries)
 
     def back_off(self, entries, until):
@@ -268,8 +282,10 @@ class Lanes:
         for its tokens}); a `blocked` shard is looked at again after ORDER_POLL."""
         if blocked is None:
             waits = limiter.waits([])
+        elif blocked or self.put_backs:
+            waits = limiter.waits(self._ready(blocked))
         else:
-            waits = limiter.waits(self._ready(blocked), None if blocked or self.fronts else self.columns)
+            waits = limiter.waits(_Views(self), self.columns)
         pause = min([*waits.values(), *(until - now for until, _ in self.waiting)], default=0.0)
         if blocked is None or len(waits) < len(self.lanes):
             pause = min(pause, ORDER_POLL) if waits or self.waiting else ORDER_POLL
