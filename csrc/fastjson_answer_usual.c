@@ -7,22 +7,6 @@
 #include "fastjson_answer.h"
 #include "fastjson_scan.h"
 
-/* printable ASCII but '"' and '\\': bytes a string carries as they are */
-static int plain(uint8_t c)
-{
-    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
-}
-
-/* past the plain bytes from p, eight a step while a word holds only those */
-static const uint8_t *plain_run(const uint8_t *p, const uint8_t *end)
-{
-    while (end - p >= 8 && !fj_json_odd_bytes(fj_load8(p)))
-        p += 8;
-    while (p < end && plain(*p))
-        p++;
-    return p;
-}
-
 /* p past `text` (n bytes) when it is there, else NULL */
 static const uint8_t *literal(const uint8_t *p, const uint8_t *end, const char *text, size_t n)
 {
@@ -35,9 +19,10 @@ size_t fj_usual_record(const uint8_t *p, const uint8_t *end)
     const uint8_t *start = p;
     if (!(p = literal(p, end, head, sizeof head - 1)))
         return 0;
-    if (!(p = literal(plain_run(p, end), end, middle, sizeof middle - 1)))
+    /* the values: fj_json_plain_run's bytes, which the general scan reads as they are */
+    if (!(p = literal(p + fj_json_plain_run(p, (size_t)(end - p)), end, middle, sizeof middle - 1)))
         return 0;
-    if (!(p = literal(plain_run(p, end), end, tail, sizeof tail - 1)))
+    if (!(p = literal(p + fj_json_plain_run(p, (size_t)(end - p)), end, tail, sizeof tail - 1)))
         return 0;
     return (size_t)(p - start);
 }

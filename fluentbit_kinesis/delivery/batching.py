@@ -11,9 +11,9 @@ lanes are slices of one order array, taken with array slices and sums.
 """
 import random
 from array import array
-from collections.abc import Sequence
 from bisect import bisect_right
 from collections import deque
+from collections.abc import Sequence
 from itertools import accumulate, chain, compress, filterfalse, islice, repeat
 from operator import eq, lt, mod
 
