@@ -4,6 +4,7 @@ counted, and one that landed on another shard than predicted is noted (still
 whole for a KCL consumer, pipeline/aggregation.py, but the shard map is
 stale)."""
 import threading
+from array import array
 
 from ..pipeline.kpl import AggregateEvents
 
@@ -24,7 +25,7 @@ class Acknowledgements:
         if not self.packed:  # one record per entry
             acked = events
         else:
-            acked = []
+            acked = array("I")  # as events come unpacked: the ledger's bitmap is then native
             for n, carried in enumerate(events):
                 if type(carried) is int:
                     acked.append(carried)
