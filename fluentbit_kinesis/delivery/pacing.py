@@ -29,7 +29,9 @@ One ShardLimiter serves a whole stream in the process (limiters.py): every
 flush thread and output instance writing it takes from the same buckets. The
 caller predicts each entry's shard (shards.ShardMap, from the hash key) and
 keeps a shard's entries in order (batching.Lanes); a request goes once some
-shard has BATCH seconds of tokens (not a call per few tokens).
+shard has BATCH seconds of tokens (not a call per few tokens: half a second,
+about a full request at 1,000 records/s, as a request costs about the same
+CPU however few entries it carries).
 """
 import threading
 import time

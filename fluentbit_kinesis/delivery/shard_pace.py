@@ -20,7 +20,7 @@ WINDOW = 1.0                  # seconds over which what a shard accepted of what
 TOLERATED = 0.02              # throttled part of late not worth a cut (a stray throttle)
 MIN_CUT, MAX_CUT = 0.5, 0.8   # a cut keeps at least / at most this part of the share
 PROBE = (0.02, 0.01)          # share gained per second at half the ceiling: a + b * (seconds since the cut)
-BATCH = 0.1                   # a shard held back waits for this many seconds of its rate
+BATCH = 0.5                   # a shard held back waits for this many seconds of its rate: about a full request (500)
 EXACT = 2.0 ** 52            # buckets below this take whole entries without rounding (ShardPace._by_sums)
 
 

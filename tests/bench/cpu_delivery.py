@@ -43,7 +43,7 @@ def _canned(shards):
             return SimpleNamespace(status=200, data=listed)
         if operation != "PutRecords":
             return SimpleNamespace(status=200, data=b'{"StreamDescriptionSummary":{}}')
-        count = body.count(b'"PartitionKey"')
+        count = bytes(body).count(b'"PartitionKey"')  # the C buffer the request is sent from
         if count not in answers:
             answers[count] = orjson.dumps({"FailedRecordCount": 0, "Records": [
                 {"SequenceNumber": "49650000000000000000000000000000000000000000000000000001",

@@ -142,6 +142,16 @@ def test_two_producers_share_a_stream_fairly_and_use_it():
     assert figures["throttled"] < 0.1, figures
 
 
+def test_a_shard_at_its_limit_gets_full_requests_not_a_tenth_of_a_second_each():
+    """A backlog on a one-shard stream goes at the shard's rate in requests of
+    about half a second of it (~490 entries), not ten small ones a second: each
+    request costs the same CPU however few entries it carries."""
+    figures = simulate_producers(1, shards=1, entries=8000, seed=5)
+    assert figures["goodput"] > 0.9, figures
+    assert figures["throttled"] == 0, figures
+    assert figures["per_request"] > 400, figures
+
+
 def simulate_producers(count, shards, entries, seed, rtt=0.005, step=0.002, chunk=8000):
     clock = Clock()
     start = clock.now
@@ -150,7 +160,7 @@ def simulate_producers(count, shards, entries, seed, rtt=0.005, step=0.002, chun
     random.seed(seed)  # the jitter of pauses (batching.Lanes)
     ids = [f"shardId-{i}" for i in range(shards)]
     producers = [{"limiter": ShardLimiter(clock=clock), "left": entries, "lanes": None, "next": start + 0.3 * i,
-                  "done": None, "stored": {}, "throttled": 0} for i in range(count)]
+                  "done": None, "stored": {}, "throttled": 0, "sent": 0, "requests": 0} for i in range(count)]
     while any(p["done"] is None for p in producers):
         for p in producers:
             if p["done"] is not None or p["next"] > clock.now:
@@ -170,7 +180,8 @@ def simulate_producers(count, shards, entries, seed, rtt=0.005, step=0.002, chun
     return {"goodput": (count * entries / shards / 1000 - 1) / end,
             "middle": [sum(p["stored"].get(s, 0) for s in middle) / (shards * 1000 * len(middle))
                        for p in producers],
-            "throttled": sum(p["throttled"] for p in producers) / (count * entries)}
+            "throttled": sum(p["throttled"] for p in producers) / (count * entries),
+            "per_request": sum(p["sent"] for p in producers) / max(1, sum(p["requests"] for p in producers))}
 
 
 def _simulated_request(p, server, clock, rtt):
@@ -180,6 +191,8 @@ def _simulated_request(p, server, clock, rtt):
         p["next"] = clock.now + lanes.pause(limiter, clock.now)[0]
         return
     stored, throttled, counts = [], [], {}
+    p["sent"] += len(group)
+    p["requests"] += 1
     for entry in group:
         shard = lanes.shard_of(entry)
         count = counts.setdefault(shard, [0, 0, 0])
