@@ -30,7 +30,8 @@ int fj_gather_at(const uint32_t *column, size_t column_n, const uint32_t *idx, s
 }
 
 int fj_take_lanes(const uint32_t *order, const uint32_t *sizes, size_t order_n, uint32_t *bounds, size_t lanes,
-                  const uint32_t *ns, const uint32_t *counts, size_t n, uint32_t *group, uint64_t *taken)
+                  const uint32_t *ns, const uint32_t *counts, size_t n, uint32_t *group, uint64_t *taken,
+                  uint32_t *emptied, size_t *emptied_n)
 {
     for (size_t k = 0; k < n; k++) {  /* all checked before anything moves */
         if (ns[k] >= lanes)
@@ -39,9 +40,10 @@ int fj_take_lanes(const uint32_t *order, const uint32_t *sizes, size_t order_n, 
         if (at > end || end > order_n || counts[k] > end - at)
             return FJ_DECLINE;
     }
+    *emptied_n = 0;
     for (size_t k = 0; k < n; k++) {  /* a lane twice: the second part after the first */
-        uint32_t at = bounds[2 * ns[k]], count = counts[k];
-        if (count > bounds[2 * ns[k] + 1] - at)
+        uint32_t at = bounds[2 * ns[k]], end = bounds[2 * ns[k] + 1], count = counts[k];
+        if (count > end - at)
             return FJ_DECLINE;  /* only a lane asked twice for more than it has gets here, part-way */
         uint64_t sum = 0;
         memcpy(group, order + at, count * sizeof *group);
@@ -50,6 +52,8 @@ int fj_take_lanes(const uint32_t *order, const uint32_t *sizes, size_t order_n, 
         group += count;
         taken[k] = sum;
         bounds[2 * ns[k]] = at + count;
+        if (count && at + count == end)  /* once per lane: a lane is emptied by one part */
+            emptied[(*emptied_n)++] = ns[k];
     }
     return FJ_OK;
 }

@@ -16,7 +16,8 @@
  * long or not UTF-8, keys_cap is short. fj_take_lanes (delivery/batching.py's
  * Lanes.take): lane ns[k] gives counts[k] entries from its head, for each k
  * in turn: order[bounds[2 ns[k]]..] appended to group, their sizes (sizes[]
- * is in order's order) summed into taken[k], bounds[2 ns[k]] moved past them;
+ * is in order's order) summed into taken[k], bounds[2 ns[k]] moved past them,
+ * the lanes a part emptied listed in emptied[] (n of room, *emptied_n of them);
  * FJ_DECLINE, nothing changed, when a lane is outside bounds (2 lanes items)
  * or asked for more than it has, or a bound is outside order (ns distinct: a
  * lane twice may be declined part-way). Included by fastjson.h. */
@@ -42,6 +43,7 @@ struct fj_table_out {
 };
 int fj_table_columns(const uint32_t *records, size_t n, const struct fj_table_keys *in, struct fj_table_out *out);
 int fj_take_lanes(const uint32_t *order, const uint32_t *sizes, size_t order_n, uint32_t *bounds, size_t lanes,
-                  const uint32_t *ns, const uint32_t *counts, size_t n, uint32_t *group, uint64_t *taken);
+                  const uint32_t *ns, const uint32_t *counts, size_t n, uint32_t *group, uint64_t *taken,
+                  uint32_t *emptied, size_t *emptied_n);
 
 #endif

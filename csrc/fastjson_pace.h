@@ -43,13 +43,14 @@ struct fj_pace_table {
 /* One request's plan (ShardLimiter.plan): lane k's entry sizes are sizes[bounds[2 k]]
  * up to sizes[bounds[2 k + 1]] (n_lanes lanes, sizes_n sizes), slots[k] its shard's
  * slot or -1 (updated), `unknown` the lane of the shard `unknown` or -1; the
- * request's lanes are order[0] to order[n - 1]. counts[i]: how many of
- * order[i]'s entries go (0: none), planned[]: the request's lanes (i) that
- * go, in the plan's order; returns how many, or FJ_DECLINE. */
+ * request's lanes are order[0] to order[n - 1]; counts[]: n of room to work in.
+ * Returns how many lanes go, or FJ_DECLINE: planned[j], the jth lane (a lane
+ * number, as order[] holds them), gives planned_counts[j] entries, in the
+ * plan's order. */
 int fj_pace_plan(struct fj_pace_table *t, double now, const uint32_t *sizes, size_t sizes_n,
                  const uint32_t *bounds, size_t n_lanes, const uint32_t *order, size_t n, int32_t *slots,
                  int64_t unknown, int64_t max_count, int64_t max_bytes, uint32_t *counts, uint32_t *planned,
-                 uint32_t *created, size_t created_cap, size_t *info);
+                 uint32_t *planned_counts, uint32_t *created, size_t created_cap, size_t *info);
 
 /* ShardLimiter.waits: waits[i], the seconds until order[i]'s lane can take a
  * batch (lanes as for fj_pace_plan; created_cap: n). Returns n, or FJ_DECLINE. */
@@ -57,11 +58,13 @@ int fj_pace_waits(struct fj_pace_table *t, double now, const uint32_t *sizes, si
                   const uint32_t *bounds, size_t n_lanes, const uint32_t *order, size_t n, int32_t *slots,
                   int64_t unknown, double *waits, uint32_t *created, size_t created_cap, size_t *info);
 
-/* One answer (ShardLimiter.answered): per shard i (slots[i] as above),
- * values[3 i ...]: entries acknowledged, their bytes, entries throttled.
- * Returns how many shares were cut, or FJ_DECLINE. */
-int fj_pace_answered(struct fj_pace_table *t, double now, size_t n, int32_t *slots, int64_t unknown_at,
-                     const int64_t *values, uint32_t *created, size_t created_cap, size_t *info);
+/* One answer (ShardLimiter.answered): for i < n, the shard of lane lanes[i]
+ * (of n_lanes, slots[] and `unknown` as above; lanes NULL: lane i of n) had
+ * acked[i] entries acknowledged, of acked_bytes[i] bytes, and throttled[i]
+ * throttled. Returns how many shares were cut, or FJ_DECLINE. */
+int fj_pace_answered(struct fj_pace_table *t, double now, const uint32_t *lanes, size_t n, size_t n_lanes,
+                     int32_t *slots, int64_t unknown, const uint32_t *acked, const uint64_t *acked_bytes,
+                     const uint32_t *throttled, uint32_t *created, size_t created_cap, size_t *info);
 
 /* ---- fastjson_pace.c, for fastjson_pace_plan.c: one shard (slot s) ---------- */
 

@@ -119,7 +119,7 @@ static int check_lanes(const struct lanes *l, size_t sizes_n)
 int fj_pace_plan(struct fj_pace_table *t, double now, const uint32_t *sizes, size_t sizes_n,
                  const uint32_t *bounds, size_t n_lanes, const uint32_t *order, size_t n, int32_t *slots,
                  int64_t unknown, int64_t max_count, int64_t max_bytes, uint32_t *counts, uint32_t *planned,
-                 uint32_t *created, size_t created_cap, size_t *info)
+                 uint32_t *planned_counts, uint32_t *created, size_t created_cap, size_t *info)
 {
     struct lanes l = { sizes, bounds, order, n, n_lanes, slots, unknown, created, created_cap, info };
     if (check_table(t, &l) != FJ_OK || created_cap < 3 * n || max_count < 0 || max_count > MAX_COUNT
@@ -135,7 +135,12 @@ int fj_pace_plan(struct fj_pace_table *t, double now, const uint32_t *sizes, siz
         ready = fj_pace_wait(t, (size_t)slot, sizes + bounds[2 * order[i]],
                              bounds[2 * order[i] + 1] - bounds[2 * order[i]]) <= 0;
     }
-    return ready ? request_plan(t, &l, now, max_count, max_bytes, counts, planned) : 0;
+    int rc = ready ? request_plan(t, &l, now, max_count, max_bytes, counts, planned) : 0;
+    for (int j = 0; j < rc; j++) {  /* the request's parts as (lane, count), in the plan's order */
+        planned_counts[j] = counts[planned[j]];
+        planned[j] = order[planned[j]];
+    }
+    return rc;
 }
 
 int fj_pace_waits(struct fj_pace_table *t, double now, const uint32_t *sizes, size_t sizes_n,
@@ -156,14 +161,15 @@ int fj_pace_waits(struct fj_pace_table *t, double now, const uint32_t *sizes, si
     return (int)n;  /* n <= INT32_MAX: check_table */
 }
 
-int fj_pace_answered(struct fj_pace_table *t, double now, size_t n, int32_t *slots, int64_t unknown_at,
-                     const int64_t *values, uint32_t *created, size_t created_cap, size_t *info)
+int fj_pace_answered(struct fj_pace_table *t, double now, const uint32_t *lanes, size_t n, size_t n_lanes,
+                     int32_t *slots, int64_t unknown, const uint32_t *acked, const uint64_t *acked_bytes,
+                     const uint32_t *throttled, uint32_t *created, size_t created_cap, size_t *info)
 {
-    struct lanes l = { NULL, NULL, NULL, n, n, slots, unknown_at, created, created_cap, info };
+    struct lanes l = { NULL, NULL, lanes, n, lanes ? n_lanes : n, slots, unknown, created, created_cap, info };
     if (check_table(t, &l) != FJ_OK)
         return FJ_DECLINE;
-    for (size_t i = 0; i < 3 * n; i++)
-        if (values[i] > MAX_VALUE || values[i] < -MAX_VALUE)
+    for (size_t i = 0; i < n; i++)
+        if ((lanes && lanes[i] >= n_lanes) || acked_bytes[i] > (uint64_t)MAX_VALUE)
             return FJ_DECLINE;
     info[0] = info[1] = info[2] = 0;
     int cuts = 0;
@@ -171,8 +177,7 @@ int fj_pace_answered(struct fj_pace_table *t, double now, size_t n, int32_t *slo
         int64_t slot = pace_of(t, &l, i, now);
         if (slot < 0)
             return FJ_PACE_FULL;
-        const int64_t *v = values + 3 * i;
-        cuts += fj_pace_answer(t, (size_t)slot, v[0] > 0 ? v[0] : 0, v[1] > 0 ? v[1] : 0, v[2], now);
+        cuts += fj_pace_answer(t, (size_t)slot, acked[i], (int64_t)acked_bytes[i], throttled[i], now);
     }
     return cuts;
 }

@@ -15,10 +15,11 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Sequence
 from itertools import accumulate, chain, compress, filterfalse, islice, repeat
-from operator import eq, lt, mod
+from operator import lt, mod
 
 from ..pipeline.entry_kernels import gather_at, group as group_by_lane
 from ..pipeline.entry_kernels_native import take_lanes
+from .request_counts import LanePlan, RequestCounts
 
 MIN_PART = 32  # entries a lane gives a request before the next one's (many shards)
 ORDER_POLL = 0.05  # seconds between looks at a shard an earlier chunk still sends to
@@ -167,53 +168,53 @@ class Lanes:
         return self._sizes[bounds[2 * n]:bounds[2 * n + 1]]
 
     def take(self, limiter, now, max_count, max_bytes, blocked=frozenset()):
-        """One request: (its entries, shard -> [entries, bytes, 0]) of what the
-        shards may send now (limiter.plan), but none of the `blocked` ones
-        (shard_order: an earlier chunk still sends there; None: all are).
-        Tokens are taken just before the request goes, so the service counts
-        them about when the limiter did."""
+        """One request: (its entries, a RequestCounts: shard -> [entries,
+        bytes, 0] of it) of what the shards may send now (limiter.plan), but
+        none of the `blocked` ones (shard_order: an earlier chunk still sends
+        there; None: all are). Tokens are taken just before the request goes,
+        so the service counts them about when the limiter did."""
         self._release(now)
-        group, counts = array("I"), {}
+        columns = self.columns
         if blocked is None:
-            return group, counts
+            return array("I"), RequestCounts(columns, array("I"), array("I"), array("Q"))
         if blocked or self.put_backs:
             ready = self._ready(blocked)
             plan = limiter.plan(ready, max_count, max_bytes) if ready else {}
         else:  # the lanes as columns, which pacing's kernel reads
-            plan = limiter.plan(_Views(self), max_count, max_bytes, self.columns) if self.lanes else {}
-        if plan and not self.put_backs and self._take_heads(plan, group, counts):
-            self.left -= len(group)
-            return group, counts
-        for shard, count in plan.items():
-            n = self.lanes[shard]
-            counts[shard] = [count, self._pop(n, count, group), 0]
-            if n not in self.put_backs and self.columns.bounds[2 * n] == self.columns.bounds[2 * n + 1]:
-                del self.lanes[shard]
-                self.columns.order.remove(n)
-        self.left -= len(group)
-        return group, counts
-
-    def _take_heads(self, plan, group, counts):
-        """take's usual case (no entries put back): every planned lane's part
-        and its bytes in one C call, C-level operations around it (with many
-        shards a request takes from hundreds of lanes). False: declined,
-        nothing taken."""
-        lanes, columns = self.lanes, self.columns
-        bounds = columns.bounds
-        ns = array("I", map(lanes.__getitem__, plan))
-        taken = take_lanes(self.order, self.sizes, bounds, ns, array("I", plan.values()))
+            plan = limiter.plan(_Views(self), max_count, max_bytes, columns) if self.lanes else {}
+        taken = self._take_heads(plan) if plan and not self.put_backs else None
         if taken is None:
-            return False
-        entries, taken_bytes = taken
-        group.extend(entries)
-        counts.update(zip(plan, map(list, zip(plan.values(), taken_bytes, repeat(0)))))
-        # the lanes it emptied: at (bounds[2 n]) reached end (bounds[2 n + 1])
-        at, end = bounds[0::2], bounds[1::2]
-        done = set(compress(ns, map(eq, map(at.__getitem__, ns), map(end.__getitem__, ns))))
-        if done:
-            deque(map(lanes.pop, map(columns.names.__getitem__, done)), maxlen=0)
+            group, ns, counts, sizes = array("I"), array("I"), array("I", plan.values()), array("Q")
+            for shard, count in plan.items():
+                n = self.lanes[shard]
+                ns.append(n)
+                sizes.append(self._pop(n, count, group))
+                if n not in self.put_backs and columns.bounds[2 * n] == columns.bounds[2 * n + 1]:
+                    del self.lanes[shard]
+                    columns.order.remove(n)
+            taken = group, RequestCounts(columns, ns, counts, sizes)
+        self.left -= len(taken[0])
+        return taken
+
+    def _take_heads(self, plan):
+        """take's usual case (no entries put back): every planned lane's part
+        and its bytes in one C call (with many shards a request takes from
+        hundreds of lanes), the plan's lanes as numbers when pacing's kernel
+        made it (a LanePlan). None: declined, nothing taken."""
+        columns = self.columns
+        if type(plan) is LanePlan and plan.columns is columns:
+            ns, counts = plan.lanes, plan.counts
+        else:
+            ns, counts = array("I", map(self.lanes.__getitem__, plan)), array("I", plan.values())
+        taken = take_lanes(self.order, self.sizes, columns.bounds, ns, counts)
+        if taken is None:
+            return None
+        group, taken_bytes, emptied = taken
+        if emptied:
+            deque(map(self.lanes.pop, map(columns.names.__getitem__, emptied)), maxlen=0)
+            done = set(emptied)
             columns.order = array("I", filterfalse(done.__contains__, columns.order))
-        return True
+        return group, RequestCounts(columns, ns, counts, taken_bytes)
 
     def _ready(self, blocked=frozenset()):
         """(shard, sizes) of every lane but the `blocked` shards', in the lanes' order."""

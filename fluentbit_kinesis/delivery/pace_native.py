@@ -1,10 +1,13 @@
 """ShardLimiter.plan's, .waits' and .answered's per-shard loops in C
 (csrc/fastjson_pace.c), one call per request over a PaceTable's rows: no
-Python step per shard but the handing over. Each returns None to decline
+Python step per shard but the handing over, and none at all over a flush's
+LaneColumns (a plan comes back as a LanePlan, an answer is read from the
+RequestCounts the request took: request_counts.py). Each returns None to decline
 (the module not built, lanes that are not uint32 buffers as Lanes gives, a
 shard twice, numbers out of range), having changed nothing: ShardLimiter
 then runs the reference, ShardPace's methods on the same rows, which the
 kernel equals float for float (tests/delivery/test_pace_native.py)."""
+from array import array
 from functools import partial
 from itertools import accumulate, chain, repeat
 from operator import attrgetter
@@ -12,6 +15,7 @@ from operator import attrgetter
 from ..pipeline.entry_kernels_native import ffi, lib  # the native module, when built (delivery imports it via pipeline)
 from . import shard_pace as sp
 from .batching import MIN_PART, UNKNOWN
+from .request_counts import LanePlan, RequestCounts
 
 AVAILABLE = lib is not None and hasattr(lib, "fj_pace_plan")
 FJ_DECLINE = -1
@@ -80,15 +84,20 @@ def plan(table, lanes, now, max_count, max_bytes, max_shards):
     """ShardLimiter.plan's dict for (shard, sizes) lanes, or None."""
     if not AVAILABLE or type(max_count) is not int or type(max_bytes) is not int:
         return None
-    return _over_lanes(table, lanes, now, max_shards, _plan, now, max_count, max_bytes, max_shards)
+    planned = _over_lanes(table, lanes, now, max_shards, _plan, now, max_count, max_bytes, max_shards)
+    if not planned:
+        return planned
+    names = [shard for shard, _ in lanes]
+    return dict(zip(map(names.__getitem__, planned[0]), planned[1]))
 
 
 def plan_columns(table, columns, now, max_count, max_bytes, max_shards):
-    """ShardLimiter.plan's dict for the lanes of a LaneColumns (every lane of
-    its order, none put back), or None."""
+    """ShardLimiter.plan for the lanes of a LaneColumns (every lane of its
+    order, none put back): a LanePlan, or None."""
     if not AVAILABLE or type(max_count) is not int or type(max_bytes) is not int:
         return None
-    return _over_columns(table, columns, now, max_shards, _plan, now, max_count, max_bytes, max_shards)
+    planned = _over_columns(table, columns, now, max_shards, _plan, now, max_count, max_bytes, max_shards)
+    return planned if not planned else LanePlan(columns, *planned)
 
 
 def waits(table, lanes, now, max_shards):
@@ -133,14 +142,23 @@ def _over_columns(table, columns, now, max_shards, kernel, *args):
     names = columns.names
     if not _ready(table, names, now, max_shards):
         return None
-    if columns.known != (table, table.generation, len(table.slots)):  # shards made or forgotten since
-        columns.slots = ffi.new("int32_t[]", list(map(table.slots.get, names, repeat(-1))))
     if columns.pinned is None:  # neither grows: held as long as the columns
         columns.pinned = ffi.from_buffer("uint32_t[]", columns.sizes), ffi.from_buffer("uint32_t[]", columns.bounds)
     result = kernel(table, names, columns.pinned[0], len(columns.sizes), columns.pinned[1], columns.order,
-                    columns.slots, len(names) - 1 if names[-1] == UNKNOWN else _unknown(names), *args)
+                    _column_slots(table, columns), _unknown_lane(names), *args)
     columns.known = (table, table.generation, len(table.slots))
     return result
+
+
+def _column_slots(table, columns):
+    """The columns' lanes' slots in the table (-1: none yet), remade when shards were made or forgotten since."""
+    if columns.known != (table, table.generation, len(table.slots)):
+        columns.slots = ffi.new("int32_t[]", list(map(table.slots.get, columns.names, repeat(-1))))
+    return columns.slots
+
+
+def _unknown_lane(names):
+    return len(names) - 1 if names[-1] == UNKNOWN else _unknown(names)
 
 
 def _lane_order(order, n):
@@ -163,16 +181,15 @@ def _waits(table, names, sizes, sizes_n, bounds, order, slots, unknown, now, max
 
 
 def _plan(table, names, sizes, sizes_n, bounds, order, slots, unknown, now, max_count, max_bytes, max_shards):
-    """fj_pace_plan over the lanes order[] (None: every one) of names[]; its dict, or None."""
+    """fj_pace_plan over the lanes order[] (None: every one) of names[]: (the
+    lanes that go, how many entries each gives), two array('I'), or None."""
     n = len(names) if order is None else len(order)
-    info, counts, planned = ffi.new("size_t[3]"), ffi.new("uint32_t[]", n), ffi.new("uint32_t[]", n)
-    created = ffi.new("uint32_t[]", 3 * n)
-    lanes = _lane_order(order, n)
-    if order is None:
-        order = range(n)
+    info, counts, created = ffi.new("size_t[3]"), ffi.new("uint32_t[]", n), ffi.new("uint32_t[]", 3 * n)
+    planned, planned_counts = array("I", bytes(4 * n)), array("I", bytes(4 * n))
     try:
-        rc = _call(table, max_shards, lib.fj_pace_plan, now, sizes, sizes_n, bounds, len(names), lanes, n,
-                   slots, unknown, max_count, max_bytes, counts, planned, created, len(created), info)
+        rc = _call(table, max_shards, lib.fj_pace_plan, now, sizes, sizes_n, bounds, len(names), _lane_order(order, n),
+                   n, slots, unknown, max_count, max_bytes, counts, ffi.from_buffer("uint32_t[]", planned, True),
+                   ffi.from_buffer("uint32_t[]", planned_counts, True), created, len(created), info)
     except OverflowError:  # limits beyond int64
         return None
     if rc == FJ_DECLINE:
@@ -180,27 +197,45 @@ def _plan(table, names, sizes, sizes_n, bounds, order, slots, unknown, now, max_
     if rc < 0:
         raise RuntimeError(f"fj_pace_plan: {rc}")
     _made(table, names, slots, created, info)
-    return {names[order[i]]: counts[i] for i in ffi.unpack(planned, rc)}
+    del planned[rc:], planned_counts[rc:]
+    return planned, planned_counts
 
 
 def answered(table, counts, now, max_shards):
-    """ShardLimiter.answered's work (how many shares it cut), or None."""
-    names = tuple(counts)
-    if not AVAILABLE or not _ready(table, names, now, max_shards):
+    """ShardLimiter.answered's work (how many shares it cut), or None.
+    `counts`: a RequestCounts, or shard -> (acked, their bytes, throttled)."""
+    if not AVAILABLE:
         return None
-    slots = ffi.new("int32_t[]", list(map(table.slots.get, names, repeat(-1))))
-    created, info = ffi.new("uint32_t[]", len(names)), ffi.new("size_t[3]")
-    try:
-        values = ffi.new("int64_t[]", list(chain.from_iterable(counts.values())))
-    except (TypeError, OverflowError):  # not ints in int64
-        return None
-    if len(values) != 3 * len(names):
-        return None
-    rc = _call(table, max_shards, lib.fj_pace_answered, now, len(names), slots, _unknown(names), values,
-               created, len(created), info)
+    if type(counts) is RequestCounts:
+        columns = counts.columns
+        names, lanes, values = columns.names, counts.lanes, (counts.entries, counts.sizes, counts.throttled)
+        if not _ready(table, names, now, max_shards):
+            return None
+        slots, unknown = _column_slots(table, columns), _unknown_lane(names)
+    else:
+        names, lanes = tuple(counts), None
+        if not _ready(table, names, now, max_shards):
+            return None
+        try:  # the reference counts what was acknowledged from 0 up
+            values = (array("I", [v[0] if v[0] > 0 else 0 for v in counts.values()]),
+                      array("Q", [v[1] if v[1] > 0 else 0 for v in counts.values()]),
+                      array("I", [v[2] for v in counts.values()]))
+        except (TypeError, OverflowError, IndexError):  # not ints of those ranges
+            return None
+        slots, unknown = ffi.new("int32_t[]", list(map(table.slots.get, names, repeat(-1)))), _unknown(names)
+    n = len(values[0])
+    if not n:
+        return 0
+    created, info = ffi.new("uint32_t[]", n), ffi.new("size_t[3]")
+    rc = _call(table, max_shards, lib.fj_pace_answered, now,
+               ffi.NULL if lanes is None else ffi.from_buffer("uint32_t[]", lanes), n, len(names), slots, unknown,
+               ffi.from_buffer("uint32_t[]", values[0]), ffi.from_buffer("uint64_t[]", values[1]),
+               ffi.from_buffer("uint32_t[]", values[2]), created, len(created), info)
     if rc == FJ_DECLINE:
         return None
     if rc < 0:
         raise RuntimeError(f"fj_pace_answered: {rc}")
     _made(table, names, slots, created, info)
+    if lanes is not None:
+        columns.known = (table, table.generation, len(table.slots))
     return rc

@@ -129,7 +129,7 @@ class Delivery:
                 self.logger.info(line)
 
     def _request(self, table, group, counts, lanes, tries, on_acked, outcome):
-        """Sends one request (`counts`: shard -> [entries, bytes, 0] of it); puts
+        """Sends one request (`counts`: its RequestCounts, from Lanes.take); puts
         back what must go again. False: a fatal error."""
         answered = Answered()
         self._send_group(table, group, counts, lanes.shard_of, on_acked, outcome, answered)
@@ -158,7 +158,7 @@ class Delivery:
             if exc.throttled:  # the whole call: paced as its entries would be
                 outcome.throttled["request"] = outcome.throttled.get("request", 0) + len(group)
                 answered.throttled.extend(group)
-                self.limiter.answered({shard: [0, 0, count[0]] for shard, count in counts.items()})
+                self.limiter.answered(counts.all_throttled())
                 return
             self._failing()
             answered.failed.extend(group)
@@ -170,12 +170,10 @@ class Delivery:
             on_acked(events_at(table, acked), acked_answers)
             self.failing_since = None
         for entry, result in zip(failed, failed_answers):
-            shard = shard_of(entry)
-            count = counts[shard]  # an entry's shard is predicted once per send
-            count[0] -= 1  # what the shard took: less this one
-            count[1] -= table.sizes[entry]
-            if result["ErrorCode"] in THROTTLE_ERRORS:
-                count[2] += 1
+            shard = shard_of(entry)  # an entry's shard is predicted once per send
+            throttled = result["ErrorCode"] in THROTTLE_ERRORS
+            counts.less(shard, table.sizes[entry], throttled)  # what the shard took: less this one
+            if throttled:
                 outcome.throttled[shard] = outcome.throttled.get(shard, 0) + 1
                 answered.throttled.append(entry)
             else:

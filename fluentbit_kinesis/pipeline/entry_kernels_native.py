@@ -105,20 +105,25 @@ def group(shards, lanes):
 
 def take_lanes(order, sizes, bounds, ns, counts):
     """Lane ns[k] gives counts[k] entries from its head (batching.Lanes.take):
-    (the entries, array('I'), each lane's bytes, array('Q')), bounds moved
-    in place; or None, bounds as they were."""
+    (the entries, array('I'), each lane's bytes, array('Q'), the lanes it
+    emptied, array('I')), bounds moved in place; or None, bounds as they were."""
     if not AVAILABLE or not all(type(a) is array and a.typecode == "I" for a in (order, sizes, bounds, ns, counts)) \
             or len(sizes) != len(order) or len(ns) != len(counts):
         return None
-    group, taken = array("I", [0]) * sum(counts), array("Q", [0]) * len(ns)
+    group, taken, emptied = array("I", [0]) * sum(counts), array("Q", [0]) * len(ns), array("I", [0]) * len(ns)
     if not group:
-        return group, taken
+        return group, taken, array("I")
+    emptied_n = ffi.new("size_t *")
     rc = lib.fj_take_lanes(ffi.from_buffer("uint32_t[]", order), ffi.from_buffer("uint32_t[]", sizes), len(order),
                            ffi.from_buffer("uint32_t[]", bounds, require_writable=True), len(bounds) // 2,
                            ffi.from_buffer("uint32_t[]", ns), ffi.from_buffer("uint32_t[]", counts), len(ns),
                            ffi.from_buffer("uint32_t[]", group, require_writable=True),
-                           ffi.from_buffer("uint64_t[]", taken, require_writable=True))
-    return (group, taken) if rc == 0 else None
+                           ffi.from_buffer("uint64_t[]", taken, require_writable=True),
+                           ffi.from_buffer("uint32_t[]", emptied, require_writable=True), emptied_n)
+    if rc != 0:
+        return None
+    del emptied[emptied_n[0]:]
+    return group, taken, emptied
 
 
 def body_at(stream_field, table, indices):

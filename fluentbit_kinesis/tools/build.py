@@ -124,7 +124,8 @@ FASTJSON_API += """
     int fj_sum_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint64_t *sum);
     int fj_gather_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint32_t *out);
     int fj_take_lanes(const uint32_t *order, const uint32_t *sizes, size_t order_n, uint32_t *bounds, size_t lanes,
-                      const uint32_t *ns, const uint32_t *counts, size_t n, uint32_t *group, uint64_t *taken);
+                      const uint32_t *ns, const uint32_t *counts, size_t n, uint32_t *group, uint64_t *taken,
+                      uint32_t *emptied, size_t *emptied_n);
     int fj_index_bitmap(const uint32_t *idx, size_t n, uint32_t *lo_hi, uint8_t *out, size_t cap, size_t *digits);
     struct fj_table_keys {
         const uint8_t *chunk, *pool;
@@ -154,12 +155,13 @@ FASTJSON_API += """
     int fj_pace_plan(struct fj_pace_table *t, double now, const uint32_t *sizes, size_t sizes_n,
                      const uint32_t *bounds, size_t n_lanes, const uint32_t *order, size_t n, int32_t *slots,
                      int64_t unknown, int64_t max_count, int64_t max_bytes, uint32_t *counts, uint32_t *planned,
-                     uint32_t *created, size_t created_cap, size_t *info);
+                     uint32_t *planned_counts, uint32_t *created, size_t created_cap, size_t *info);
     int fj_pace_waits(struct fj_pace_table *t, double now, const uint32_t *sizes, size_t sizes_n,
                       const uint32_t *bounds, size_t n_lanes, const uint32_t *order, size_t n, int32_t *slots,
                       int64_t unknown, double *waits, uint32_t *created, size_t created_cap, size_t *info);
-    int fj_pace_answered(struct fj_pace_table *t, double now, size_t n, int32_t *slots, int64_t unknown_at,
-                         const int64_t *values, uint32_t *created, size_t created_cap, size_t *info);
+    int fj_pace_answered(struct fj_pace_table *t, double now, const uint32_t *lanes, size_t n, size_t n_lanes,
+                         int32_t *slots, int64_t unknown, const uint32_t *acked, const uint64_t *acked_bytes,
+                         const uint32_t *throttled, uint32_t *created, size_t created_cap, size_t *info);
 """
 
 FASTJSON_API += """

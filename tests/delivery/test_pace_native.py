@@ -14,6 +14,7 @@ import pytest
 
 from fluentbit_kinesis.delivery import pace_native, pacing
 from fluentbit_kinesis.delivery.pacing import EXACT, ShardLimiter, ShardPace
+from fluentbit_kinesis.delivery.request_counts import RequestCounts
 from fluentbit_kinesis.delivery.shard_pace import BURST
 
 pytestmark = pytest.mark.skipif(not pace_native.AVAILABLE, reason="fluentbit_kinesis._fastjson not built")
@@ -225,9 +226,15 @@ def test_lanes_columns_plan_as_the_reference(monkeypatch):
             assert repr(list(waits[0].items())) == repr(list(waits[1].items())), sequence
             group, counts = taken[0]
             throttled = [i for i in group if rng.random() < rng.choice([0.0, 0.0, 0.05, 0.5])]
+            as_columns = rng.random() < 0.7  # as the sender answers (the kernel reads the lanes), or as a dict
             for lanes, limiter in zip(pair, limiters):
                 answer = {shard: [c, b, 0] for shard, (c, b, _) in counts.items()}
+                if as_columns:
+                    answer = RequestCounts(lanes.columns, counts.lanes, array("I", counts.entries), array("Q", counts.sizes))
                 for i in throttled:
+                    if as_columns:
+                        answer.less(lanes.shard_of(i), lanes.table.sizes[i], True)
+                        continue
                     answer[lanes.shard_of(i)][0] -= 1
                     answer[lanes.shard_of(i)][1] -= lanes.table.sizes[i]
                     answer[lanes.shard_of(i)][2] += 1
@@ -236,6 +243,7 @@ def test_lanes_columns_plan_as_the_reference(monkeypatch):
             clock.now += rng.choice([0.0, 0.01, 0.1, 0.5])
             assert fields(limiters[0]) == fields(limiters[1]), sequence
     assert counted.ran["plan"] > 1000 and counted.ran["waits_columns"] > 1000, counted.ran
+    assert counted.ran["answered"] > 1000, counted.ran
 
 
 def new_flush(rng, ids):
