@@ -181,3 +181,25 @@ int fj_pace_answered(struct fj_pace_table *t, double now, const uint32_t *lanes,
     }
     return cuts;
 }
+
+int fj_pace_take(struct fj_pace_table *t, double now, const uint32_t *entries, const uint32_t *sizes,
+                 size_t sizes_n, uint32_t *bounds, size_t n_lanes, const uint32_t *order, size_t n, int32_t *slots,
+                 int64_t unknown, int64_t max_count, int64_t max_bytes, uint32_t *counts, uint32_t *planned,
+                 uint32_t *planned_counts, uint32_t *created, size_t created_cap, size_t *info, uint32_t *group,
+                 size_t group_cap, uint64_t *taken, uint32_t *emptied, size_t *took)
+{
+    if (max_count < 0 || (uint64_t)max_count > group_cap)  /* before the plan takes any token */
+        return FJ_DECLINE;
+    int rc = fj_pace_plan(t, now, sizes, sizes_n, bounds, n_lanes, order, n, slots, unknown, max_count, max_bytes,
+                          counts, planned, planned_counts, created, created_cap, info);
+    took[0] = took[1] = 0;
+    if (rc <= 0)
+        return rc;
+    for (int j = 0; j < rc; j++)
+        took[0] += planned_counts[j];  /* at most max_count: the plan's own bound */
+    /* the plan's lanes are within bounds and distinct, their counts within what they hold: taking cannot decline */
+    if (took[0] > group_cap || fj_take_lanes(entries, sizes, sizes_n, bounds, n_lanes, planned, planned_counts,
+                                             (size_t)rc, group, taken, emptied, &took[1]) != FJ_OK)
+        return FJ_PACE_FULL;
+    return rc;
+}

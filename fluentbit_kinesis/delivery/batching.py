@@ -14,17 +14,18 @@ from array import array
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Sequence
-from itertools import accumulate, chain, compress, filterfalse, islice, repeat
+from itertools import accumulate, compress, filterfalse, islice, repeat
 from operator import lt, mod
 
 from ..pipeline.entry_kernels import gather_at, group as group_by_lane
 from ..pipeline.entry_kernels_native import take_lanes
-from .request_counts import LanePlan, RequestCounts
+from .lane_columns import LaneColumns, RequestCounts
 
 MIN_PART = 32  # entries a lane gives a request before the next one's (many shards)
 ORDER_POLL = 0.05  # seconds between looks at a shard an earlier chunk still sends to
 JITTER = 0.3  # of a pause for tokens, so producers pacing alike do not meet in step at the service
 UNKNOWN = "unknown"  # the lane of entries without a predicted shard (pacing.UNKNOWN)
+_NONE = (array("I"), array("I"), array("Q"))  # a RequestCounts of nothing (never changed: no entry to less)
 
 
 def entry_size(entry):
@@ -79,20 +80,6 @@ def request_plan(lanes, pace_of, max_count, max_bytes):
     return plan
 
 
-class LaneColumns:
-    """The lanes as pacing's kernel reads them in one call (pace_native.py),
-    while none has entries put back: lane n's shard names[n], its sizes
-    sizes[bounds[2 n]:bounds[2 n + 1]], the lanes left in `order`; `slots`:
-    each lane's slot in a PaceTable, as of `known`."""
-    __slots__ = ("names", "sizes", "bounds", "order", "slots", "known", "pinned")
-
-    def __init__(self, names, sizes, first, order):
-        self.names, self.sizes, self.order = names, sizes, array("I", order)
-        lanes = len(names)  # lane n: first[n] to first[n + 1]
-        self.bounds = array("I", chain.from_iterable(zip(first[:lanes], first[1:lanes + 1])))
-        self.slots, self.known, self.pinned = None, None, None  # pinned: sizes and bounds as pace_native holds them
-
-
 class _Views(Sequence):
     """Lanes._ready(): (shard, sizes) of every lane, made only when looked at
     (pacing's kernel reads the LaneColumns instead, a limiter without one these)."""
@@ -141,7 +128,7 @@ class Lanes:
         heads = sorted(map(self.order.__getitem__, map(first.__getitem__, filled)))  # each lane's first entry
         lane_of = (lambda i: 0) if shards is None else shards.__getitem__  # -1: the lane after the shards'
         found = list(map(mod, map(lane_of, heads), repeat(len(lane_names))))
-        self.columns = LaneColumns(lane_names, self.sizes, first, found)
+        self.columns = LaneColumns(lane_names, self.order, self.sizes, first, found)
         self.lanes = dict(zip(map(lane_names.__getitem__, found), found))  # shard -> n, while it has entries
         self.put_backs = {}  # n -> (entries, their sizes) to go before order[at:end]
         self.waiting = []          # (monotonic time of the next try, entries) after a failure
@@ -176,11 +163,15 @@ class Lanes:
         self._release(now)
         columns = self.columns
         if blocked is None:
-            return array("I"), RequestCounts(columns, array("I"), array("I"), array("Q"))
+            return array("I"), RequestCounts(columns, *_NONE)
         if blocked or self.put_backs:
             ready = self._ready(blocked)
             plan = limiter.plan(ready, max_count, max_bytes) if ready else {}
-        else:  # the lanes as columns, which pacing's kernel reads
+        else:  # the lanes as columns: pacing's kernel plans and takes in one call
+            take_columns = getattr(limiter, "take_columns", None)
+            taken = None if take_columns is None else take_columns(columns, max_count, max_bytes)
+            if taken is not None:
+                return self._took(*taken) if taken else (array("I"), RequestCounts(columns, *_NONE))
             plan = limiter.plan(_Views(self), max_count, max_bytes, columns) if self.lanes else {}
         taken = self._take_heads(plan) if plan and not self.put_backs else None
         if taken is None:
@@ -192,29 +183,29 @@ class Lanes:
                 if n not in self.put_backs and columns.bounds[2 * n] == columns.bounds[2 * n + 1]:
                     del self.lanes[shard]
                     columns.order.remove(n)
-            taken = group, RequestCounts(columns, ns, counts, sizes)
-        self.left -= len(taken[0])
-        return taken
+            taken = group, RequestCounts(columns, ns, counts, sizes), ()
+        return self._took(*taken)
 
     def _take_heads(self, plan):
-        """take's usual case (no entries put back): every planned lane's part
-        and its bytes in one C call (with many shards a request takes from
-        hundreds of lanes), the plan's lanes as numbers when pacing's kernel
-        made it (a LanePlan). None: declined, nothing taken."""
-        columns = self.columns
-        if type(plan) is LanePlan and plan.columns is columns:
-            ns, counts = plan.lanes, plan.counts
-        else:
-            ns, counts = array("I", map(self.lanes.__getitem__, plan)), array("I", plan.values())
-        taken = take_lanes(self.order, self.sizes, columns.bounds, ns, counts)
+        """take's usual case without pacing's kernel (no entries put back):
+        every planned lane's part and its bytes in one C call; with many
+        shards a request takes from hundreds of lanes. None: declined."""
+        ns, counts = array("I", map(self.lanes.__getitem__, plan)), array("I", plan.values())
+        taken = take_lanes(self.order, self.sizes, self.columns.bounds, ns, counts)
         if taken is None:
             return None
         group, taken_bytes, emptied = taken
+        return group, RequestCounts(self.columns, ns, counts, taken_bytes), emptied
+
+    def _took(self, group, counts, emptied):
+        """A request taken: the lanes it emptied are done."""
         if emptied:
+            columns = self.columns
             deque(map(self.lanes.pop, map(columns.names.__getitem__, emptied)), maxlen=0)
             done = set(emptied)
             columns.order = array("I", filterfalse(done.__contains__, columns.order))
-        return group, RequestCounts(columns, ns, counts, taken_bytes)
+        self.left -= len(group)
+        return group, counts
 
     def _ready(self, blocked=frozenset()):
         """(shard, sizes) of every lane but the `blocked` shards', in the lanes' order."""

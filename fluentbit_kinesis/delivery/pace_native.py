@@ -1,8 +1,7 @@
 """ShardLimiter.plan's, .waits' and .answered's per-shard loops in C
 (csrc/fastjson_pace.c), one call per request over a PaceTable's rows: no
-Python step per shard but the handing over, and none at all over a flush's
-LaneColumns (a plan comes back as a LanePlan, an answer is read from the
-RequestCounts the request took: request_counts.py). Each returns None to decline
+Python step per shard but the handing over (over a flush's LaneColumns:
+pace_lanes.py, none at all). Each returns None to decline
 (the module not built, lanes that are not uint32 buffers as Lanes gives, a
 shard twice, numbers out of range), having changed nothing: ShardLimiter
 then runs the reference, ShardPace's methods on the same rows, which the
@@ -15,7 +14,6 @@ from operator import attrgetter
 from ..pipeline.entry_kernels_native import ffi, lib  # the native module, when built (delivery imports it via pipeline)
 from . import shard_pace as sp
 from .batching import MIN_PART, UNKNOWN
-from .request_counts import LanePlan, RequestCounts
 
 AVAILABLE = lib is not None and hasattr(lib, "fj_pace_plan")
 FJ_DECLINE = -1
@@ -91,23 +89,9 @@ def plan(table, lanes, now, max_count, max_bytes, max_shards):
     return dict(zip(map(names.__getitem__, planned[0]), planned[1]))
 
 
-def plan_columns(table, columns, now, max_count, max_bytes, max_shards):
-    """ShardLimiter.plan for the lanes of a LaneColumns (every lane of its
-    order, none put back): a LanePlan, or None."""
-    if not AVAILABLE or type(max_count) is not int or type(max_bytes) is not int:
-        return None
-    planned = _over_columns(table, columns, now, max_shards, _plan, now, max_count, max_bytes, max_shards)
-    return planned if not planned else LanePlan(columns, *planned)
-
-
 def waits(table, lanes, now, max_shards):
     """ShardLimiter.waits' dict for (shard, sizes) lanes, or None."""
     return _over_lanes(table, lanes, now, max_shards, _waits, now, max_shards) if AVAILABLE else None
-
-
-def waits_columns(table, columns, now, max_shards):
-    """ShardLimiter.waits' dict for the lanes of a LaneColumns, or None."""
-    return _over_columns(table, columns, now, max_shards, _waits, now, max_shards) if AVAILABLE else None
 
 
 def _over_lanes(table, lanes, now, max_shards, kernel, *args):
@@ -133,32 +117,6 @@ def _over_lanes(table, lanes, now, max_shards, kernel, *args):
         return None
     return kernel(table, names, ffi.from_buffer("uint32_t[]", joined), len(joined) // 4, bounds, None,
                   slots, _unknown(names), *args)
-
-
-def _over_columns(table, columns, now, max_shards, kernel, *args):
-    """kernel(...) as _over_lanes, over a LaneColumns' lanes, its slot cache brought up to date."""
-    if not columns.order:
-        return {}
-    names = columns.names
-    if not _ready(table, names, now, max_shards):
-        return None
-    if columns.pinned is None:  # neither grows: held as long as the columns
-        columns.pinned = ffi.from_buffer("uint32_t[]", columns.sizes), ffi.from_buffer("uint32_t[]", columns.bounds)
-    result = kernel(table, names, columns.pinned[0], len(columns.sizes), columns.pinned[1], columns.order,
-                    _column_slots(table, columns), _unknown_lane(names), *args)
-    columns.known = (table, table.generation, len(table.slots))
-    return result
-
-
-def _column_slots(table, columns):
-    """The columns' lanes' slots in the table (-1: none yet), remade when shards were made or forgotten since."""
-    if columns.known != (table, table.generation, len(table.slots)):
-        columns.slots = ffi.new("int32_t[]", list(map(table.slots.get, columns.names, repeat(-1))))
-    return columns.slots
-
-
-def _unknown_lane(names):
-    return len(names) - 1 if names[-1] == UNKNOWN else _unknown(names)
 
 
 def _lane_order(order, n):
@@ -202,40 +160,28 @@ def _plan(table, names, sizes, sizes_n, bounds, order, slots, unknown, now, max_
 
 
 def answered(table, counts, now, max_shards):
-    """ShardLimiter.answered's work (how many shares it cut), or None.
-    `counts`: a RequestCounts, or shard -> (acked, their bytes, throttled)."""
-    if not AVAILABLE:
+    """ShardLimiter.answered's work (how many shares it cut) for shard ->
+    (acked, their bytes, throttled), or None."""
+    names = tuple(counts)
+    if not AVAILABLE or not _ready(table, names, now, max_shards):
         return None
-    if type(counts) is RequestCounts:
-        columns = counts.columns
-        names, lanes, values = columns.names, counts.lanes, (counts.entries, counts.sizes, counts.throttled)
-        if not _ready(table, names, now, max_shards):
-            return None
-        slots, unknown = _column_slots(table, columns), _unknown_lane(names)
-    else:
-        names, lanes = tuple(counts), None
-        if not _ready(table, names, now, max_shards):
-            return None
-        try:  # the reference counts what was acknowledged from 0 up
-            values = (array("I", [v[0] if v[0] > 0 else 0 for v in counts.values()]),
-                      array("Q", [v[1] if v[1] > 0 else 0 for v in counts.values()]),
-                      array("I", [v[2] for v in counts.values()]))
-        except (TypeError, OverflowError, IndexError):  # not ints of those ranges
-            return None
-        slots, unknown = ffi.new("int32_t[]", list(map(table.slots.get, names, repeat(-1)))), _unknown(names)
-    n = len(values[0])
+    try:  # the reference counts what was acknowledged from 0 up
+        values = (array("I", [v[0] if v[0] > 0 else 0 for v in counts.values()]),
+                  array("Q", [v[1] if v[1] > 0 else 0 for v in counts.values()]),
+                  array("I", [v[2] for v in counts.values()]))
+    except (TypeError, OverflowError, IndexError):  # not ints of those ranges
+        return None
+    n = len(names)
     if not n:
         return 0
+    slots = ffi.new("int32_t[]", list(map(table.slots.get, names, repeat(-1))))
     created, info = ffi.new("uint32_t[]", n), ffi.new("size_t[3]")
-    rc = _call(table, max_shards, lib.fj_pace_answered, now,
-               ffi.NULL if lanes is None else ffi.from_buffer("uint32_t[]", lanes), n, len(names), slots, unknown,
+    rc = _call(table, max_shards, lib.fj_pace_answered, now, ffi.NULL, n, n, slots, _unknown(names),
                ffi.from_buffer("uint32_t[]", values[0]), ffi.from_buffer("uint64_t[]", values[1]),
-               ffi.from_buffer("uint32_t[]", values[2]), created, len(created), info)
+               ffi.from_buffer("uint32_t[]", values[2]), created, n, info)
     if rc == FJ_DECLINE:
         return None
     if rc < 0:
         raise RuntimeError(f"fj_pace_answered: {rc}")
     _made(table, names, slots, created, info)
-    if lanes is not None:
-        columns.known = (table, table.generation, len(table.slots))
     return rc

@@ -37,8 +37,9 @@ import threading
 import time
 from functools import partial
 
-from . import pace_native
+from . import pace_lanes, pace_native
 from .batching import UNKNOWN, request_plan
+from .lane_columns import RequestCounts
 from .pace_table import PaceTable
 from .shard_order import ShardOrder
 from .shard_pace import (BATCH, BURST, CEILING, COOLDOWN, EXACT, LIMIT_BYTES, LIMIT_RECORDS,  # noqa: F401
@@ -82,7 +83,7 @@ class ShardLimiter:
         """One request: shard -> how many entries from the head of its lane go
         now, within max_count and max_bytes; their tokens are taken. `lanes`:
         (shard, sizes of its entries); `columns`, when given, the same lanes as
-        a batching.LaneColumns (the kernel reads them with no step per lane).
+        a lane_columns.LaneColumns (the kernel reads them with no step per lane).
         Nothing until some shard has a batch (BATCH seconds) of tokens: not a
         call per few tokens; then every shard gives what it has
         (batching.request_plan)."""
@@ -91,7 +92,7 @@ class ShardLimiter:
             if self.table is not None:
                 planned = (pace_native.plan(self.table, lanes, now, max_count, max_bytes, MAX_SHARDS)
                            if columns is None else
-                           pace_native.plan_columns(self.table, columns, now, max_count, max_bytes, MAX_SHARDS))
+                           pace_lanes.plan(self.table, columns, now, max_count, max_bytes, MAX_SHARDS))
                 if planned is not None:
                     return planned
             pace_of = partial(self._pace, now)  # pace_of(shard): no Python frame of its own
@@ -106,17 +107,29 @@ class ShardLimiter:
             now = self.clock()
             if self.table is not None:
                 waited = (pace_native.waits(self.table, lanes, now, MAX_SHARDS) if columns is None else
-                          pace_native.waits_columns(self.table, columns, now, MAX_SHARDS))
+                          pace_lanes.waits(self.table, columns, now, MAX_SHARDS))
                 if waited is not None:
                     return waited
             return {shard: self._pace(now, shard).wait(sizes) for shard, sizes in lanes}
+
+    def take_columns(self, columns, max_count, max_bytes):
+        """plan(lanes, max_count, max_bytes, columns) and the entries it plans
+        taken from the heads of the lanes (batching.Lanes.take's usual case),
+        in one kernel call: (entries, RequestCounts, the lanes emptied); ()
+        when no shard may send yet; None where the kernel declines (then plan)."""
+        if self.table is None:
+            return None
+        with self._lock:
+            return pace_lanes.take(self.table, columns, self.clock(), max_count, max_bytes, MAX_SHARDS)
 
     def answered(self, counts):
         """counts: shard -> (entries acknowledged, their bytes, entries throttled), of one answer."""
         with self._lock:
             now = self.clock()
-            if self.table is not None and pace_native.answered(self.table, counts, now, MAX_SHARDS) is not None:
-                return
+            if self.table is not None:
+                native = pace_lanes if type(counts) is RequestCounts else pace_native
+                if native.answered(self.table, counts, now, MAX_SHARDS) is not None:
+                    return
             for shard, (acked, acked_bytes, throttled) in counts.items():
                 self._pace(now, shard).answered(acked if acked > 0 else 0, acked_bytes if acked_bytes > 0 else 0,
                                                 throttled, now)

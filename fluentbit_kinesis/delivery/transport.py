@@ -8,6 +8,7 @@ each size capped so a broken server cannot make us allocate without bound;
 up to 16 idle connections, checked before reuse. A request is never sent
 twice: a failure once it may have reached the server is the caller's to retry.
 """
+import re
 import select
 import socket
 import ssl
@@ -109,7 +110,7 @@ class Transport:
                 connection = self.idle.pop() if self.idle else None
             if connection is None:
                 return self._open()
-            if time.monotonic() - connection.used < IDLE_SECONDS and not _dropped(connection.sock):
+            if time.monotonic() - connection.used < IDLE_SECONDS and not connection.dropped():
                 return connection
             connection.close()  # the server may have closed it, or soon will
 
@@ -144,16 +145,6 @@ def _send(sock, head, body):
         sock.sendall(body)
 
 
-def _dropped(sock):
-    """True when an idle connection has something to read: the server's close,
-    or bytes nobody asked for; either way it cannot carry a request."""
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
-        return True
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
-
-
 class _Connection:
     """A socket and the bytes read from it but not yet used."""
 
@@ -162,9 +153,17 @@ class _Connection:
         self.buffer = bytearray()
         self.used = time.monotonic()
         self.answered = False  # a byte of the current answer came
+        self.tls = isinstance(sock, ssl.SSLSocket)
+        self.poller = select.poll()
+        self.poller.register(sock, select.POLLIN)
 
     def close(self):
         self.sock.close()
+
+    def dropped(self):
+        """True when the idle connection has something to read: the server's
+        close, or bytes nobody asked for; either way it cannot carry a request."""
+        return bool(self.tls and self.sock.pending()) or bool(self.poller.poll(0))
 
     def response(self):
         """(Response, whether the connection can carry another request)."""
@@ -182,11 +181,11 @@ class _Connection:
         if status in (204, 304):
             data = b""
         elif b"transfer-encoding" in fields:
-            if fields[b"transfer-encoding"].lower() != b"chunked":
+            if fields[b"transfer-encoding"].strip() != b"chunked":
                 raise TransportError("unsupported transfer encoding in the answer")
             data = self._chunked()
         elif b"content-length" in fields:
-            data = self._exactly(_length(fields[b"content-length"]))
+            data = self._exactly(_length(fields[b"content-length"].strip()))
         else:
             data, reusable = self._until_close(), False
         return Response(status, data), reusable and not self.buffer
@@ -266,24 +265,29 @@ class _Connection:
             self.buffer += data
 
 
+_STATUS = re.compile(rb"(HTTP/1\.[01]) ([1-9][0-9]{2})(?: [^\r\n]*)?\r\n")
+_FIELDS = re.compile(rb"(?:[^\x00-\x20:\x7f]+:[^\r\n]*\r\n)*")  # lines of a name, a colon, a value
+_FIELD = re.compile(rb"([^\x00-\x20:\x7f]+):[ \t]*([^\r\n]*)\r\n")  # a value's trailing blanks: strip() where read
+
+
 def _parse_head(head):
-    """(status, version, {lower-case name: value}) of an answer's head."""
-    lines = head[:-4].split(b"\r\n")
-    if len(lines) > MAX_HEADERS + 1:
-        raise TransportError(f"over {MAX_HEADERS} headers in the answer")
-    version, _, rest = lines[0].partition(b" ")
-    code = rest[:3]
-    if version not in (b"HTTP/1.1", b"HTTP/1.0") or len(code) != 3 or not code.isdigit() \
-            or code < b"100" or rest[3:4] not in (b"", b" "):
+    """(status, version, {name: value}, both in lower case: what is read of
+    them is compared so) of an answer's head, in a few steps, none per header."""
+    status = _STATUS.match(head)
+    if status is None:
         raise TransportError("malformed status line in the answer")
-    fields = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not name or name.strip() != name or b" " in name or b"\t" in name:
-            raise TransportError("malformed header in the answer")
-        name, value = name.lower(), value.strip()
-        fields[name] = fields[name] + b", " + value if name in fields else value
-    return int(code), version, fields
+    lines = head[status.end():-2]
+    if _FIELDS.fullmatch(lines) is None:
+        raise TransportError("malformed header in the answer")
+    pairs = _FIELD.findall(lines.lower())
+    if len(pairs) > MAX_HEADERS:
+        raise TransportError(f"over {MAX_HEADERS} headers in the answer")
+    fields = dict(pairs)
+    if len(fields) != len(pairs):  # a header repeated: its values joined, as HTTP reads them
+        fields = {}
+        for name, value in pairs:
+            fields[name] = fields[name] + b", " + value if name in fields else value
+    return int(status[2]), status[1], fields
 
 
 def _length(value):
