@@ -8,6 +8,7 @@ entry_kernels.py then runs its Python reference, which the results equal
 import threading
 from array import array
 from contextlib import contextmanager
+from operator import is_
 
 from . import scratch
 
@@ -143,11 +144,8 @@ def body_view(stream_field, table, indices):
     try:
         if type(indices) is not array or indices.typecode != "I":
             indices = array("I", indices)
-        count = table.count
-        args = (ffi.from_buffer("uint8_t[]", stream_field), len(stream_field),
-                _bytes(table.data), len(table.data), _u32(table.data_at, count), _u32(table.data_len, count),
-                _bytes(table.keys), len(table.keys), _u32(table.key_at, count), _u32(table.key_len, count),
-                *_hash_columns(table), count, ffi.from_buffer("uint32_t[]", indices), len(indices))
+        args = (ffi.from_buffer("uint8_t[]", stream_field), len(stream_field), *_table_args(table),
+                ffi.from_buffer("uint32_t[]", indices), len(indices))
     except (_Decline, TypeError, OverflowError):  # indices that are not uint32: the reference's
         yield None
         return
@@ -163,6 +161,23 @@ def body_view(stream_field, table, indices):
             return
         buffers.wrote(out, used[0])
         yield ffi.buffer(out, used[0])
+
+
+def _table_args(table):
+    """The table's columns as fj_body_at reads them: the same for every
+    request of a flush, so made once and kept on the table while its columns
+    are the same objects (each request saves a score of Python steps; the
+    pointers hold the columns, so none of them can grow meanwhile)."""
+    columns = (table.data, table.data_at, table.data_len, table.keys, table.key_at, table.key_len,
+               table.hashes, table.hash_at, table.hash_len, table.count)
+    kept = getattr(table, "native", None)
+    if kept is None or not all(map(is_, kept[0], columns)):  # the same objects (an equal copy may change apart)
+        count = table.count
+        kept = table.native = (columns, (
+            _bytes(table.data), len(table.data), _u32(table.data_at, count), _u32(table.data_len, count),
+            _bytes(table.keys), len(table.keys), _u32(table.key_at, count), _u32(table.key_len, count),
+            *_hash_columns(table), count))
+    return kept[1]
 
 
 def _indices(indices):

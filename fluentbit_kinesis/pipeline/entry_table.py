@@ -45,7 +45,8 @@ def _all_in(events, done):
 
 class EntryTable:
     __slots__ = ("count", "data", "data_at", "data_len", "keys", "key_at", "key_len",
-                 "hashes", "hash_at", "hash_len", "events", "sizes", "keyless", "pool")
+                 "hashes", "hash_at", "hash_len", "events", "sizes", "keyless", "pool",
+                 "native")  # native: the columns as the C code reads them (entry_kernels_native), when made
 
     @classmethod
     def from_entries(cls, entries):

@@ -151,6 +151,30 @@ def test_body_at_agrees_byte_for_byte():
 
 
 @needs_native
+def test_a_tables_columns_kept_for_its_next_bodies_follow_a_column_replaced():
+    """body_view keeps the table's columns as C reads them (every request of
+    a flush reads the same); a column replaced since is read anew."""
+    rng = random.Random(21)
+    table, other = random_table(rng, 40), random_table(rng, 40)
+    indices = array("I", range(0, 40, 3))
+    assert native.body_at(STREAM, table, indices) == entry_kernels.body_at_reference(STREAM, table, indices)
+    kept = table.native
+    assert native.body_at(STREAM, table, indices) is not None and table.native is kept  # the same columns: kept
+    columns = ("data", "data_at", "data_len", "keys", "key_at", "key_len", "hashes", "hash_at", "hash_len")
+    for name in columns:  # each one a new object of the same content: read anew, the same body
+        value = getattr(table, name)
+        if value is None:  # no hash keys
+            continue
+        setattr(table, name, bytes(bytearray(value)) if type(value) is bytes else value[:])
+        assert native.body_at(STREAM, table, indices) == entry_kernels.body_at_reference(STREAM, table, indices)
+        assert table.native is not kept
+        kept = table.native
+    for name in columns:  # another table's columns: its body
+        setattr(table, name, getattr(other, name))
+    assert native.body_at(STREAM, table, indices) == entry_kernels.body_at_reference(STREAM, other, indices)
+
+
+@needs_native
 def test_body_at_escapes_every_character_as_orjson():
     """Every code point below 0x800 and a few above, each a key of its own."""
     points = list(range(0x800)) + [0xd7ff, 0xe000, 0xfeff, 0xfffd, 0xffff, 0x10000, 0x1f600, 0x10ffff]
