@@ -87,8 +87,9 @@ clean:
 # Coverage-guided fuzzing, half the time each (after a tenth each on the PutRecords body,
 # tests/fuzz/fuzz_body.c, its base64 at each SIMD level, KPL aggregation with the MD5 of many
 # messages, tests/fuzz/fuzz_kpl.c, the PutRecords answer's scan,
-# tests/fuzz/fuzz_answer.c, and the EntryTable kernels, tests/fuzz/fuzz_entries.c; a twentieth on
-# zstd's frame loop, tests/fuzz/fuzz_frames.c): csrc/fastjson*.c under libFuzzer
+# tests/fuzz/fuzz_answer.c, and the EntryTable kernels, tests/fuzz/fuzz_entries.c; a twentieth each on
+# zstd's frame loop, tests/fuzz/fuzz_frames.c, and pacing's plan, take and answer over a flush's lanes,
+# tests/fuzz/fuzz_pace.c): csrc/fastjson*.c under libFuzzer
 # with ASan+UBSan, then decode+shape under atheris with the differential
 # oracle (tests/support/differential.py). Needs clang (installed with apt-get when
 # missing and run as root) and atheris (pip, into the venv). Findings are
@@ -138,6 +139,12 @@ fuzz: all
 	$(FUZZ_DIR)/fuzz_frames -max_len=8192 -timeout=20 -rss_limit_mb=1024 -artifact_prefix=$(FUZZ_DIR)/frames- \
 		-print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 20 )) $(FUZZ_DIR)/frames > $(FUZZ_DIR)/frames.log 2>&1; \
 		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/frames.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/frames.log; exit $$rc
+	@mkdir -p $(FUZZ_DIR)/pace
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $(FUZZ_DIR)/fuzz_pace tests/fuzz/fuzz_pace.c $(FASTJSON_C) -lm
+	$(FUZZ_DIR)/fuzz_pace -max_len=2048 -timeout=20 -rss_limit_mb=1024 -artifact_prefix=$(FUZZ_DIR)/pace- \
+		-print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 20 )) $(FUZZ_DIR)/pace > $(FUZZ_DIR)/pace.log 2>&1; \
+		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/pace.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/pace.log; exit $$rc
 	$(FUZZ_DIR)/fuzz_fastjson $(FUZZ_FLAGS) -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) \
 		$(FUZZ_DIR)/c tests/fuzz_corpus > $(FUZZ_DIR)/c.log 2>&1; rc=$$?; \
 		grep -E "INITED|DONE|stat::" $(FUZZ_DIR)/c.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/c.log; exit $$rc

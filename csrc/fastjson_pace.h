@@ -56,13 +56,14 @@ int fj_pace_plan(struct fj_pace_table *t, double now, const uint32_t *sizes, siz
  * fj_take_lanes does (`entries`: every entry in lane order, sizes[] in that
  * order too; bounds moved): group[] gets took[0] entries (group_cap >=
  * max_count), taken[j] planned[j]'s bytes, emptied[] (n of room) the
- * took[1] lanes it emptied. Returns the plan's count, or FJ_DECLINE having
- * changed nothing (FJ_PACE_FULL: the take failed after the plan, a bug). */
+ * took[1] lanes it emptied; seen[]: n_lanes bytes to work in (order[] must
+ * be distinct lanes). Returns the plan's count, or FJ_DECLINE having changed
+ * nothing (FJ_PACE_FULL: the take failed after the plan, a bug). */
 int fj_pace_take(struct fj_pace_table *t, double now, const uint32_t *entries, const uint32_t *sizes,
                  size_t sizes_n, uint32_t *bounds, size_t n_lanes, const uint32_t *order, size_t n, int32_t *slots,
                  int64_t unknown, int64_t max_count, int64_t max_bytes, uint32_t *counts, uint32_t *planned,
                  uint32_t *planned_counts, uint32_t *created, size_t created_cap, size_t *info, uint32_t *group,
-                 size_t group_cap, uint64_t *taken, uint32_t *emptied, size_t *took);
+                 size_t group_cap, uint64_t *taken, uint32_t *emptied, size_t *took, uint8_t *seen);
 
 /* ShardLimiter.waits: waits[i], the seconds until order[i]'s lane can take a
  * batch (lanes as for fj_pace_plan; created_cap: n). Returns n, or FJ_DECLINE. */

@@ -186,10 +186,14 @@ int fj_pace_take(struct fj_pace_table *t, double now, const uint32_t *entries, c
                  size_t sizes_n, uint32_t *bounds, size_t n_lanes, const uint32_t *order, size_t n, int32_t *slots,
                  int64_t unknown, int64_t max_count, int64_t max_bytes, uint32_t *counts, uint32_t *planned,
                  uint32_t *planned_counts, uint32_t *created, size_t created_cap, size_t *info, uint32_t *group,
-                 size_t group_cap, uint64_t *taken, uint32_t *emptied, size_t *took)
+                 size_t group_cap, uint64_t *taken, uint32_t *emptied, size_t *took, uint8_t *seen)
 {
     if (max_count < 0 || (uint64_t)max_count > group_cap)  /* before the plan takes any token */
         return FJ_DECLINE;
+    memset(seen, 0, n_lanes);
+    for (size_t i = 0; i < n; i++)  /* a lane twice would be taken twice: the plan does not look */
+        if (order[i] >= n_lanes || seen[order[i]]++)
+            return FJ_DECLINE;
     int rc = fj_pace_plan(t, now, sizes, sizes_n, bounds, n_lanes, order, n, slots, unknown, max_count, max_bytes,
                           counts, planned, planned_counts, created, created_cap, info);
     took[0] = took[1] = 0;

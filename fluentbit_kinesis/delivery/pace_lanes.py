@@ -26,7 +26,7 @@ class _Pinned:
         n = len(columns.names)
         self.entries, self.sizes, self.bounds = map(_u32, (columns.entries, columns.sizes, columns.bounds))
         self.counts, self.created, self.created_cap = ffi.new("uint32_t[]", n), ffi.new("uint32_t[]", 3 * n), 3 * n
-        self.info, self.took = ffi.new("size_t[3]"), ffi.new("size_t[2]")
+        self.info, self.took, self.seen = ffi.new("size_t[3]"), ffi.new("size_t[2]"), ffi.new("uint8_t[]", n)
         self.planned, self.planned_counts, self.emptied = (array("I", bytes(4 * n)) for _ in range(3))
         self.taken = array("Q", bytes(8 * n))
         self.outputs = (_u32(self.planned), _u32(self.planned_counts), ffi.from_buffer("uint64_t[]", self.taken, True),
@@ -90,7 +90,7 @@ def take(table, columns, now, max_count, max_bytes, max_shards):
                               len(names), ffi.from_buffer("uint32_t[]", columns.order), len(columns.order), slots,
                               _unknown_lane(names), max_count, max_bytes, pin.counts, planned, planned_counts,
                               pin.created, pin.created_cap, pin.info, pin.group_out, len(pin.group), taken, emptied,
-                              pin.took)
+                              pin.took, pin.seen)
     except OverflowError:  # max_bytes beyond int64
         return None
     if not _after(table, columns, slots, pin, rc, "fj_pace_take"):

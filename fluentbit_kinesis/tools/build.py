@@ -161,7 +161,7 @@ FASTJSON_API += """
                      int32_t *slots, int64_t unknown, int64_t max_count, int64_t max_bytes, uint32_t *counts,
                      uint32_t *planned, uint32_t *planned_counts, uint32_t *created, size_t created_cap,
                      size_t *info, uint32_t *group, size_t group_cap, uint64_t *taken, uint32_t *emptied,
-                     size_t *took);
+                     size_t *took, uint8_t *seen);
     int fj_pace_waits(struct fj_pace_table *t, double now, const uint32_t *sizes, size_t sizes_n,
                       const uint32_t *bounds, size_t n_lanes, const uint32_t *order, size_t n, int32_t *slots,
                       int64_t unknown, double *waits, uint32_t *created, size_t created_cap, size_t *info);
