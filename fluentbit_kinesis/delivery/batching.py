@@ -25,7 +25,6 @@ MIN_PART = 32  # entries a lane gives a request before the next one's (many shar
 ORDER_POLL = 0.05  # seconds between looks at a shard an earlier chunk still sends to
 JITTER = 0.3  # of a pause for tokens, so producers pacing alike do not meet in step at the service
 UNKNOWN = "unknown"  # the lane of entries without a predicted shard (pacing.UNKNOWN)
-_NONE = (array("I"), array("I"), array("Q"))  # a RequestCounts of nothing (never changed: no entry to less)
 
 
 def entry_size(entry):
@@ -163,15 +162,15 @@ class Lanes:
         self._release(now)
         columns = self.columns
         if blocked is None:
-            return array("I"), RequestCounts(columns, *_NONE)
+            return self._nothing()
         if blocked or self.put_backs:
             ready = self._ready(blocked)
             plan = limiter.plan(ready, max_count, max_bytes) if ready else {}
         else:  # the lanes as columns: pacing's kernel plans and takes in one call
             take_columns = getattr(limiter, "take_columns", None)
             taken = None if take_columns is None else take_columns(columns, max_count, max_bytes)
-            if taken is not None:
-                return self._took(*taken) if taken else (array("I"), RequestCounts(columns, *_NONE))
+            if taken is not None:  # (): no shard may send yet
+                return self._took(*taken) if taken else self._nothing()
             plan = limiter.plan(_Views(self), max_count, max_bytes, columns) if self.lanes else {}
         taken = self._take_heads(plan) if plan and not self.put_backs else None
         if taken is None:
@@ -196,6 +195,10 @@ class Lanes:
             return None
         group, taken_bytes, emptied = taken
         return group, RequestCounts(self.columns, ns, counts, taken_bytes), emptied
+
+    def _nothing(self):
+        """A request of no entries."""
+        return array("I"), RequestCounts(self.columns, array("I"), array("I"), array("Q"))
 
     def _took(self, group, counts, emptied):
         """A request taken: the lanes it emptied are done."""
