@@ -99,52 +99,35 @@ FUZZ_SECONDS ?= 600
 FUZZ_DIR     := build/fuzz
 FUZZ_FLAGS   := -dict=tests/fuzz/msgpack.dict -max_len=8192 -timeout=20 -rss_limit_mb=1024 -artifact_prefix=tests/fuzz_corpus/ -print_final_stats=1
 
+# $(call fuzz_run,NAME,libFuzzer options,N): tests/fuzz/fuzz_NAME.c's fuzzer for FUZZ_SECONDS / N
+# over $(FUZZ_DIR)/NAME, its log kept, its end shown (the log's last lines when it found something)
+FUZZ_CC  := clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+fuzz_run = $(FUZZ_DIR)/fuzz_$(1) $(2) -timeout=20 -artifact_prefix=$(FUZZ_DIR)/$(1)- -print_final_stats=1 \
+	-max_total_time=$$(( $(FUZZ_SECONDS) / $(3) )) $(FUZZ_DIR)/$(1) > $(FUZZ_DIR)/$(1).log 2>&1; \
+	rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/$(1).log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/$(1).log; exit $$rc
+
 fuzz: all
 	@command -v clang >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q clang; } || \
 		{ echo "make fuzz needs clang (libFuzzer): apt-get install clang"; exit 1; }
 	@$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q atheris
-	@mkdir -p $(FUZZ_DIR)/c $(FUZZ_DIR)/py
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $(FUZZ_DIR)/fuzz_fastjson tests/fuzz/fuzz_fastjson.c $(FASTJSON_C) -lm
+	@mkdir -p $(FUZZ_DIR)/c $(FUZZ_DIR)/py $(FUZZ_DIR)/body $(FUZZ_DIR)/kpl $(FUZZ_DIR)/answer $(FUZZ_DIR)/entries \
+		$(FUZZ_DIR)/frames $(FUZZ_DIR)/pace
+	$(FUZZ_CC) -o $(FUZZ_DIR)/fuzz_fastjson tests/fuzz/fuzz_fastjson.c $(FASTJSON_C) -lm
 	$(PY) tests/fuzz/build_fastjson_cov.py $(FUZZ_DIR)/fastjson-cov
-	@mkdir -p $(FUZZ_DIR)/body
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $(FUZZ_DIR)/fuzz_body tests/fuzz/fuzz_body.c csrc/fastjson_body.c csrc/fastjson_simd.c \
+	$(FUZZ_CC) -o $(FUZZ_DIR)/fuzz_body tests/fuzz/fuzz_body.c csrc/fastjson_body.c csrc/fastjson_simd.c \
 		csrc/fastjson_base64_avx2.c
-	$(FUZZ_DIR)/fuzz_body -max_len=8192 -timeout=20 -rss_limit_mb=1024 -artifact_prefix=$(FUZZ_DIR)/body- \
-		-print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 10 )) $(FUZZ_DIR)/body > $(FUZZ_DIR)/body.log 2>&1; \
-		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/body.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/body.log; exit $$rc
-	@mkdir -p $(FUZZ_DIR)/kpl
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $(FUZZ_DIR)/fuzz_kpl tests/fuzz/fuzz_kpl.c $(KPL_C)
-	$(FUZZ_DIR)/fuzz_kpl -max_len=4096 -timeout=20 -rss_limit_mb=2048 -artifact_prefix=$(FUZZ_DIR)/kpl- \
-		-print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 10 )) $(FUZZ_DIR)/kpl > $(FUZZ_DIR)/kpl.log 2>&1; \
-		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/kpl.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/kpl.log; exit $$rc
-	@mkdir -p $(FUZZ_DIR)/answer && cp tests/fuzz/answer_seeds/* $(FUZZ_DIR)/answer/
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $(FUZZ_DIR)/fuzz_answer tests/fuzz/fuzz_answer.c $(FASTJSON_C) -lm
-	$(FUZZ_DIR)/fuzz_answer -dict=tests/fuzz/json.dict -max_len=4096 -timeout=20 -rss_limit_mb=2048 \
-		-artifact_prefix=$(FUZZ_DIR)/answer- -print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 10 )) \
-		$(FUZZ_DIR)/answer > $(FUZZ_DIR)/answer.log 2>&1; \
-		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/answer.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/answer.log; exit $$rc
-	@mkdir -p $(FUZZ_DIR)/entries
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $(FUZZ_DIR)/fuzz_entries tests/fuzz/fuzz_entries.c $(FASTJSON_C) -lm
-	$(FUZZ_DIR)/fuzz_entries -max_len=8192 -timeout=20 -rss_limit_mb=2048 -artifact_prefix=$(FUZZ_DIR)/entries- \
-		-print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 10 )) $(FUZZ_DIR)/entries > $(FUZZ_DIR)/entries.log 2>&1; \
-		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/entries.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/entries.log; exit $$rc
-	@mkdir -p $(FUZZ_DIR)/frames
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $(FUZZ_DIR)/fuzz_frames tests/fuzz/fuzz_frames.c csrc/fastjson_frames.c
-	$(FUZZ_DIR)/fuzz_frames -max_len=8192 -timeout=20 -rss_limit_mb=1024 -artifact_prefix=$(FUZZ_DIR)/frames- \
-		-print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 20 )) $(FUZZ_DIR)/frames > $(FUZZ_DIR)/frames.log 2>&1; \
-		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/frames.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/frames.log; exit $$rc
-	@mkdir -p $(FUZZ_DIR)/pace
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $(FUZZ_DIR)/fuzz_pace tests/fuzz/fuzz_pace.c $(FASTJSON_C) -lm
-	$(FUZZ_DIR)/fuzz_pace -max_len=2048 -timeout=20 -rss_limit_mb=1024 -artifact_prefix=$(FUZZ_DIR)/pace- \
-		-print_final_stats=1 -max_total_time=$$(( $(FUZZ_SECONDS) / 20 )) $(FUZZ_DIR)/pace > $(FUZZ_DIR)/pace.log 2>&1; \
-		rc=$$?; grep -E "INITED|DONE" $(FUZZ_DIR)/pace.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/pace.log; exit $$rc
+	$(call fuzz_run,body,-max_len=8192 -rss_limit_mb=1024,10)
+	$(FUZZ_CC) -o $(FUZZ_DIR)/fuzz_kpl tests/fuzz/fuzz_kpl.c $(KPL_C)
+	$(call fuzz_run,kpl,-max_len=4096 -rss_limit_mb=2048,10)
+	cp tests/fuzz/answer_seeds/* $(FUZZ_DIR)/answer/
+	$(FUZZ_CC) -o $(FUZZ_DIR)/fuzz_answer tests/fuzz/fuzz_answer.c $(FASTJSON_C) -lm
+	$(call fuzz_run,answer,-dict=tests/fuzz/json.dict -max_len=4096 -rss_limit_mb=2048,10)
+	$(FUZZ_CC) -o $(FUZZ_DIR)/fuzz_entries tests/fuzz/fuzz_entries.c $(FASTJSON_C) -lm
+	$(call fuzz_run,entries,-max_len=8192 -rss_limit_mb=2048,10)
+	$(FUZZ_CC) -o $(FUZZ_DIR)/fuzz_frames tests/fuzz/fuzz_frames.c csrc/fastjson_frames.c
+	$(call fuzz_run,frames,-max_len=8192 -rss_limit_mb=1024,20)
+	$(FUZZ_CC) -o $(FUZZ_DIR)/fuzz_pace tests/fuzz/fuzz_pace.c $(FASTJSON_C) -lm
+	$(call fuzz_run,pace,-max_len=2048 -rss_limit_mb=1024,20)
 	$(FUZZ_DIR)/fuzz_fastjson $(FUZZ_FLAGS) -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) \
 		$(FUZZ_DIR)/c tests/fuzz_corpus > $(FUZZ_DIR)/c.log 2>&1; rc=$$?; \
 		grep -E "INITED|DONE|stat::" $(FUZZ_DIR)/c.log; [ $$rc = 0 ] || tail -40 $(FUZZ_DIR)/c.log; exit $$rc
