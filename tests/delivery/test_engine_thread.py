@@ -38,6 +38,16 @@ def wait_for_stream(kinesis, stream, count, timeout=90.0):
         time.sleep(0.5)
 
 
+def wait_for_spool(state, count, timeout=30.0):
+    """True once the state directory's spool holds exactly `count` chunks."""
+    deadline = time.monotonic() + timeout
+    while len(list(state.glob("*.spool/*"))) != count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def flush_through_outage(kinesis, host, fault, seconds=6.0, chunks=12, per_chunk=100, **extra):
     """Flushes a chunk every 0.5 s while `fault` lasts; returns (host, stream, records, answers)."""
     stream = kinesis.create_stream(shards=2)
@@ -109,7 +119,11 @@ def test_by_default_acknowledged_chunks_survive_a_kill_or_an_exit(kinesis, host,
     assert h.init(**options) == FLB_OK
     assert "durable state (ledger, hand-off spool) in" in h.log()
     records = numbered_records(600, "exit")
-    assert h.flush(make_chunk(records[:300])) == FLB_OK  # delivered
+    assert h.flush(make_chunk(records[:300])) == FLB_OK
+    # The queue delivers in the background: the outage starts only once the
+    # first chunk is in the stream and out of the spool (a busy CI was slower).
+    wait_for_stream(kinesis, stream, 300)
+    assert wait_for_spool(tmp_path / "state", 0)
     kinesis.front.faults.down_until = time.monotonic() + 3600
     assert h.flush(make_chunk(records[300:])) == FLB_OK  # kept in the spool, then acknowledged
     spooled = list((tmp_path / "state").glob("*.spool/*"))
