@@ -2,7 +2,7 @@
  * fastjson_indices.h): per request, the native versions of
  * pipeline/entry_kernels.py's sum_at and events_at and of delivery/ledger.py's
  * bitmap: a column's values at some indices summed or gathered, the span and
- * hex bitmap of a set of indices; per chunk, the fast path's record table as
+ * hex bitmap of a set of indices in a request's ledger line; per chunk, the fast path's record table as
  * an EntryTable's columns. No bytes from outside are read: every index,
  * offset and length is checked first (outside: FJ_DECLINE). */
 #include "fastjson.h"
@@ -58,26 +58,96 @@ int fj_take_lanes(const uint32_t *order, const uint32_t *sizes, size_t order_n, 
     return FJ_OK;
 }
 
-int fj_index_bitmap(const uint32_t *idx, size_t n, uint32_t *lo_hi, uint8_t *out, size_t cap, size_t *digits)
+static const char hex_digits[] = "0123456789abcdef";
+
+/* The least and greatest of n > 0 indices. */
+static void span_of(const uint32_t *idx, size_t n, uint32_t *lo, uint32_t *hi)
 {
-    static const char hex[] = "0123456789abcdef";
-    if (!n)
-        return FJ_DECLINE;
-    uint32_t lo = idx[0], hi = idx[0];
+    *lo = *hi = idx[0];
     for (size_t i = 1; i < n; i++) {
-        lo = idx[i] < lo ? idx[i] : lo;
-        hi = idx[i] > hi ? idx[i] : hi;
+        *lo = idx[i] < *lo ? idx[i] : *lo;
+        *hi = idx[i] > *hi ? idx[i] : *hi;
     }
-    lo_hi[0] = lo;
-    lo_hi[1] = hi;
-    size_t need = *digits = (size_t)(hi / 4) + 1;
-    if (cap < need)
-        return FJ_NEED_ROOM;
+}
+
+/* need = hi / 4 + 1 hex digits into out, most significant first. */
+static void put_bitmap(const uint32_t *idx, size_t n, size_t need, uint8_t *out)
+{
     memset(out, 0, need);
     for (size_t i = 0; i < n; i++)  /* the last digit holds bits 0 to 3 */
         out[need - 1 - idx[i] / 4] |= (uint8_t)(1u << (idx[i] % 4));
     for (size_t k = 0; k < need; k++)
-        out[k] = (uint8_t)hex[out[k]];
+        out[k] = (uint8_t)hex_digits[out[k]];
+}
+
+static uint32_t crc_table[256];  /* CRC-32 (zlib's), reflected 0xEDB88320 */
+
+__attribute__((constructor)) static void make_crc_table(void)
+{
+    for (uint32_t b = 0; b < 256; b++) {
+        uint32_t c = b;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[b] = c;
+    }
+}
+
+static uint32_t crc32_of(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    while (n--)
+        c = crc_table[(c ^ *p++) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+static uint8_t *put_decimal(uint8_t *at, uint64_t v)
+{
+    uint8_t digits[20];
+    size_t k = 0;
+    do {
+        digits[k++] = (uint8_t)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (k)
+        *at++ = digits[--k];
+    return at;
+}
+
+int fj_ledger_line(const uint32_t *idx, size_t n, const uint8_t *key, size_t key_len, uint64_t when,
+                   uint8_t *out, size_t cap, size_t *used)
+{
+    if (!n || key_len > 64)
+        return FJ_DECLINE;
+    uint32_t lo, hi;
+    span_of(idx, n, &lo, &hi);
+    int one_run = (uint64_t)hi - lo + 1 == n;
+    size_t bitmap = (size_t)(hi / 4) + 1;
+    size_t need = *used = 9 + 2 * key_len + 1 + 20 + 1 + (one_run ? 21 : 1 + bitmap) + 1;
+    if (cap < need)
+        return FJ_NEED_ROOM;
+    uint8_t *at = out + 9;  /* "CRC32 " comes last, over the rest */
+    for (size_t i = 0; i < key_len; i++) {
+        *at++ = (uint8_t)hex_digits[key[i] >> 4];
+        *at++ = (uint8_t)hex_digits[key[i] & 15];
+    }
+    *at++ = ' ';
+    at = put_decimal(at, when);
+    *at++ = ' ';
+    if (one_run) {
+        at = put_decimal(at, lo);
+        *at++ = ':';
+        at = put_decimal(at, hi);
+    } else {
+        *at++ = '*';
+        put_bitmap(idx, n, bitmap, at);
+        at += bitmap;
+    }
+    uint32_t crc = crc32_of(out + 9, (size_t)(at - out - 9));
+    *at++ = '\n';
+    for (int k = 0; k < 8; k++)
+        out[k] = (uint8_t)hex_digits[(crc >> (28 - 4 * k)) & 15];
+    out[8] = ' ';
+    *used = (size_t)(at - out);
     return FJ_OK;
 }
 

@@ -2,10 +2,12 @@
  * indices (issue 18), for pipeline/entry_kernels.py and delivery/ledger.py.
  * fj_sum_at: *sum = the sum of column[idx[i]]; fj_gather_at: out[i] =
  * column[idx[i]]; both FJ_DECLINE on an index outside the column.
- * fj_index_bitmap (n > 0, else FJ_DECLINE): lo_hi = the least and the
- * greatest index, *digits = greatest / 4 + 1; with that room in out (else
- * FJ_NEED_ROOM), the hex digits, most significant first, of the number
- * whose bit i is set for each index i. fj_table_columns: fj_convert's n
+ * fj_ledger_line (n > 0, key_len <= 64, else FJ_DECLINE): ledger.py's
+ * line for these indices, "CRC32 KEYHEX WHEN EVENTS\n", EVENTS "lo:hi" for
+ * one run, else "*" and the hex digits, most significant first, of the number
+ * whose bit i is set for each index i; *used bytes of out, or FJ_NEED_ROOM
+ * (*used = the room it needs) when cap is short.
+ * fj_table_columns: fj_convert's n
  * records (5 uint32 each) as an EntryTable's columns (out: data offsets and
  * lengths, keys, key offsets and lengths, sizes = data + key, the longest
  * data, how many keys were made up). A record's key is its span in `chunk`
@@ -29,7 +31,8 @@
 
 int fj_sum_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint64_t *sum);
 int fj_gather_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint32_t *out);
-int fj_index_bitmap(const uint32_t *idx, size_t n, uint32_t *lo_hi, uint8_t *out, size_t cap, size_t *digits);
+int fj_ledger_line(const uint32_t *idx, size_t n, const uint8_t *key, size_t key_len, uint64_t when,
+                   uint8_t *out, size_t cap, size_t *used);
 struct fj_table_keys {
     const uint8_t *chunk, *pool;
     size_t chunk_size, max_key, pool_count, pool_start, key_size;

@@ -32,7 +32,7 @@ import zlib
 from collections import OrderedDict, deque
 from itertools import repeat
 
-from ..pipeline.entry_kernels_native import index_bitmap
+from ..pipeline.entry_kernels_native import ledger_line
 
 MAX_CHUNKS = 256
 SEGMENT_BYTES = 4 * 1024 * 1024
@@ -79,18 +79,9 @@ def _format(runs):
     return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in runs)
 
 
-def _encode(indices):
-    """EVENTS of a line: one run (the usual case), a bitmap, or runs; of an
-    array('I') (a request's events) natively: no Python step per index."""
-    found = index_bitmap(indices)
-    if found is not None:
-        first, last, bitmap = found
-        return f"{first}:{last}" if bitmap is None else f"*{bitmap}"
-    return _encode_reference(indices)
-
-
 def _encode_reference(indices):
-    """_encode's text, in Python."""
+    """EVENTS of a line, in Python: one run (the usual case), a bitmap, or runs
+    (with DEAD_LETTERS_WRITTEN); what the native line writes for an array('I')."""
     first, last = min(indices), max(indices)
     if last - first + 1 == len(indices):
         return f"{first}:{last}"
@@ -174,7 +165,8 @@ class Ledger:
         after a restart, never a record: it is logged, not raised."""
         if self._fd is None or not indices:
             return
-        line = _line(key, time.time(), _encode(indices))
+        when = int(time.time())
+        line = ledger_line(indices, key, when) or _line(key, when, _encode_reference(indices))
         try:
             with self._lock:
                 os.write(self._fd, line)

@@ -26,6 +26,7 @@ FJ_NEED_ROOM = -2
 
 MEMO_BYTES = 4096 * 96  # fj_shard_indices's key -> hash memo: 4,096 sets of two keys, per thread
 _memos = threading.local()  # a thread's own: flush threads run the kernel at once, the GIL released
+_lines = threading.local()  # a thread's buffer for ledger lines (flush threads record at once)
 
 if AVAILABLE:
     _alloc = ffi.new_allocator(should_clear_after_alloc=False)
@@ -212,26 +213,25 @@ def gather_at(column, indices):
     return out if rc == 0 else None
 
 
-def index_bitmap(indices):
-    """(least, greatest, the hex digits of the number whose bit i is set for
-    each index i, or None when the indices are one run: first to last) of a
-    non-empty array('I'), or None."""
-    if not AVAILABLE or not indices:
+def ledger_line(indices, key, when):
+    """delivery/ledger.py's line (bytes) saying the events `indices` (a
+    non-empty array('I')) of chunk `key` (bytes) were done at `when` (whole
+    seconds since the epoch), or None: one kernel call, no Python step per index."""
+    if not AVAILABLE or not indices or not 0 <= when < 2 ** 63:
         return None
     try:
-        args = [_indices(indices), len(indices), ffi.new("uint32_t[2]")]
+        args = (_indices(indices), len(indices), _bytes(key), len(key), when)
     except _Decline:
         return None
-    digits = ffi.new("size_t *")
-    if lib.fj_index_bitmap(*args, ffi.NULL, 0, digits) != FJ_NEED_ROOM:
-        return None
-    first, last = args[2]
-    if last - first + 1 == len(indices):
-        return first, last, None
-    out = ffi.new("uint8_t[]", digits[0])
-    if lib.fj_index_bitmap(*args, out, digits[0], digits) != 0:
-        return None
-    return first, last, ffi.buffer(out, digits[0])[:].decode("ascii")
+    room = getattr(_lines, "room", None)
+    if room is None:
+        room = _lines.room = [ffi.new("uint8_t[]", 4096), ffi.new("size_t *")]
+    out, used = room
+    rc = lib.fj_ledger_line(*args, out, len(out), used)
+    if rc == FJ_NEED_ROOM:  # a bitmap longer than any so far on this thread
+        out = room[0] = ffi.new("uint8_t[]", used[0])
+        rc = lib.fj_ledger_line(*args, out, len(out), used)
+    return ffi.buffer(out, used[0])[:] if rc == 0 else None
 
 
 def table_columns(records, count, chunk, pool, max_key, keyless=None):

@@ -17,6 +17,7 @@
 #include "../../csrc/fastjson.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #define MAX_ENTRIES 64
@@ -225,10 +226,65 @@ static void check_body(const struct table *t, const uint8_t *data, const uint8_t
     free(out), free(expected), free(idx);
 }
 
+/* zlib's CRC-32, a bit at a time: the oracle for the kernel's table. */
+static uint32_t crc32_bitwise(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* fj_ledger_line in a buffer of exactly the room it asks for: its CRC, key,
+ * time and events (one run, or a bitmap with the indices' bits) read back. */
+static void check_ledger_line(const uint32_t *idx, size_t k)
+{
+    uint8_t key[16];
+    size_t need = 0, used = 0;
+    for (int i = 0; i < 16; i++)
+        key[i] = (uint8_t)next64();
+    uint64_t when = next64() % 4 ? next64() % 4000000000u : next64();
+    int rc = fj_ledger_line(idx, k, key, 16, when, NULL, 0, &need);
+    assert(rc == (k ? FJ_NEED_ROOM : FJ_DECLINE));
+    if (!k || need > (1 << 20))
+        return;
+    char *line = malloc(need), text[64];
+    assert(fj_ledger_line(idx, k, key, 16, when, (uint8_t *)line, need, &used) == FJ_OK);
+    assert(used <= need && line[used - 1] == '\n' && line[8] == ' ');
+    snprintf(text, sizeof text, "%08x", crc32_bitwise((uint8_t *)line + 9, used - 10));
+    assert(memcmp(line, text, 8) == 0);
+    for (int i = 0; i < 16; i++) {
+        snprintf(text, sizeof text, "%02x", key[i]);
+        assert(memcmp(line + 9 + 2 * i, text, 2) == 0);
+    }
+    int at = 9 + 32 + snprintf(text, sizeof text, " %llu ", (unsigned long long)when);
+    assert(memcmp(line + 41, text, (size_t)at - 41) == 0);
+    uint32_t lo = idx[0], hi = idx[0];
+    for (size_t i = 1; i < k; i++)
+        lo = idx[i] < lo ? idx[i] : lo, hi = idx[i] > hi ? idx[i] : hi;
+    if ((uint64_t)hi - lo + 1 == k) {
+        int len = snprintf(text, sizeof text, "%u:%u\n", lo, hi);
+        assert(used == (size_t)(at + len) && memcmp(line + at, text, (size_t)len) == 0);
+    } else {
+        size_t digits = hi / 4 + 1;
+        uint8_t *nibbles = calloc(digits, 1);
+        for (size_t i = 0; i < k; i++)
+            nibbles[digits - 1 - idx[i] / 4] |= (uint8_t)(1 << idx[i] % 4);
+        assert(used == (size_t)at + 1 + digits + 1 && line[at] == '*' && line[at + 1] != '0');
+        for (size_t d = 0; d < digits; d++)
+            assert(line[at + 1 + d] == "0123456789abcdef"[nibbles[d]]);
+        free(nibbles);
+    }
+    free(line);
+}
+
 static void check_indices(const uint32_t *column, size_t n)
 {
-    size_t k = next64() % 600, digits = 0;
-    uint32_t *idx = malloc(k * 4 + 4), *out = malloc(k * 4 + 4), span[2] = {0, 0};
+    size_t k = next64() % 600;
+    uint32_t *idx = malloc(k * 4 + 4), *out = malloc(k * 4 + 4);
     uint64_t sum = 0, expected = 0;
     int inside = 1, far = next64() % 4 == 0;
     for (size_t i = 0; i < k; i++) {  /* n, and far ones: outside */
@@ -241,19 +297,7 @@ static void check_indices(const uint32_t *column, size_t n)
     assert(fj_gather_at(column, n, exact, k, out) == (inside ? FJ_OK : FJ_DECLINE));
     for (size_t i = 0; inside && i < k; i++)
         assert(out[i] == column[idx[i]]);
-    int rc = fj_index_bitmap(exact, k, span, NULL, 0, &digits);
-    assert(rc == (k ? FJ_NEED_ROOM : FJ_DECLINE));
-    if (k && digits <= 1 << 20) {
-        uint8_t *hex = malloc(digits), *nibbles = calloc(digits, 1);
-        assert(fj_index_bitmap(exact, k, span, hex, digits, &digits) == FJ_OK && hex[0] != '0');
-        for (size_t i = 0; i < k; i++) {
-            assert(span[0] <= idx[i] && idx[i] <= span[1]);
-            nibbles[digits - 1 - idx[i] / 4] |= (uint8_t)(1 << idx[i] % 4);
-        }
-        for (size_t d = 0; d < digits; d++)
-            assert(hex[d] == "0123456789abcdef"[nibbles[d]]);
-        free(hex), free(nibbles);
-    }
+    check_ledger_line(exact, k);
     free(idx), free(out), free(exact);
 }
 

@@ -1,6 +1,6 @@
 """The per-request kernels over entry indices (csrc/fastjson_indices.c)
 against their Python references: a column summed and gathered at indices,
-and the ledger's EVENTS text (one run or a bitmap) of a request's events."""
+and the ledger's line (EVENTS one run or a bitmap) of a request's events."""
 import random
 from array import array
 
@@ -55,11 +55,19 @@ def test_events_at_gives_each_entrys_events():
     assert entry_kernels.events_at(packed, array("I", [1, 0])) == [7, [4, 5]]
 
 
-def test_ledger_text_is_the_reference():
+def test_ledger_line_is_the_reference():
+    """The whole line (CRC, key, time, EVENTS) byte for byte, and readable back."""
     rng = random.Random(3)
     for _ in range(3000):
         indices = random_indices(rng, rng.choice([1, 2, 7, 64, 500, 8000]))
-        assert ledger._encode(indices) == ledger._encode_reference(list(indices))
+        key, when = rng.randbytes(16), rng.choice([0, 1764644000, 2 ** 40])
+        line = native.ledger_line(indices, key, when)
+        assert line == ledger._line(key, when, ledger._encode_reference(list(indices)))
         if len(set(indices)) == len(indices):  # a request's events (duplicates: never, as the reference)
-            assert ledger.to_ranges(set(indices)) == ledger._parse(ledger._encode(indices))
-    assert native.index_bitmap(array("I")) is None and ledger._encode([-1, 3]) == "-1,3"
+            events = line.decode().split()[3]
+            assert ledger.to_ranges(set(indices)) == ledger._parse(events)
+    key = bytes(16)
+    assert native.ledger_line(array("I"), key, 1) is None  # nothing done: no line
+    assert native.ledger_line([3, 4], key, 1) is None  # not an array('I'): the reference's
+    assert native.ledger_line(array("I", [1]), key, -1) is None
+    assert ledger._encode_reference([-1, 3]) == "-1,3"  # DEAD_LETTERS_WRITTEN
