@@ -19,7 +19,8 @@ class PartitionKeys:
     def __init__(self, settings):
         self.path = settings.partition_key  # None: no key is read from records
         self.fixed = settings.fixed_partition_key
-        pool = [RandomKey(os.urandom(8).hex()) for _ in range(RANDOM_KEY_POOL)]
+        text = os.urandom(RANDOM_KEY_POOL * RANDOM_KEY_CHARS // 2).hex()  # one system call, not one a key
+        pool = [RandomKey(text[i:i + RANDOM_KEY_CHARS]) for i in range(0, len(text), RANDOM_KEY_CHARS)]
         self._random_keys = itertools.cycle(pool)
         self.random = self._random_keys.__next__
         self._pool_text = "".join(pool).encode("ascii")  # RANDOM_KEY_CHARS bytes a key
