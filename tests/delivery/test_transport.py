@@ -7,7 +7,7 @@ import time
 import pytest
 
 from fluentbit_kinesis.config import Settings
-from fluentbit_kinesis.delivery import transport as transport_module
+from fluentbit_kinesis.delivery import connection as connection_module, transport as transport_module
 from fluentbit_kinesis.delivery.client import KinesisClient, RequestError
 from fluentbit_kinesis.pipeline.entry_table import EntryTable
 from fluentbit_kinesis.delivery.transport import Transport, TransportError
@@ -201,7 +201,7 @@ def test_proxies_still_go_through_urllib3(monkeypatch):
     assert isinstance(client_for("http://127.0.0.1:9").pool, Transport)  # NO_PROXY: no proxy applies
 
 
-@pytest.mark.parametrize("size", [0, transport_module.JOINED_BODY, transport_module.JOINED_BODY + 1, 3 << 20])
+@pytest.mark.parametrize("size", [0, connection_module.JOINED_BODY, connection_module.JOINED_BODY + 1, 3 << 20])
 def test_a_body_of_any_size_arrives_whole_after_its_head(serve, size):
     server = serve(keep_alive(lambda body: answer_with(b'{"size":%d}' % len(body))))
     transport = Transport(server.url() + "/", 5.0)
@@ -223,4 +223,4 @@ def test_put_records_sends_the_body_the_reference_makes(serve):
                                     access_key_id="AKID", secret_access_key="secret"))
     assert client.put_records(table, range(299, -1, -1)).failed == 0
     expected = body_at_reference(client.stream_field, table, range(299, -1, -1))
-    assert len(expected) > transport_module.JOINED_BODY and server.requests[0][1] == expected
+    assert len(expected) > connection_module.JOINED_BODY and server.requests[0][1] == expected

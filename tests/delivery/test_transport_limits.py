@@ -12,7 +12,8 @@ import pytest
 from fluentbit_kinesis.config import Settings
 from fluentbit_kinesis.delivery.client import KinesisClient, RequestError
 from fluentbit_kinesis.pipeline.entry_table import EntryTable
-from fluentbit_kinesis.delivery.transport import MAX_BODY, Transport, TransportError
+from fluentbit_kinesis.delivery.connection import MAX_BODY
+from fluentbit_kinesis.delivery.transport import Transport, TransportError
 from tests.support.raw_http import answer_with, keep_alive, self_signed, server_context
 
 ONE_ENTRY = EntryTable.from_entries([(b"x", "k", None, 0)])
@@ -161,6 +162,31 @@ def test_tls_connections_closed_by_the_server_while_idle_fail_no_request(serve, 
         assert transport.post(b"{}", HEADERS).status == 200
         time.sleep(0.2)
     assert server.connections == 3
+
+
+@pytest.mark.parametrize("close_notify", [False, True], ids=["ragged close", "close_notify"])
+@pytest.mark.parametrize("data, expected", [
+    (b"HTTP/1.0 200 OK\r\n\r\nall of it", b"all of it"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"a" * 500, "before the answer was complete"),
+    (b"HTTP/1.1 200 OK\r\nContent-", "before the answer was complete"),
+    (b"", "without answering"),
+], ids=["read to the close", "short body", "short head", "no answer"])
+def test_tls_answers_ended_by_a_close_read_as_over_plain_http(serve, certificate, data, expected, close_notify):
+    """The TLS reads skip ssl.py's layers: a close, with or without TLS's
+    close_notify, still ends an answer or makes the same clear error."""
+    def answer(connection, server):
+        connection.request()
+        connection.send(data)
+        if close_notify:
+            connection.sock.unwrap()
+    server = serve(answer, server_context(*certificate))
+    transport = Transport(server.url("https"), 10.0, str(certificate[0]))
+    if isinstance(expected, bytes):
+        assert transport.post(b"{}", HEADERS).data == expected
+    else:
+        with pytest.raises(TransportError, match=expected):
+            transport.post(b"{}", HEADERS)
+    assert not transport.idle
 
 
 @pytest.mark.parametrize("host, trusted, message", [
