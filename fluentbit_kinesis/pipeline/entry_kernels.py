@@ -8,7 +8,7 @@ version declines (None) what it is unsure of, its Python reference here
 import hashlib
 from array import array
 from bisect import bisect_right
-from contextlib import contextmanager
+from contextlib import nullcontext
 
 from . import entry_kernels_native as native
 from .entry_table import EntryTable
@@ -114,12 +114,11 @@ def body_at(stream_field, table, indices):
     return found if found is not None else body_at_reference(stream_field, table, indices)
 
 
-@contextmanager
 def request_body(stream_field, table, indices):
-    """body_at's bytes for as long as the block runs: natively, a buffer over
-    the C code's output (a request's bytes are not copied out of it)."""
-    with native.body_view(stream_field, table, indices) as found:
-        yield found if found is not None else body_at_reference(stream_field, table, indices)
+    """body_at's bytes in a context, valid while its block runs: natively, a
+    buffer over the C code's output (a request's bytes are not copied out of it)."""
+    found = native.body_view(stream_field, table, indices)
+    return found if found is not None else nullcontext(body_at_reference(stream_field, table, indices))
 
 
 def body_at_reference(stream_field, table, indices):

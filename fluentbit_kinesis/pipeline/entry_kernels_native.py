@@ -7,7 +7,6 @@ entry_kernels.py then runs its Python reference, which the results equal
 (tests/pipeline/test_entry_kernels.py)."""
 import threading
 from array import array
-from contextlib import contextmanager
 from operator import is_
 
 from . import scratch
@@ -130,38 +129,52 @@ def take_lanes(order, sizes, bounds, ns, counts):
 
 def body_at(stream_field, table, indices):
     """entry_kernels.body_at_reference's bytes, or None."""
-    with body_view(stream_field, table, indices) as found:
-        return None if found is None else found[:]
+    view = body_view(stream_field, table, indices)
+    if view is None:
+        return None
+    with view as found:
+        return found[:]
 
 
-@contextmanager
 def body_view(stream_field, table, indices):
-    """The same bytes as a buffer over the C code's output, valid inside the
-    block only (a request's body is hashed and sent from it, not copied out),
-    or None."""
+    """The same bytes as a buffer over the C code's output, or None: a
+    context whose block the buffer is valid in (a request's body is hashed
+    and sent from it, not copied out)."""
     if not AVAILABLE or not isinstance(stream_field, bytes):
-        yield None
-        return
+        return None
     try:
         if type(indices) is not array or indices.typecode != "I":
             indices = array("I", indices)
         args = (ffi.from_buffer("uint8_t[]", stream_field), len(stream_field), *_table_args(table),
                 ffi.from_buffer("uint32_t[]", indices), len(indices))
     except (_Decline, TypeError, OverflowError):  # indices that are not uint32: the reference's
-        yield None
-        return
+        return None
     used = ffi.new("size_t *")
     if lib.fj_body_at(*args, ffi.NULL, 0, used) != FJ_NEED_ROOM:  # asks the room it needs
-        yield None
-        return
+        return None
     buffers = scratch.Buffers(ffi, _alloc)
-    with buffers as new:
-        out = new("uint8_t[]", used[0])
-        if lib.fj_body_at(*args, out, used[0], used) != 0:
-            yield None
-            return
-        buffers.wrote(out, used[0])
-        yield ffi.buffer(out, used[0])
+    out = buffers.new("uint8_t[]", used[0])
+    if lib.fj_body_at(*args, out, used[0], used) != 0:
+        buffers.__exit__()
+        return None
+    buffers.wrote(out, used[0])
+    return _BodyView(buffers, ffi.buffer(out, used[0]))
+
+
+class _BodyView:
+    """body_view's context (a class: a generator's context costs a dozen
+    Python steps a request): the buffer, its scratch given back at the end."""
+    __slots__ = ("buffers", "view")
+
+    def __init__(self, buffers, view):
+        self.buffers = buffers
+        self.view = view
+
+    def __enter__(self):
+        return self.view
+
+    def __exit__(self, *_exc):
+        self.buffers.__exit__()
 
 
 def _table_args(table):

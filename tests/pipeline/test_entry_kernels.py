@@ -175,6 +175,25 @@ def test_a_tables_columns_kept_for_its_next_bodies_follow_a_column_replaced():
 
 
 @needs_native
+def test_a_request_bodys_buffer_goes_back_when_its_block_ends_even_by_an_exception():
+    """request_body's native buffer (a scratch mapping past 128 KiB) is the
+    next request's once the block ends, however it ends; the body is the reference's."""
+    from fluentbit_kinesis.pipeline import scratch
+    table = EntryTable.from_entries([(b"x" * 1000, "key", None, i) for i in range(300)])
+    indices = array("I", range(300))
+    expected = entry_kernels.body_at_reference(STREAM, table, indices)
+    with entry_kernels.request_body(STREAM, table, indices) as body:
+        assert type(body) is not bytes and bytes(body) == expected and len(body) > scratch.MAPPED_FROM
+    kept = len(scratch._kept)
+    assert kept >= 1  # its mapping, given back
+    with pytest.raises(ZeroDivisionError):
+        with entry_kernels.request_body(STREAM, table, indices) as body:
+            assert bytes(body) == expected and len(scratch._kept) == kept - 1  # the same mapping, taken again
+            1 / 0
+    assert len(scratch._kept) == kept
+
+
+@needs_native
 def test_body_at_escapes_every_character_as_orjson():
     """Every code point below 0x800 and a few above, each a key of its own."""
     points = list(range(0x800)) + [0xd7ff, 0xe000, 0xfeff, 0xfffd, 0xffff, 0x10000, 0x1f600, 0x10ffff]
