@@ -38,7 +38,7 @@ class Transport:
         self.idle = []  # Connection, the most recently used last
 
     def post(self, body, headers):
-        """Sends `body` with `headers` (Host and Content-Length are ours to add);
+        """Sends `body` with `headers` (not Host nor Content-Length: ours to add);
         a Response, or OSError (TimeoutError for timeouts) or TransportError."""
         head = self._head(body, headers)
         connection = self._connection()
@@ -63,18 +63,12 @@ class Transport:
             connection.close()
 
     def _head(self, body, headers):
-        lines = [f"POST {self.path} HTTP/1.1"]
-        has_host = False
-        for name, value in headers.items():
-            lower = name.lower()
-            if lower != "content-length":
-                has_host = has_host or lower == "host"
-                lines.append(f"{name}: {value}")
-        if not has_host:
-            lines.append(f"Host: {self.host_header}")
-        lines.append(f"Content-Length: {len(body)}\r\n\r\n")
-        text = "\r\n".join(lines)
-        if text.count("\n") != len(lines) + 1 or text.count("\r") != len(lines) + 1:
+        """Our request line, `headers` as they are (never Host nor
+        Content-Length: those two are ours), Host and Content-Length."""
+        fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+        text = f"POST {self.path} HTTP/1.1\r\n{fields}Host: {self.host_header}\r\nContent-Length: {len(body)}\r\n\r\n"
+        breaks = len(headers) + 4  # a line each, and the blank one
+        if text.count("\n") != breaks or text.count("\r") != breaks:
             raise TransportError("a request header holds a line break")
         try:
             return text.encode("latin-1")
