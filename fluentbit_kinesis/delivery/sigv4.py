@@ -17,6 +17,8 @@ from botocore.utils import normalize_url_path
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 CONTENT_TYPE = "application/x-amz-json-1.1"
+SIGNED = "content-type;host;x-amz-date;x-amz-target"
+SIGNED_WITH_TOKEN = "content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
 
 
 def host_header(url):
@@ -61,13 +63,14 @@ class Signer:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
         day = stamp[:8]
         token = credentials.token
-        signed = {"content-type": CONTENT_TYPE, "host": self.host, "x-amz-date": stamp, "x-amz-target": target}
+        # the signed headers, by name in order (content-type, host, x-amz-date,
+        # x-amz-security-token, x-amz-target): one string, not a map sorted per request
         if token:
-            signed["x-amz-security-token"] = " ".join(token.split())
-        names = sorted(signed)
-        signed_names = ";".join(names)
-        canonical = "".join([self.path_and_query, *(f"{name}:{signed[name]}\n" for name in names),
-                             "\n", signed_names, "\n", hashlib.sha256(body).hexdigest()])
+            token_line, signed_names = f"x-amz-security-token:{' '.join(token.split())}\n", SIGNED_WITH_TOKEN
+        else:
+            token_line, signed_names = "", SIGNED
+        canonical = (f"{self.path_and_query}content-type:{CONTENT_TYPE}\nhost:{self.host}\nx-amz-date:{stamp}\n"
+                     f"{token_line}x-amz-target:{target}\n\n{signed_names}\n{hashlib.sha256(body).hexdigest()}")
         scope = f"{day}/{self.region}/{self.service}/aws4_request"
         to_sign = f"{ALGORITHM}\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
         signature = _hmac(self._signing_key(day, credentials.secret_key), to_sign).hex()
