@@ -61,7 +61,8 @@ class InstanceMetrics:
         if acked_bytes is None:  # data and key bytes, as Kinesis counts them
             acked_bytes = sum(map(table.sizes.__getitem__, acked))
         with self._lock:
-            self.throttled.update(throttled)
+            if throttled:  # the usual answer has none: Counter.update is several Python steps
+                self.throttled.update(throttled)
             self.put_records_calls += 1
             self.kinesis_records_sent += len(acked)
             self.records_sent += user_records
