@@ -80,6 +80,31 @@ static void put_bitmap(const uint32_t *idx, size_t n, size_t need, uint8_t *out)
         out[k] = (uint8_t)hex_digits[out[k]];
 }
 
+int fj_sort_indices(uint32_t *idx, size_t n, size_t bound, uint64_t *bits, size_t words)
+{
+    if (bound > words * 64 || n > bound)
+        return FJ_DECLINE;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bit = idx[i] < bound ? (uint64_t)1 << (idx[i] % 64) : 0;
+        if (!bit || bits[idx[i] / 64] & bit) {  /* outside, or twice: the bits set so far cleared */
+            for (size_t k = 0; k < i; k++)
+                bits[idx[k] / 64] = 0;
+            return FJ_DECLINE;
+        }
+        bits[idx[i] / 64] |= bit;
+    }
+    size_t k = 0;
+    for (size_t w = 0; k < n; w++) {  /* n indices set: the scan ends at the word of the greatest */
+        uint64_t word = bits[w];
+        bits[w] = 0;
+        while (word) {
+            idx[k++] = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(word));
+            word &= word - 1;
+        }
+    }
+    return FJ_OK;
+}
+
 static uint32_t crc_table[256];  /* CRC-32 (zlib's), reflected 0xEDB88320 */
 
 __attribute__((constructor)) static void make_crc_table(void)

@@ -6,7 +6,10 @@
  * line for these indices, "CRC32 KEYHEX WHEN EVENTS\n", EVENTS "lo:hi" for
  * one run, else "*" and the hex digits, most significant first, of the number
  * whose bit i is set for each index i; *used bytes of out, or FJ_NEED_ROOM
- * (*used = the room it needs) when cap is short.
+ * (*used = the room it needs) when cap is short. fj_sort_indices: n distinct
+ * indices below bound rewritten in ascending order through a bitmap of at
+ * least bound bits (`words` uint64 of `bits`, all 0, left all 0); FJ_DECLINE,
+ * idx unchanged, on an index at or past bound, one twice, or too few words.
  * fj_table_columns: fj_convert's n
  * records (5 uint32 each) as an EntryTable's columns (out: data offsets and
  * lengths, keys, key offsets and lengths, sizes = data + key, the longest
@@ -31,6 +34,7 @@
 
 int fj_sum_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint64_t *sum);
 int fj_gather_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint32_t *out);
+int fj_sort_indices(uint32_t *idx, size_t n, size_t bound, uint64_t *bits, size_t words);
 int fj_ledger_line(const uint32_t *idx, size_t n, const uint8_t *key, size_t key_len, uint64_t when,
                    uint8_t *out, size_t cap, size_t *used);
 struct fj_table_keys {

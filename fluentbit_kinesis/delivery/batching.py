@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from itertools import accumulate, compress, filterfalse, islice, repeat
 from operator import lt, mod
 
-from ..pipeline.entry_kernels import gather_at, group as group_by_lane
+from ..pipeline.entry_kernels import gather_at, group as group_by_lane, in_chunk_order
 from ..pipeline.entry_kernels_native import take_lanes
 from .lane_columns import LaneColumns, RequestCounts
 
@@ -170,20 +170,20 @@ class Lanes:
             take_columns = getattr(limiter, "take_columns", None)
             taken = None if take_columns is None else take_columns(columns, max_count, max_bytes)
             if taken is not None:  # (): no shard may send yet
-                return self._took(*taken) if taken else self._nothing()
+                return self._took(*taken, heads=True) if taken else self._nothing()
             plan = limiter.plan(_Views(self), max_count, max_bytes, columns) if self.lanes else {}
         taken = self._take_heads(plan) if plan and not self.put_backs else None
-        if taken is None:
-            group, ns, counts, sizes = array("I"), array("I"), array("I", plan.values()), array("Q")
-            for shard, count in plan.items():
-                n = self.lanes[shard]
-                ns.append(n)
-                sizes.append(self._pop(n, count, group))
-                if n not in self.put_backs and columns.bounds[2 * n] == columns.bounds[2 * n + 1]:
-                    del self.lanes[shard]
-                    columns.order.remove(n)
-            taken = group, RequestCounts(columns, ns, counts, sizes), ()
-        return self._took(*taken)
+        if taken is not None:
+            return self._took(*taken, heads=True)
+        group, ns, counts, sizes = array("I"), array("I"), array("I", plan.values()), array("Q")
+        for shard, count in plan.items():
+            n = self.lanes[shard]
+            ns.append(n)
+            sizes.append(self._pop(n, count, group))
+            if n not in self.put_backs and columns.bounds[2 * n] == columns.bounds[2 * n + 1]:
+                del self.lanes[shard]
+                columns.order.remove(n)
+        return self._took(group, RequestCounts(columns, ns, counts, sizes), ())
 
     def _take_heads(self, plan):
         """take's usual case without pacing's kernel (no entries put back):
@@ -200,8 +200,12 @@ class Lanes:
         """A request of no entries."""
         return array("I"), RequestCounts(self.columns, array("I"), array("I"), array("Q"))
 
-    def _took(self, group, counts, emptied):
-        """A request taken: the lanes it emptied are done."""
+    def _took(self, group, counts, emptied, heads=False):
+        """A request taken: the lanes it emptied are done. One of lanes' heads
+        only (each in chunk order) goes in chunk order: each shard's part keeps
+        its order, and the body reads the table front to back."""
+        if heads:
+            in_chunk_order(group, self.table.count)
         if emptied:
             columns = self.columns
             deque(map(self.lanes.pop, map(columns.names.__getitem__, emptied)), maxlen=0)

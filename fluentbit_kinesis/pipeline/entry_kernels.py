@@ -128,6 +128,14 @@ def body_at_reference(stream_field, table, indices):
                                       for i in indices])
 
 
+def in_chunk_order(indices, bound):
+    """Sorts distinct entry indices (an array('I'), each below `bound`) in
+    place: a request's entries read front to back from the table's buffers,
+    not in lane order, which jumps about them (a cache miss an entry)."""
+    if not native.sort_indices(indices, bound):
+        indices[:] = array("I", sorted(indices))
+
+
 def sum_at(column, indices):
     """sum_at_reference's int, natively when it can (a request's bytes from table.sizes)."""
     found = native.sum_at(column, indices)

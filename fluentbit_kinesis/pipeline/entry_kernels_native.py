@@ -26,6 +26,7 @@ FJ_NEED_ROOM = -2
 MEMO_BYTES = 4096 * 96  # fj_shard_indices's key -> hash memo: 4,096 sets of two keys, per thread
 _memos = threading.local()  # a thread's own: flush threads run the kernel at once, the GIL released
 _lines = threading.local()  # a thread's buffer for ledger lines (flush threads record at once)
+_bitmaps = threading.local()  # a thread's bitmap for sort_indices
 
 if AVAILABLE:
     _alloc = ffi.new_allocator(should_clear_after_alloc=False)
@@ -224,6 +225,19 @@ def gather_at(column, indices):
     except _Decline:
         return None
     return out if rc == 0 else None
+
+
+def sort_indices(indices, bound):
+    """Sorts an array('I') of distinct indices below `bound` in place, in one
+    kernel call (a bitmap of this thread's); False, nothing changed, when it declines."""
+    if not AVAILABLE or type(indices) is not array or indices.typecode != "I":
+        return False
+    words = (bound + 63) // 64
+    bits = getattr(_bitmaps, "bits", None)
+    if bits is None or len(bits) < words:
+        bits = _bitmaps.bits = ffi.new("uint64_t[]", max(words, 1024))  # zeroed; the kernel leaves it so
+    return lib.fj_sort_indices(ffi.from_buffer("uint32_t[]", indices, require_writable=True), len(indices),
+                               bound, bits, len(bits)) == 0
 
 
 def ledger_line(indices, key, when):

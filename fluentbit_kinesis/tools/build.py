@@ -126,6 +126,7 @@ FASTJSON_API += """
     int fj_take_lanes(const uint32_t *order, const uint32_t *sizes, size_t order_n, uint32_t *bounds, size_t lanes,
                       const uint32_t *ns, const uint32_t *counts, size_t n, uint32_t *group, uint64_t *taken,
                       uint32_t *emptied, size_t *emptied_n);
+    int fj_sort_indices(uint32_t *idx, size_t n, size_t bound, uint64_t *bits, size_t words);
     int fj_ledger_line(const uint32_t *idx, size_t n, const uint8_t *key, size_t key_len, uint64_t when,
                        uint8_t *out, size_t cap, size_t *used);
     struct fj_table_keys {

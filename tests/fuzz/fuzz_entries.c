@@ -281,6 +281,34 @@ static void check_ledger_line(const uint32_t *idx, size_t k)
     free(line);
 }
 
+static int by_value(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* fj_sort_indices against qsort; a repeated or outside index declined with
+ * nothing changed; its bitmap all 0 after, either way. */
+static void check_sort(const uint32_t *idx, size_t k)
+{
+    size_t bound = next64() % 4 ? 1 + next64() % 5000 : next64() % 70000, words = (bound + 63) / 64 + next64() % 3;
+    uint64_t *bits = calloc(words + 1, 8);
+    uint32_t *got = copy(idx, k * 4), *want = copy(idx, k * 4), *seen = calloc(bound + 1, 4);
+    int distinct = 1;
+    for (size_t i = 0; i < k; i++) {
+        distinct = distinct && idx[i] < bound && !seen[idx[i]];
+        if (idx[i] < bound)
+            seen[idx[i]] = 1;
+    }
+    qsort(want, k, 4, by_value);
+    int rc = fj_sort_indices(got, k, bound, bits, words);
+    assert(rc == (distinct ? FJ_OK : FJ_DECLINE));
+    assert(memcmp(got, distinct ? want : idx, k * 4) == 0);
+    for (size_t w = 0; w < words; w++)
+        assert(bits[w] == 0);
+    free(bits), free(got), free(want), free(seen);
+}
+
 static void check_indices(const uint32_t *column, size_t n)
 {
     size_t k = next64() % 600;
@@ -298,6 +326,7 @@ static void check_indices(const uint32_t *column, size_t n)
     for (size_t i = 0; inside && i < k; i++)
         assert(out[i] == column[idx[i]]);
     check_ledger_line(exact, k);
+    check_sort(idx, k);
     free(idx), free(out), free(exact);
 }
 

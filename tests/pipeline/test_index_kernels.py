@@ -71,3 +71,22 @@ def test_ledger_line_is_the_reference():
     assert native.ledger_line([3, 4], key, 1) is None  # not an array('I'): the reference's
     assert native.ledger_line(array("I", [1]), key, -1) is None
     assert ledger._encode_reference([-1, 3]) == "-1,3"  # DEAD_LETTERS_WRITTEN
+
+
+def test_sort_indices_is_sorted_and_declines_leaving_nothing_changed():
+    rng = random.Random(8)
+    for _ in range(2000):
+        bound = rng.choice([1, 63, 64, 65, 500, 8000, 70000])
+        indices = array("I", rng.sample(range(bound), rng.randrange(0, min(bound, 600) + 1)))
+        before = indices[:]
+        assert native.sort_indices(indices, bound) and indices == array("I", sorted(before))
+        if before and rng.random() < 0.5:  # one twice, or one past the bound: declined, unchanged
+            bad = before + array("I", [rng.choice([before[0], bound, 2 ** 32 - 1])])
+            rng.shuffle(bad)
+            copy = bad[:]
+            assert not native.sort_indices(bad, bound) and bad == copy
+    assert native.sort_indices(array("I"), 0)
+    assert not native.sort_indices([2, 1], 3)  # not an array('I')
+    ordered = array("I", [5, 1, 3])
+    entry_kernels.in_chunk_order(ordered, 6)
+    assert ordered == array("I", [1, 3, 5])
