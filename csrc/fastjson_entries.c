@@ -201,26 +201,6 @@ static int entry_at(const struct table *t, size_t index, struct entry_ref *e)
     return 1;
 }
 
-/* A request's entries are scattered over the table (a few from each shard's
- * lane): the bytes of the one PREFETCH_AHEAD entries on are asked for early,
- * so each entry's first cache lines come while the ones before are written
- * (without it, base64 and the key's check waited on memory at every entry). */
-#define PREFETCH_AHEAD 6
-#define PREFETCH_LINES 16  /* longer data streams: the CPU's own prefetcher keeps up */
-
-static void prefetch_entry(const struct table *t, uint32_t index)
-{
-    const uint8_t *data, *key;
-    if (index >= t->n || !span(t->data, t->data_size, t->data_at, t->data_len, index, &data)
-        || !span(t->keys, t->keys_size, t->key_at, t->key_len, index, &key))
-        return;
-    size_t len = t->data_len[index];
-    for (size_t line = 0; data != NULL && line < PREFETCH_LINES && line * 64 < len; line++)
-        __builtin_prefetch(data + line * 64);
-    if (key != NULL)
-        __builtin_prefetch(key);
-}
-
 /* The room fastjson_body.c's writer may take for these entries (the same
  * bound as request_body.py's for fj_put_records_body); 0: declined. */
 static size_t body_room(const struct table *t, size_t stream_field_len, const uint32_t *indices, size_t n)
@@ -259,12 +239,8 @@ int fj_body_at(const uint8_t *stream_field, size_t stream_field_len,
     }
     struct fj_body_out w = { out, out + out_cap };
     TRY(fj_body_head(&w, stream_field, stream_field_len));
-    for (size_t i = 0; i < n_indices && i < PREFETCH_AHEAD; i++)
-        prefetch_entry(&t, indices[i]);
     for (size_t i = 0; i < n_indices; i++) {
         struct entry_ref e;
-        if (i + PREFETCH_AHEAD < n_indices)
-            prefetch_entry(&t, indices[i + PREFETCH_AHEAD]);
         if (!entry_at(&t, indices[i], &e) || !fj_utf8_valid(e.key, e.key_len))
             return FJ_DECLINE;  /* orjson would refuse the key's str (lone surrogates) */
         if (i)
