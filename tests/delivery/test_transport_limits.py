@@ -150,6 +150,24 @@ def test_tls_carries_a_large_body_whole(serve, certificate):
     assert server.requests[0][1] == body
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_tls_reads_a_large_answer_whole(serve, certificate, chunked):
+    """An answer of many TLS records (a PutRecords answer of 500 entries is
+    ~50 KB) read into its buffer by the ssl object's own read."""
+    data = bytes(range(256)) * 1024  # 256 KiB
+    def answer(body):
+        if not chunked:
+            return answer_with(data)
+        pieces = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + 70000]), data[i:i + 70000])
+                          for i in range(0, len(data), 70000))
+        return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + pieces + b"0\r\n\r\n"
+    server = serve(keep_alive(answer), server_context(*certificate))
+    transport = Transport(server.url("https"), 5.0, cafile=str(certificate[0]))
+    for _ in range(2):
+        assert transport.post(b"{}", HEADERS).data == data
+    assert server.connections == 1
+
+
 def test_tls_connections_closed_by_the_server_while_idle_fail_no_request(serve, certificate):
     def close_when_idle(connection, server):
         connection.request()
