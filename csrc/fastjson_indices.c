@@ -1,10 +1,11 @@
 /* fastjson_indices.c: operations over uint32 columns (issue 18,
  * fastjson_indices.h): per request, the native versions of
- * pipeline/entry_kernels.py's sum_at and events_at and of delivery/ledger.py's
- * bitmap: a column's values at some indices summed or gathered, the span and
- * hex bitmap of a set of indices in a request's ledger line; per chunk, the fast path's record table as
- * an EntryTable's columns. No bytes from outside are read: every index,
- * offset and length is checked first (outside: FJ_DECLINE). */
+ * pipeline/entry_kernels.py's sum_at, events_at and in_chunk_order and of
+ * delivery/ledger.py's line: a column's values at some indices summed or
+ * gathered, the indices sorted, their span or hex bitmap written with the
+ * line's CRC-32; per chunk, the fast path's record table as an EntryTable's
+ * columns. No bytes from outside are read: every index, offset and length is
+ * checked first (outside: FJ_DECLINE). */
 #include "fastjson.h"
 
 int fj_sum_at(const uint32_t *column, size_t column_n, const uint32_t *idx, size_t n, uint64_t *sum)
