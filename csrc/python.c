@@ -93,14 +93,16 @@ static void *fbk_arena_alloc(void *ctx, size_t size)
 {
     void *block = NULL;
     (void)ctx;
-    pthread_mutex_lock(&fbk_kept_lock);
-    for (int i = fbk_kept_count - 1; i >= 0 && !block; i--) {
-        if (fbk_kept[i].size == size) {
-            block = fbk_kept[i].block;
-            fbk_kept[i] = fbk_kept[--fbk_kept_count];
+    if (size <= FBK_KEPT_LARGEST) {
+        pthread_mutex_lock(&fbk_kept_lock);
+        for (int i = fbk_kept_count - 1; i >= 0 && !block; i--) {
+            if (fbk_kept[i].size == size) {
+                block = fbk_kept[i].block;
+                fbk_kept[i] = fbk_kept[--fbk_kept_count];
+            }
         }
+        pthread_mutex_unlock(&fbk_kept_lock);
     }
-    pthread_mutex_unlock(&fbk_kept_lock);
     return block ? block : fbk_python_arenas.alloc(fbk_python_arenas.ctx, size);
 }
 
