@@ -224,10 +224,10 @@ def test_planted_secrets_appear_nowhere_under_every_error_path(kinesis, host, tm
     credentials = {"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY, "session_token": SESSION_TOKEN}
     stream = kinesis.create_stream()
     dead = tmp_path / "dead.jsonl"
-    metrics_port = _closed_port()
     blocker = socket.socket()  # bound, never listening: connections to it are refused
     blocker.bind(("127.0.0.1", 0))
     port = blocker.getsockname()[1]
+    metrics_port = _closed_port()  # after the blocker: a port released first could be the blocker's
 
     # service errors that quote the request (token and Authorization), at start and on flushes;
     # every host here sends the same chunk again: no ledger, or it would skip the chunk as a replay

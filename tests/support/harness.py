@@ -94,8 +94,8 @@ class Kinesis:
 @pytest.fixture
 def kinesis(front_server):
     import urllib.request
+    front_server.front.reset()  # first: faults a failed test left would answer this reset too
     urllib.request.urlopen(urllib.request.Request(front_server.url + "/moto-api/reset", method="POST")).read()
-    front_server.front.reset()
     return Kinesis(front_server)
 
 
