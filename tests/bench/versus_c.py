@@ -145,7 +145,7 @@ def fluent_bit_run(binary, log_file, output, tmp, cert, wrap=()):
     env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                AWS_CA_BUNDLE=str(cert), STATE_DIRECTORY=state.name)
     # an installed plugin reads its modules' bytecode (pip writes it; make's tree, on the first start):
-    # a shell's PYTHONDONTWRITEBYTECODE would have every run compile a stale module again (70 ms)
+    # a shell's PYTHONDONTWRITEBYTECODE would have every run compile its stale modules again
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     plugin = output.pop("plugin", PLUGIN)
     proc = subprocess.Popen([*wrap, binary, "-q", "-c", str(config), "-e", str(plugin)], env=env,
