@@ -21,7 +21,7 @@ from .delivery.handoff import HandOff, engine_thread_warning
 from .delivery.rounds import flush_until_delivered
 from .delivery.sender import Delivery, collect_failed_requests, exit_if_failing_too_long
 from .delivery.shards import ShardMap
-from .delivery.spool import Spool
+from .delivery.spool import Spool, SpooledBytes
 from .pipeline.entry_table import EntryTable
 from .pipeline.rejects import DeadLetter
 from .pipeline.shaping import Shaper
@@ -83,8 +83,7 @@ class OutputInstance:
         return Shaper(settings, tables=True), None
 
     def start(self):
-        """Checks the stream once; a failure is one clear line, not a failed start,
-        so the plugin keeps retrying when the stream or credentials appear later."""
+        """Checks the stream once: a failure is one line, not a failed start (retried until it is there)."""
         self.reporting = Reporting(self.metrics, self.settings, self.log, threading.Event())
         if self.state_directory is not None and _has_files(self._spool_directory()):
             self._start_handoff(warn=False)  # chunks a killed run acknowledged: deliver them now
@@ -108,6 +107,8 @@ class OutputInstance:
         acks = Acknowledgements(progress, packed=self.packer is not None)
         entries = (self.packer.pack if self.packer else EntryTable.from_shaped)(progress.todo(shaped.entries))
         shaped = None  # its entries live on in `entries` only, not twice through the sending
+        if isinstance(data, SpooledBytes):  # nor its chunk: a later round reads the spool again
+            progress.let_go()
         with progress.sending():
             outcome = self.delivery.send(entries, acks, ticket)
         self._sent(acks)
@@ -184,8 +185,7 @@ class OutputInstance:
         return self.ledger.file[:-len(".ledger")] + ".spool"
 
     def give_up(self, data, tag, reason):
-        """Dead-letters what is left of a chunk that will not be delivered:
-        the records no earlier try delivered, as their payloads."""
+        """Dead-letters the records of a chunk no try will deliver (none before did), as their payloads."""
         progress = ChunkProgress(self.ledger, tag, data)
         shaped = self.shaper.shape_chunk(data)  # never raises
         dead = [] if progress.dead_letters_written else list(shaped.dead_letters())

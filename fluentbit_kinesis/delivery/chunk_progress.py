@@ -83,6 +83,14 @@ class ChunkProgress:
         if self.key:
             self.ledger.forget(self.key)
 
+    def let_go(self):
+        """Empties the chunk (spool.SpooledBytes: a later round reads it again)
+        while its requests go; its key is taken first, for retry_later."""
+        self.key_for_retry = self.key or chunk_key(self.tag, self.data)
+        self.data.release()
+        self.data = None
+
     def retry_later(self):
         """The chunk goes back to Fluent Bit: remember what this try finished."""
-        self.ledger.remember(self.key or chunk_key(self.tag, self.data), self.finished)
+        key = self.key or (chunk_key(self.tag, self.data) if self.data is not None else self.key_for_retry)
+        self.ledger.remember(key, self.finished)

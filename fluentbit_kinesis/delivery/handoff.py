@@ -16,9 +16,9 @@ chunk is delivered or durably kept in the spool (spool.py): the engine waits
 up to WAIT_ON_ENGINE for the delivery, which is the usual case, and a chunk
 still undelivered then (or queued behind others: an outage, a backlog) is
 written and fsynced first. One queued behind others is written straight from
-Fluent Bit's buffer and kept on disk only until its turn (a backlog costs disk,
-not memory). When the spool cannot be written (disk full, read-only) the
-engine waits for the delivery instead: slower, never lossy.
+Fluent Bit's buffer and read back for each round of its flush, which lets go
+of it once shaped (a backlog, and the chunks in delivery, cost disk, not memory).
+When the spool cannot be written (disk full, read-only) the engine waits for the delivery.
 
 The queue is bounded (`handoff_max_bytes`). When it is full a new chunk is
 answered RETRY: Fluent Bit keeps it and offers it again later. Offered again
@@ -265,15 +265,15 @@ class HandOff:
                 self.spool.drop(spooled)
 
     def _deliver(self, chunk, ticket):
-        """True once the chunk is delivered, or set aside (its spool file damaged); False: stopping."""
-        data = chunk.data
-        if data is None:  # kept in the spool only
-            data, set_aside = self.spool.read_back(chunk.spooled, self.stop, self.log)
-            if data is None:
-                chunk.spooled = None if set_aside else chunk.spooled  # set aside: no longer in the spool
-                return set_aside
-        return flush_until_delivered(lambda data, tag: self.flush(data, tag, ticket), data, chunk.tag,
-                                     self.stop, self.log, self.give_up)
+        """True once delivered, or set aside (its spool file damaged); False: stopping. `load`: rounds.py."""
+        load = None if chunk.data is not None else (lambda: self._read_back(chunk))
+        return flush_until_delivered(lambda data, tag: self.flush(data, tag, ticket), chunk.data, chunk.tag,
+                                     self.stop, self.log, self.give_up, load)
+
+    def _read_back(self, chunk):
+        data, set_aside = self.spool.read_back(chunk.spooled, self.stop, self.log)
+        chunk.spooled = None if set_aside else chunk.spooled  # set aside: no longer in the spool
+        return data, set_aside
 
     def close(self, drain=DRAIN_AT_EXIT):
         """Delivers the queue for up to `drain` seconds, then stops the

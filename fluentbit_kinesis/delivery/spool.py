@@ -21,6 +21,19 @@ _OPEN = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 READ_PAUSE = 0.5  # seconds before a failed read is tried again (doubled each time)
 
 
+class SpooledBytes(bytearray):
+    """A chunk read back from the spool. Its file stays until the chunk is
+    delivered, so a round of its flush may empty it once the chunk is shaped:
+    megabytes a chunk not held while its requests go. The next round, or its
+    dead letters, read the file again (rounds.flush_until_delivered)."""
+
+    def release(self):
+        try:
+            self.clear()
+        except BufferError:  # a view of it still lives: kept, as any chunk is
+            pass
+
+
 class Spool:
     def __init__(self, directory):
         self.directory = directory
@@ -137,7 +150,16 @@ def _parse_current(head, f):
         return None
     crc, size = _HEADER.unpack_from(head, len(MAGIC))
     raw_tag = f.read(size)
-    data = f.read()
+    data = SpooledBytes(max(0, os.fstat(f.fileno()).st_size - f.tell()))  # read into it: no copy
+    with memoryview(data) as view:
+        got = 0
+        while got < len(data):
+            n = f.readinto(view[got:])
+            if not n:
+                return None  # shorter than its size said
+            got += n
+    if f.read(1):
+        return None  # longer: changed while it was read
     if len(raw_tag) != size or zlib.crc32(data, zlib.crc32(raw_tag, zlib.crc32(head[len(MAGIC) + 4:]))) != crc:
         return None
     return data, raw_tag.decode("utf-8", "surrogateescape")
@@ -148,7 +170,7 @@ def _parse(blob):
     size = struct.unpack(">I", blob[:4])[0] if len(blob) >= 4 else -1
     if size < 0 or 4 + size > len(blob):
         return None
-    return blob[4 + size:], blob[4:4 + size].decode("utf-8", "surrogateescape")
+    return SpooledBytes(blob[4 + size:]), blob[4:4 + size].decode("utf-8", "surrogateescape")
 
 
 def _fsync_directory(directory):

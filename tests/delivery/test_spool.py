@@ -2,8 +2,12 @@
 behind others is written from Fluent Bit's buffer and read back when its turn
 comes, byte for byte; a file damaged or unreadable by then is set aside (kept,
 counted, logged) and the queue goes on."""
+import json
 import os
 import threading
+import time
+
+import pytest
 
 from fluentbit_kinesis.delivery import spool as spool_module
 from fluentbit_kinesis.delivery.handoff import HandOff
@@ -106,3 +110,85 @@ def test_an_unreadable_file_in_the_backlog_is_tried_again_then_set_aside(tmp_pat
     assert delivered == chunks[:2] + chunks[3:]
     assert sum("] cannot read" in line for line in lines) == spool_module.MAX_FAILED_ROUNDS
     assert handoff.spool.corrupt == 1
+
+
+def test_a_released_chunk_is_emptied_unless_a_view_of_it_lives():
+    data = spool_module.SpooledBytes(b"chunk bytes")
+    with memoryview(data):
+        data.release()  # a view lives: kept whole, as any chunk is
+        assert data == b"chunk bytes"
+    data.release()
+    assert data == b""
+
+
+
+def test_each_round_of_a_spooled_chunk_reads_it_again(tmp_path):
+    """Chunks kept on disk only: each round gets the chunk's bytes from its
+    file, as a SpooledBytes it may empty once shaped (the plugin's flush does),
+    and so do the dead letters after rounds that raise."""
+    chunks = [os.urandom(64 * 1024) for _ in range(3)]
+    answers = {1: [2, FLB_OK], 2: ["raise"] * spool_module.MAX_FAILED_ROUNDS}  # chunk -> its rounds' answers
+    rounds, given_up, gate = [], [], threading.Event()
+
+    def flush(data, tag, ticket):
+        gate.wait(10)
+        index = chunks.index(bytes(data))
+        rounds.append((index, type(data)))
+        if index:
+            data.release()
+        answer = answers.get(index, [FLB_OK]).pop(0)
+        if answer == "raise":
+            raise ValueError("a bug")
+        return answer
+
+    handoff = HandOff(flush, lambda data, tag, reason: given_up.append(bytes(data)),
+                      Logger(lambda level, text: None, "t", 3), threading.Event(), 64 * MIB,
+                      Spool(str(tmp_path / "spool")), ShardOrder(), lambda: False)
+    buffer = bytearray(64 * 1024)
+    for chunk in chunks:
+        buffer[:] = chunk  # Fluent Bit's buffer, used again once the flush returns
+        assert handoff.take(memoryview(buffer), "t") == FLB_OK
+    assert [c.data is None for c in handoff.queue] == [False, True, True]  # behind the first: on disk only
+    gate.set()
+    assert handoff.close(drain=30) == 0
+    spooled = spool_module.SpooledBytes
+    assert sorted(rounds, key=lambda r: r[0]) == [(0, bytes), (1, spooled), (1, spooled)] + [(2, spooled)] * 3
+    assert given_up == [chunks[2]]
+    assert os.listdir(tmp_path / "spool") == []
+
+
+@pytest.mark.parametrize("options", [{}, {"aggregation": True}, {"compression": "zstd"}], ids=["plain", "agg", "zstd"])
+def test_the_plugin_lets_go_of_a_spooled_chunk_while_its_requests_go(kinesis, tmp_path, monkeypatch, options):
+    """A chunk an earlier run kept in the spool (a restart after a kill): the
+    flush empties its bytes once shaped, so they are not held while its
+    requests go; the round that fails reads them again, and every record is
+    stored once."""
+    from fluentbit_kinesis.config import Settings
+    from fluentbit_kinesis.delivery.sender import Delivery
+    from fluentbit_kinesis.pipeline.compression import decompress
+    from fluentbit_kinesis.plugin import OutputInstance
+    from tests.support.harness import REGION, make_chunk, numbered_records
+
+    stream = kinesis.create_stream()
+    settings = Settings(region=REGION, stream=stream, endpoint=kinesis.url, max_retries=0, **options)
+    lines = []
+    log = Logger(lambda level, text: lines.append(text), "kinesis.0", 3)
+    directory = OutputInstance(settings, log, "kinesis.0")._spool_directory()
+    records = numbered_records(2000, "spooled", pad="x" * 200)
+    for part in (records[:1000], records[1000:]):
+        Spool(directory).keep(make_chunk(part), "app")
+    read, held = [], []
+    read_back, send = Spool.read_back, Delivery.send
+    monkeypatch.setattr(Spool, "read_back", lambda self, *a: read.append(read_back(self, *a)) or read[-1])
+    monkeypatch.setattr(Delivery, "send", lambda self, *a: held.append(sum(len(d) for d, _ in read)) or send(self, *a))
+    kinesis.front.faults.script = ["5xx"]  # the first request fails: max_retries 0 ends that round
+    instance = OutputInstance(settings, log, "kinesis.0")
+    instance.start()  # delivers what the spool holds
+    deadline = time.monotonic() + 60
+    while os.listdir(directory) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    instance.close()
+    assert len(read) == 3 and len(held) == 3  # a round failed, and read its chunk again
+    assert held == [0, 0, 0]  # no chunk's bytes held while its requests went
+    stored = [json.loads(decompress(settings.compression, data))["log"] for data in kinesis.read_all(stream).data]
+    assert sorted(stored) == sorted(r["log"] for r in records)
