@@ -20,6 +20,7 @@ printed with the table.
         [--runs 3] [--sizes 250,2000] [--records 300000] [--only null,plain,c_plain]
         [--baseline /path/to/main/bin/kinesis.so]   (each of ours again with that build: before/after)
         [--wrap "perf record -e cpu-clock -g -o /tmp/{output}-{size}.data --"]   (a profile of each but null)
+        [--latency 0.05]   (seconds the sink waits before each PutRecords answer, as a network would)
 """
 import argparse
 import os
@@ -239,7 +240,9 @@ def main():
     parser.add_argument("--only", default="")
     parser.add_argument("--baseline", default="", help="another kinesis.so (e.g. main's) to run beside ours")
     parser.add_argument("--wrap", default="", help="a command Fluent Bit runs under, e.g. a profiler")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each PutRecords answer")
     args = parser.parse_args()
+    Sink.latency = args.latency
     if not args.fluent_bit:
         sys.exit("versus_c needs a Fluent Bit: --fluent-bit PATH or FLUENT_BIT=PATH")
     every = ["null", *OURS, *C_CORE]
